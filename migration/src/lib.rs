@@ -1,0 +1,33 @@
+//! Database migrations for The Plugs, one per concern, each serving PostgreSQL and SQLite.
+//! The data model follows `shared/seeds/004_ef02df5c1bdf8e37.txt` column for column, with the
+//! deviations listed in DESIGN.md (defaulted columns are NOT NULL; views count distinct rows).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_organizations_users;
+mod m20261126_000002_networking;
+mod m20261126_000003_events;
+mod m20261126_000004_expenses;
+mod m20261126_000005_media;
+mod m20261126_000006_notifications_integrations;
+mod m20261126_000007_analytics_audit;
+mod m20261126_000008_views;
+pub mod schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_organizations_users::Migration),
+            Box::new(m20261126_000002_networking::Migration),
+            Box::new(m20261126_000003_events::Migration),
+            Box::new(m20261126_000004_expenses::Migration),
+            Box::new(m20261126_000005_media::Migration),
+            Box::new(m20261126_000006_notifications_integrations::Migration),
+            Box::new(m20261126_000007_analytics_audit::Migration),
+            Box::new(m20261126_000008_views::Migration),
+        ]
+    }
+}

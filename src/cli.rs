@@ -1,0 +1,44 @@
+//! Command line: `plugs [serve]`, `plugs migrate up|down|status|fresh`, `plugs seed --demo`, `plugs schema`.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "plugs", version, about = "The Plugs: GraphQL API for professional networking and events")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations and serve the API (the default).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Load sample data.
+    Seed {
+        /// One demo organization with an admin, a member, contacts, interactions and events.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply all pending migrations.
+    Up,
+    /// Revert migrations (the last one unless --steps says more).
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop everything and apply all migrations again.
+    Fresh,
+}

@@ -1,0 +1,48 @@
+//! Database connection setup. SQLite runs with foreign keys on, WAL and a busy timeout.
+
+pub mod views;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+use crate::config::{Config, DatabaseKind, redact_url};
+
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    connect_url(&config.database_url, config.db_max_connections).await
+}
+
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let kind = crate::config::database_kind(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if kind == DatabaseKind::Sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.foreign_keys(true)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    }
+    let db = Database::connect(opts).await.map_err(|e| {
+        DbErr::Custom(format!(
+            "cannot connect to {}: {}",
+            redact_url(url),
+            one_line(&e.to_string())
+        ))
+    })?;
+    Ok(db)
+}
+
+/// Readiness probe: one round trip to the database.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.execute_unprepared("SELECT 1").await.is_ok()
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}

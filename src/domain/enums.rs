@@ -1,0 +1,203 @@
+//! One Rust enum per enumerated column. The database keeps lowercase VARCHAR values under a
+//! CHECK constraint (portable to SQLite); GraphQL shows the SCREAMING_SNAKE_CASE names.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} value {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Every column enum: the GraphQL enum, `as_str` for the database, `FromStr` back.
+pub trait DbEnum: Copy + FromStr<Err = UnknownValue> + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+
+    /// Reads a value that the database's CHECK constraint already vouched for. Should the
+    /// constraint ever be bypassed, the row still renders (first variant) and the mismatch is logged.
+    fn from_db(value: &str) -> Self {
+        value.parse().unwrap_or_else(|e: UnknownValue| {
+            tracing::error!(error = %e, "database holds a value its CHECK constraint should refuse");
+            Self::ALL[0]
+        })
+    }
+}
+
+macro_rules! db_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl DbEnum for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+            fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $value),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($value => Ok(Self::$variant),)+
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+db_enum!(
+    /// Where a person stands in the funnel: target -> contact -> plug.
+    ContactType { Target = "target", Contact = "contact", Plug = "plug" }
+);
+db_enum!(
+    /// Commercial status of a contact.
+    ContactStatus {
+        NewClient = "new_client",
+        ExistingClient = "existing_client",
+        HotLead = "hot_lead",
+        ColdLead = "cold_lead",
+    }
+);
+db_enum!(ContactPriority { High = "high", Medium = "medium", Low = "low" });
+db_enum!(InteractionType {
+    Meeting = "meeting",
+    Call = "call",
+    Email = "email",
+    Linkedin = "linkedin",
+    Event = "event",
+    FollowUp = "follow_up",
+});
+db_enum!(InteractionStatus {
+    Completed = "completed",
+    Scheduled = "scheduled",
+    Cancelled = "cancelled",
+});
+db_enum!(EventType {
+    Conference = "conference",
+    Workshop = "workshop",
+    Networking = "networking",
+    Meeting = "meeting",
+});
+db_enum!(
+    /// Lifecycle: DRAFT -> PUBLISHED -> ONGOING -> COMPLETED; DRAFT or PUBLISHED -> CANCELLED.
+    EventStatus {
+        Draft = "draft",
+        Published = "published",
+        Ongoing = "ongoing",
+        Completed = "completed",
+        Cancelled = "cancelled",
+    }
+);
+db_enum!(AttendeeStatus {
+    Registered = "registered",
+    Confirmed = "confirmed",
+    Attended = "attended",
+    NoShow = "no_show",
+    Cancelled = "cancelled",
+});
+db_enum!(AgendaItemType {
+    Presentation = "presentation",
+    Break = "break",
+    Networking = "networking",
+    Workshop = "workshop",
+});
+db_enum!(AgendaItemStatus {
+    Scheduled = "scheduled",
+    Ongoing = "ongoing",
+    Completed = "completed",
+    Cancelled = "cancelled",
+});
+db_enum!(ExpenseType {
+    Travel = "travel",
+    Accommodation = "accommodation",
+    Catering = "catering",
+    Venue = "venue",
+    Marketing = "marketing",
+    Other = "other",
+});
+db_enum!(ExpenseStatus {
+    Pending = "pending",
+    Approved = "approved",
+    Rejected = "rejected",
+    Paid = "paid",
+});
+db_enum!(MediaType { Image = "image", Video = "video", Document = "document", Audio = "audio" });
+db_enum!(MediaStatus { Processing = "processing", Ready = "ready", Failed = "failed" });
+db_enum!(MediaAccessLevel {
+    Public = "public",
+    Private = "private",
+    Organization = "organization",
+});
+db_enum!(MediaCollectionType {
+    EventPhotos = "event_photos",
+    ContactMedia = "contact_media",
+    General = "general",
+});
+db_enum!(NotificationType {
+    Info = "info",
+    Success = "success",
+    Warning = "warning",
+    Error = "error",
+    Reminder = "reminder",
+});
+db_enum!(NotificationChannel { InApp = "in_app", Email = "email", Sms = "sms", Push = "push" });
+db_enum!(IntegrationProvider {
+    Hubspot = "hubspot",
+    Mailchimp = "mailchimp",
+    Zoom = "zoom",
+    Teams = "teams",
+});
+db_enum!(IntegrationType { Crm = "crm", Email = "email", Video = "video", Calendar = "calendar" });
+db_enum!(IntegrationStatus {
+    Connected = "connected",
+    Disconnected = "disconnected",
+    Error = "error",
+});
+db_enum!(IntegrationOperation {
+    Sync = "sync",
+    Export = "export",
+    Import = "import",
+    Webhook = "webhook",
+});
+db_enum!(IntegrationLogStatus { Success = "success", Failed = "failed", Partial = "partial" });
+db_enum!(AuditAction {
+    Create = "create",
+    Update = "update",
+    Delete = "delete",
+    Restore = "restore",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_round_trips_through_its_database_string() {
+        fn check<E: DbEnum + PartialEq + fmt::Debug>() {
+            for v in E::ALL {
+                assert_eq!(v.as_str().parse::<E>().unwrap(), *v);
+            }
+        }
+        check::<ContactType>();
+        check::<InteractionType>();
+        check::<AttendeeStatus>();
+        check::<NotificationChannel>();
+        assert!("HOT_LEAD".parse::<ContactStatus>().is_err());
+    }
+}

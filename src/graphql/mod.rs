@@ -1,0 +1,8 @@
+//! The GraphQL layer: schema, types, scalars. Resolvers stay thin and call `services`.
+
+pub mod extensions;
+pub mod scalars;
+pub mod schema;
+pub mod types;
+
+pub use schema::{AppSchema, build_schema, sdl};

@@ -1,0 +1,135 @@
+use async_graphql::{ID, Json, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::domain::enums::{AgendaItemStatus, AgendaItemType, AttendeeStatus, DbEnum, EventStatus, EventType};
+use crate::domain::money;
+use crate::entities::{event_agenda_items, event_attendees, events};
+use crate::graphql::scalars::{utc, utc_opt};
+
+/// A conference, workshop, networking night or meeting.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct Event {
+    pub id: ID,
+    pub title: String,
+    pub description: Option<String>,
+    pub event_type: EventType,
+    pub status: EventStatus,
+    pub start_date: DateTime<Utc>,
+    pub end_date: DateTime<Utc>,
+    /// IANA time zone the event is held in (display only; all times are UTC).
+    pub timezone: String,
+    pub location: Option<String>,
+    pub venue: Option<String>,
+    pub venue_details: Json<serde_json::Value>,
+    pub budget: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `null` means unlimited.
+    pub max_attendees: Option<i32>,
+    pub current_attendees: i32,
+    pub registration_url: Option<String>,
+    pub settings: Json<serde_json::Value>,
+    pub metadata: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<events::Model> for Event {
+    fn from(m: events::Model) -> Self {
+        Self {
+            id: m.id.into(),
+            title: m.title,
+            description: m.description,
+            event_type: DbEnum::from_db(&m.event_type),
+            status: DbEnum::from_db(&m.status),
+            start_date: utc(m.start_date),
+            end_date: utc(m.end_date),
+            timezone: m.timezone,
+            location: m.location,
+            venue: m.venue,
+            venue_details: Json(m.venue_details),
+            budget: money::normalize(m.budget),
+            currency: m.currency,
+            max_attendees: m.max_attendees,
+            current_attendees: m.current_attendees,
+            registration_url: m.registration_url,
+            settings: Json(m.settings),
+            metadata: Json(m.metadata),
+            created_at: utc(m.created_at),
+            updated_at: utc(m.updated_at),
+            deleted_at: utc_opt(m.deleted_at),
+        }
+    }
+}
+
+/// A user's registration for an event.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct EventAttendee {
+    pub id: ID,
+    pub status: AttendeeStatus,
+    pub registration_date: DateTime<Utc>,
+    pub check_in_time: Option<DateTime<Utc>>,
+    pub check_out_time: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    pub metadata: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<event_attendees::Model> for EventAttendee {
+    fn from(m: event_attendees::Model) -> Self {
+        Self {
+            id: m.id.into(),
+            status: DbEnum::from_db(&m.status),
+            registration_date: utc(m.registration_date),
+            check_in_time: utc_opt(m.check_in_time),
+            check_out_time: utc_opt(m.check_out_time),
+            notes: m.notes,
+            metadata: Json(m.metadata),
+            created_at: utc(m.created_at),
+            updated_at: utc(m.updated_at),
+            deleted_at: utc_opt(m.deleted_at),
+        }
+    }
+}
+
+/// One slot of an event's agenda.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct AgendaItem {
+    pub id: ID,
+    pub title: String,
+    pub description: Option<String>,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub agenda_type: AgendaItemType,
+    pub location: Option<String>,
+    pub sort_order: i32,
+    pub status: AgendaItemStatus,
+    pub metadata: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<event_agenda_items::Model> for AgendaItem {
+    fn from(m: event_agenda_items::Model) -> Self {
+        Self {
+            id: m.id.into(),
+            title: m.title,
+            description: m.description,
+            start_time: utc(m.start_time),
+            end_time: utc(m.end_time),
+            agenda_type: DbEnum::from_db(&m.agenda_type),
+            location: m.location,
+            sort_order: m.sort_order,
+            status: DbEnum::from_db(&m.status),
+            metadata: Json(m.metadata),
+            created_at: utc(m.created_at),
+            updated_at: utc(m.updated_at),
+            deleted_at: utc_opt(m.deleted_at),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! GraphiQL, served entirely from the binary: the page must work with no network.
+
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <meta name="viewport" content="width=device-width, initial-scale=1" />
+  <title>The Plugs · GraphiQL</title>
+  <link rel="stylesheet" href="/assets/graphiql/graphiql.min.css" />
+  <style>html, body, #graphiql { height: 100%; margin: 0; }</style>
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script src="/assets/graphiql/react.production.min.js"></script>
+  <script src="/assets/graphiql/react-dom.production.min.js"></script>
+  <script src="/assets/graphiql/graphiql.min.js"></script>
+  <script>
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+    const root = ReactDOM.createRoot(document.getElementById('graphiql'));
+    root.render(React.createElement(GraphiQL, {
+      fetcher,
+      defaultEditorToolsVisibility: true,
+      defaultQuery: '# Welcome to The Plugs API.\n# Authenticate with an Authorization: Bearer <token> header.\n{\n  apiVersion\n}\n',
+    }));
+  </script>
+</body>
+</html>
+"#;
+
+pub async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "graphiql.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/graphiql.min.js"),
+    },
+    Asset {
+        name: "graphiql.min.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/graphiql.min.css"),
+    },
+    Asset {
+        name: "react.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/react.production.min.js"),
+    },
+    Asset {
+        name: "react-dom.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
+    },
+];
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|a| a.name == file) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            a.bytes,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

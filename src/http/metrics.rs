@@ -1,0 +1,140 @@
+//! Prometheus text exposition for `/metrics`: GraphQL operations (count and latency by
+//! operation type), the database pool, open WebSocket connections. Hand-rolled on atomics:
+//! a handful of series does not justify a metrics framework.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+/// Latency bucket upper bounds, in seconds.
+const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// GraphQL operation kinds, plus requests that never reached execution.
+pub const OPERATION_TYPES: [&str; 4] = ["query", "mutation", "subscription", "invalid"];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    operations: [Histogram; OPERATION_TYPES.len()],
+    errors: [AtomicU64; OPERATION_TYPES.len()],
+    ws_connections: AtomicI64,
+}
+
+/// Cheap to clone; shared by the schema extension and the HTTP handlers.
+#[derive(Clone, Default)]
+pub struct Metrics(Arc<Inner>);
+
+fn op_index(op: &str) -> usize {
+    OPERATION_TYPES
+        .iter()
+        .position(|o| *o == op)
+        .unwrap_or(OPERATION_TYPES.len() - 1)
+}
+
+impl Metrics {
+    pub fn record_operation(&self, op: &str, elapsed: Duration, had_errors: bool) {
+        let i = op_index(op);
+        self.0.operations[i].observe(elapsed);
+        if had_errors {
+            self.0.errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn ws_opened(&self) {
+        self.0.ws_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn ws_closed(&self) {
+        self.0.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, db: &DatabaseConnection) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP plugs_graphql_operations_total GraphQL operations handled, by operation type.\n");
+        out.push_str("# TYPE plugs_graphql_operations_total counter\n");
+        for (i, op) in OPERATION_TYPES.iter().enumerate() {
+            let n = self.0.operations[i].count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "plugs_graphql_operations_total{{operation=\"{op}\"}} {n}");
+        }
+        out.push_str("# HELP plugs_graphql_operation_errors_total GraphQL operations whose response carried errors.\n");
+        out.push_str("# TYPE plugs_graphql_operation_errors_total counter\n");
+        for (i, op) in OPERATION_TYPES.iter().enumerate() {
+            let n = self.0.errors[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "plugs_graphql_operation_errors_total{{operation=\"{op}\"}} {n}");
+        }
+        out.push_str("# HELP plugs_graphql_operation_duration_seconds Time to answer a GraphQL operation.\n");
+        out.push_str("# TYPE plugs_graphql_operation_duration_seconds histogram\n");
+        for (i, op) in OPERATION_TYPES.iter().enumerate() {
+            let h = &self.0.operations[i];
+            for (b, bound) in BUCKETS.iter().enumerate() {
+                let n = h.buckets[b].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "plugs_graphql_operation_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "plugs_graphql_operation_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(out, "plugs_graphql_operation_duration_seconds_sum{{operation=\"{op}\"}} {sum}");
+            let _ = writeln!(out, "plugs_graphql_operation_duration_seconds_count{{operation=\"{op}\"}} {count}");
+        }
+        let (size, idle) = pool_stats(db);
+        out.push_str("# HELP plugs_db_pool_connections Database pool connections, by state.\n");
+        out.push_str("# TYPE plugs_db_pool_connections gauge\n");
+        let _ = writeln!(out, "plugs_db_pool_connections{{state=\"idle\"}} {idle}");
+        let _ = writeln!(
+            out,
+            "plugs_db_pool_connections{{state=\"in_use\"}} {}",
+            size.saturating_sub(idle)
+        );
+        out.push_str("# HELP plugs_websocket_connections Open GraphQL WebSocket connections.\n");
+        out.push_str("# TYPE plugs_websocket_connections gauge\n");
+        let _ = writeln!(
+            out,
+            "plugs_websocket_connections {}",
+            self.0.ws_connections.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn pool_stats(db: &DatabaseConnection) -> (u32, u32) {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            (p.size(), p.num_idle() as u32)
+        }
+        sea_orm::DbBackend::Sqlite => {
+            let p = db.get_sqlite_connection_pool();
+            (p.size(), p.num_idle() as u32)
+        }
+        _ => (0, 0),
+    }
+}

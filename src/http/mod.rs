@@ -1,0 +1,45 @@
+//! HTTP routes (API.md "Endpoints").
+
+pub mod graphiql;
+pub mod graphql;
+pub mod health;
+pub mod metrics;
+
+use axum::Router;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::graphql::AppSchema;
+use metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub db: DatabaseConnection,
+    pub metrics: Metrics,
+    pub config: Config,
+}
+
+pub fn router(state: AppState) -> Router {
+    // async-graphql-axum reads the body itself, bypassing axum's DefaultBodyLimit:
+    // the limit has to be a tower layer.
+    let body_limit = RequestBodyLimitLayer::new(state.config.limits.body_bytes);
+    Router::new()
+        .route("/", get(graphiql::page))
+        .route("/assets/graphiql/{file}", get(graphiql::asset))
+        .route(
+            "/graphql",
+            get(graphql::get_handler)
+                .post(graphql::post_handler)
+                .layer(body_limit),
+        )
+        .route("/graphql/ws", get(graphql::ws_handler))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,93 @@
+//! The Plugs: a multi-tenant GraphQL API for professional networking and event management.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod seed;
+pub mod startup;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, MigrateAction};
+use crate::config::{Config, redact_url};
+use crate::startup::{Application, shutdown_signal};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Entry point of the binary: one subcommand, one runtime.
+pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    init_tracing();
+    let config = Config::from_env()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match command {
+            Command::Serve => serve(config).await,
+            Command::Migrate { action } => {
+                let db = db::connect(&config).await?;
+                migrate(&db, action).await
+            }
+            Command::Seed { demo } => {
+                if !demo {
+                    return Err("nothing to seed: pass --demo".into());
+                }
+                let db = db::connect(&config).await?;
+                Migrator::up(&db, None).await?;
+                let r = seed::seed_demo(&db).await?;
+                println!(
+                    "Seeded organization {} ({}): {} contacts, {} interactions, {} events, {} registrations.",
+                    r.organization_id, seed::DEMO_DOMAIN, r.contacts, r.interactions, r.events, r.attendees
+                );
+                println!("  admin:  {} / {}", seed::ADMIN_EMAIL, seed::ADMIN_PASSWORD);
+                println!("  member: {} / {}", seed::MEMBER_EMAIL, seed::MEMBER_PASSWORD);
+                Ok(())
+            }
+            Command::Schema => unreachable!("handled before the runtime starts"),
+        }
+    })
+}
+
+async fn serve(config: Config) -> Result<(), BoxError> {
+    let url = redact_url(&config.database_url);
+    let app = Application::build(config).await?;
+    tracing::info!(address = %app.addr(), database = %url, "The Plugs is listening; GraphiQL at http://{}/", app.addr());
+    app.run_until(shutdown_signal()).await
+}
+
+pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), BoxError> {
+    match action {
+        MigrateAction::Up => Migrator::up(db, None).await?,
+        MigrateAction::Down { steps } => Migrator::down(db, Some(steps)).await?,
+        MigrateAction::Fresh => Migrator::fresh(db).await?,
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(db).await? {
+                println!("{:<8} {}", format!("{:?}", m.status()), m.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs to stderr; `RUST_LOG` overrides. sqlx logs every statement at INFO, so it is held at warn.
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,97 @@
+//! Builds the application: database (migrated), schema, router, listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::BoxError;
+use crate::config::{Config, Environment, redact_url};
+use crate::graphql::build_schema;
+use crate::http::metrics::Metrics;
+use crate::http::{AppState, router};
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Connects, applies pending migrations and binds `config.bind` (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Self, BoxError> {
+        let db = crate::db::connect(&config).await?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(|e| format!("migrations failed on {}: {e}", redact_url(&config.database_url)))?;
+        Self::build_with_db(config, db).await
+    }
+
+    /// As `build`, on a database the caller has already connected and migrated.
+    pub async fn build_with_db(config: Config, db: DatabaseConnection) -> Result<Self, BoxError> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let metrics = Metrics::default();
+        let introspection = config.env != Environment::Production;
+        let schema = build_schema(db.clone(), metrics.clone(), introspection);
+        let state = AppState {
+            schema,
+            db: db.clone(),
+            metrics,
+            config,
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+            addr,
+            db,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), BoxError> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
