@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "plugs", version, about = "The Plugs: GraphQL API for professional networking and events")]
+#[command(
+    name = "plugs",
+    version,
+    about = "The Plugs: GraphQL API for professional networking and events"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -25,7 +25,9 @@ pub enum AppError {
         field: Option<String>,
     },
     EventFull,
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     QueryTooComplex(String),
     /// The detail is logged, never sent: the client sees a generic sentence.
     Internal(String),
@@ -256,7 +258,10 @@ mod tests {
 
     #[test]
     fn constraint_names_map_to_graphql_fields() {
-        assert_eq!(check_field("contact_interactions_interaction_type_check"), "interactionType");
+        assert_eq!(
+            check_field("contact_interactions_interaction_type_check"),
+            "interactionType"
+        );
         assert_eq!(check_field("event_attendees_status_check"), "status");
         assert_eq!(check_field("events_date_range"), "endDate");
         assert_eq!(unique_field("users.organization_id, users.email"), "email");

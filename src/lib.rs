@@ -38,7 +38,8 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
         match command {
             Command::Serve => serve(config).await,
             Command::Migrate { action } => {
-                let db = db::connect(&config).await?;
+                // One connection: SQLite's `PRAGMA foreign_keys` (toggled by `fresh`) is per connection.
+                let db = db::connect_url(&config.database_url, 1).await?;
                 migrate(&db, action).await
             }
             Command::Seed { demo } => {

@@ -2,7 +2,7 @@
 //! explore every screen: ~50 contacts with interactions, events with attendees, agenda and
 //! expenses. Deterministic (a fixed pseudo-random sequence), written in one transaction.
 
-use chrono::{DateTime, Duration, DurationRound, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Duration, DurationRound, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
 use uuid::Uuid;
@@ -19,6 +19,17 @@ pub const ADMIN_EMAIL: &str = "admin@demo.theplugs.example";
 pub const ADMIN_PASSWORD: &str = "demo-admin-password";
 pub const MEMBER_EMAIL: &str = "member@demo.theplugs.example";
 pub const MEMBER_PASSWORD: &str = "demo-member-password";
+
+/// (title, type, status, starts in days, length in hours, max attendees, registrations)
+type PlannedEvent = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    i64,
+    Option<i32>,
+    usize,
+);
 
 pub struct SeedReport {
     pub organization_id: Uuid,
@@ -47,13 +58,48 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Radia", "Tim",
-    "Frances", "Vint", "Hedy", "John", "Katherine", "Guido", "Sophie", "Bjarne", "Annie", "Edsger",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Radia",
+    "Tim",
+    "Frances",
+    "Vint",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Guido",
+    "Sophie",
+    "Bjarne",
+    "Annie",
+    "Edsger",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie",
-    "Perlman", "Berners-Lee", "Allen", "Cerf", "Lamarr", "McCarthy", "Johnson", "van Rossum",
-    "Wilson", "Stroustrup", "Easley", "Dijkstra",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Perlman",
+    "Berners-Lee",
+    "Allen",
+    "Cerf",
+    "Lamarr",
+    "McCarthy",
+    "Johnson",
+    "van Rossum",
+    "Wilson",
+    "Stroustrup",
+    "Easley",
+    "Dijkstra",
 ];
 const COMPANIES: &[(&str, &str)] = &[
     ("Northwind Traders", "Retail"),
@@ -96,7 +142,7 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
         .await
         .map_err(|e| format!("{e:?}"))?;
     let t0 = now();
-    let mut rng = Rng(0x5eed_0f_7e_9109);
+    let mut rng = Rng(0x5eed_0f7e_9109);
 
     let txn = db.begin().await?;
     let org_id = Uuid::new_v4();
@@ -113,22 +159,30 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
 
     let admin_id = Uuid::new_v4();
     let member_id = Uuid::new_v4();
-    let user = |id, email: &str, hash: String, first: &str, last: &str, admin: bool| users::ActiveModel {
-        id: Set(id),
-        organization_id: Set(org_id),
-        email: Set(email.into()),
-        password_hash: Set(hash),
-        first_name: Set(first.into()),
-        last_name: Set(last.into()),
-        job_title: Set(Some(if admin { "Head of Partnerships" } else { "Community Manager" }.into())),
-        is_active: Set(true),
-        is_verified: Set(true),
-        is_admin: Set(admin),
-        verified_at: Set(Some(t0)),
-        created_at: Set(t0),
-        updated_at: Set(t0),
-        ..Default::default()
-    };
+    let user =
+        |id, email: &str, hash: String, first: &str, last: &str, admin: bool| users::ActiveModel {
+            id: Set(id),
+            organization_id: Set(org_id),
+            email: Set(email.into()),
+            password_hash: Set(hash),
+            first_name: Set(first.into()),
+            last_name: Set(last.into()),
+            job_title: Set(Some(
+                if admin {
+                    "Head of Partnerships"
+                } else {
+                    "Community Manager"
+                }
+                .into(),
+            )),
+            is_active: Set(true),
+            is_verified: Set(true),
+            is_admin: Set(admin),
+            verified_at: Set(Some(t0)),
+            created_at: Set(t0),
+            updated_at: Set(t0),
+            ..Default::default()
+        };
     users::Entity::insert_many([
         user(admin_id, ADMIN_EMAIL, admin_hash, "Dana", "Admin", true),
         user(member_id, MEMBER_EMAIL, member_hash, "Max", "Member", false),
@@ -153,7 +207,11 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
             } else {
                 "completed"
             };
-            let when = if status == "scheduled" { t0 + Duration::days(2) } else { when };
+            let when = if status == "scheduled" {
+                t0 + Duration::days(2)
+            } else {
+                when
+            };
             if status == "completed" && last_completed.is_none_or(|l| when > l) {
                 last_completed = Some(when);
             }
@@ -173,17 +231,24 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
                 ..Default::default()
             });
         }
-        let slug = format!("{}.{}{}", first, last, i).to_lowercase().replace(' ', "");
+        let slug = format!("{}.{}{}", first, last, i)
+            .to_lowercase()
+            .replace(' ', "");
         contact_rows.push(contacts::ActiveModel {
             id: Set(contact_id),
             organization_id: Set(org_id),
             created_by: Set(creator),
             first_name: Set(first.into()),
             last_name: Set(last.into()),
-            email: Set(Some(format!("{slug}@{}.example", company.to_lowercase().replace([' ', '/'], "")))),
+            email: Set(Some(format!(
+                "{slug}@{}.example",
+                company.to_lowercase().replace([' ', '/'], "")
+            ))),
             phone: Set(Some(format!("+1-555-01{:02}", i))),
             company: Set(Some(company.into())),
-            job_title: Set(Some((*rng.pick(&["CTO", "VP Sales", "Founder", "Engineer", "Buyer"])).into())),
+            job_title: Set(Some(
+                (*rng.pick(&["CTO", "VP Sales", "Founder", "Engineer", "Buyer"])).into(),
+            )),
             contact_type: Set((*rng.pick(TYPES)).into()),
             status: Set((*rng.pick(STATUSES)).into()),
             priority: Set((*rng.pick(PRIORITIES)).into()),
@@ -197,17 +262,50 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
     }
     let n_contacts = contact_rows.len();
     let n_interactions = interaction_rows.len();
-    contacts::Entity::insert_many(contact_rows).exec(&txn).await?;
+    contacts::Entity::insert_many(contact_rows)
+        .exec(&txn)
+        .await?;
     contact_interactions::Entity::insert_many(interaction_rows)
         .exec(&txn)
         .await?;
 
-    // (title, type, status, starts in days, length in hours, max attendees, registrations)
-    let plan: [(&str, &str, &str, i64, i64, Option<i32>, usize); 4] = [
-        ("Spring Founders Mixer", "networking", "completed", -30, 3, Some(80), 2),
-        ("Partner Summit 2027", "conference", "published", 21, 8, Some(200), 2),
-        ("API Design Workshop", "workshop", "draft", 45, 4, Some(25), 0),
-        ("Quarterly Board Meeting", "meeting", "published", 10, 2, None, 1),
+    let plan: [PlannedEvent; 4] = [
+        (
+            "Spring Founders Mixer",
+            "networking",
+            "completed",
+            -30,
+            3,
+            Some(80),
+            2,
+        ),
+        (
+            "Partner Summit 2027",
+            "conference",
+            "published",
+            21,
+            8,
+            Some(200),
+            2,
+        ),
+        (
+            "API Design Workshop",
+            "workshop",
+            "draft",
+            45,
+            4,
+            Some(25),
+            0,
+        ),
+        (
+            "Quarterly Board Meeting",
+            "meeting",
+            "published",
+            10,
+            2,
+            None,
+            1,
+        ),
     ];
     let mut n_attendees = 0;
     for (title, event_type, status, starts, hours, max, registrations) in plan {
@@ -243,7 +341,12 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
                 organization_id: Set(org_id),
                 event_id: Set(event_id),
                 user_id: Set(*user_id),
-                status: Set(if status == "completed" { "attended" } else { "registered" }.into()),
+                status: Set(if status == "completed" {
+                    "attended"
+                } else {
+                    "registered"
+                }
+                .into()),
                 registration_date: Set(t0),
                 check_in_time: Set((status == "completed").then_some(start)),
                 created_at: Set(t0),
@@ -253,7 +356,9 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
             .collect();
         n_attendees += attendees.len();
         if !attendees.is_empty() {
-            event_attendees::Entity::insert_many(attendees).exec(&txn).await?;
+            event_attendees::Entity::insert_many(attendees)
+                .exec(&txn)
+                .await?;
         }
         let agenda: Vec<_> = (0..hours.min(3))
             .map(|slot| event_agenda_items::ActiveModel {
@@ -264,15 +369,19 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
                 title: Set(["Welcome", "Keynote", "Open networking"][slot as usize].into()),
                 start_time: Set(start + Duration::hours(slot)),
                 end_time: Set(start + Duration::hours(slot + 1)),
-                agenda_type: Set(["presentation", "presentation", "networking"][slot as usize].into()),
-                speaker_id: Set((slot < 2).then_some(members[slot as usize])),
+                agenda_type: Set(
+                    ["presentation", "presentation", "networking"][slot as usize].into(),
+                ),
+                speaker_id: Set(members.get(slot as usize).copied()),
                 sort_order: Set(slot as i32),
                 created_at: Set(t0),
                 updated_at: Set(t0),
                 ..Default::default()
             })
             .collect();
-        event_agenda_items::Entity::insert_many(agenda).exec(&txn).await?;
+        event_agenda_items::Entity::insert_many(agenda)
+            .exec(&txn)
+            .await?;
         if status != "draft" {
             expenses::Entity::insert(expenses::ActiveModel {
                 id: Set(Uuid::new_v4()),
@@ -282,7 +391,7 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
                 title: Set(format!("Catering for {title}")),
                 amount: Set(Decimal::new(125_000, 2)),
                 expense_type: Set("catering".into()),
-                expense_date: Set(NaiveDate::from(start.date_naive())),
+                expense_date: Set(start.date_naive()),
                 status: Set("pending".into()),
                 created_at: Set(t0),
                 updated_at: Set(t0),

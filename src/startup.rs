@@ -24,9 +24,12 @@ impl Application {
     /// Connects, applies pending migrations and binds `config.bind` (port 0 picks a free port).
     pub async fn build(config: Config) -> Result<Self, BoxError> {
         let db = crate::db::connect(&config).await?;
-        Migrator::up(&db, None)
-            .await
-            .map_err(|e| format!("migrations failed on {}: {e}", redact_url(&config.database_url)))?;
+        Migrator::up(&db, None).await.map_err(|e| {
+            format!(
+                "migrations failed on {}: {e}",
+                redact_url(&config.database_url)
+            )
+        })?;
         Self::build_with_db(config, db).await
     }
 
@@ -62,7 +65,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), BoxError> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), BoxError> {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -19,8 +19,22 @@ impl MigrationTrait for Migration {
             .unique("organizations_domain_key", &["domain"])
             .create(manager)
             .await?;
-        index(manager, "idx_organizations_domain", "organizations", &["domain"], NOT_DELETED).await?;
-        index(manager, "idx_organizations_active", "organizations", &["is_active"], NOT_DELETED).await?;
+        index(
+            manager,
+            "idx_organizations_domain",
+            "organizations",
+            &["domain"],
+            NOT_DELETED,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_organizations_active",
+            "organizations",
+            &["is_active"],
+            NOT_DELETED,
+        )
+        .await?;
 
         TableDef::new("users", backend)
             .organization(true, true)
@@ -46,9 +60,23 @@ impl MigrationTrait for Migration {
             .unique("users_unique_email_per_org", &["organization_id", "email"])
             .create(manager)
             .await?;
-        index(manager, "idx_users_organization", "users", &["organization_id"], NOT_DELETED).await?;
+        index(
+            manager,
+            "idx_users_organization",
+            "users",
+            &["organization_id"],
+            NOT_DELETED,
+        )
+        .await?;
         index(manager, "idx_users_email", "users", &["email"], NOT_DELETED).await?;
-        index(manager, "idx_users_active", "users", &["is_active", "is_verified"], NOT_DELETED).await?;
+        index(
+            manager,
+            "idx_users_active",
+            "users",
+            &["is_active", "is_verified"],
+            NOT_DELETED,
+        )
+        .await?;
         Ok(())
     }
 

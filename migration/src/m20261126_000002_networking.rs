@@ -20,7 +20,12 @@ impl MigrationTrait for Migration {
             .string("linkedin_url", 255, false)
             .text("bio", false)
             .string("avatar_url", 500, false)
-            .enumeration("contact_type", 20, &["target", "contact", "plug"], Some("target"))
+            .enumeration(
+                "contact_type",
+                20,
+                &["target", "contact", "plug"],
+                Some("target"),
+            )
             .enumeration(
                 "status",
                 30,
@@ -38,13 +43,37 @@ impl MigrationTrait for Migration {
             .timestamps()
             .soft_delete()
             .fk("updated_by", "users", false, None)
-            .check("contacts_lead_score_check", "lead_score >= 0 AND lead_score <= 100")
+            .check(
+                "contacts_lead_score_check",
+                "lead_score >= 0 AND lead_score <= 100",
+            )
             .create(manager)
             .await?;
         let nd = NOT_DELETED;
-        index(manager, "idx_contacts_organization", "contacts", &["organization_id"], nd).await?;
-        index(manager, "idx_contacts_created_by", "contacts", &["created_by"], nd).await?;
-        index(manager, "idx_contacts_type_status", "contacts", &["contact_type", "status"], nd).await?;
+        index(
+            manager,
+            "idx_contacts_organization",
+            "contacts",
+            &["organization_id"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_contacts_created_by",
+            "contacts",
+            &["created_by"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_contacts_type_status",
+            "contacts",
+            &["contact_type", "status"],
+            nd,
+        )
+        .await?;
         index(
             manager,
             "idx_contacts_email",
@@ -61,11 +90,23 @@ impl MigrationTrait for Migration {
             Some("NOT is_deleted AND company IS NOT NULL"),
         )
         .await?;
-        index(manager, "idx_contacts_lead_score", "contacts", &["lead_score DESC"], nd).await?;
+        index(
+            manager,
+            "idx_contacts_lead_score",
+            "contacts",
+            &["lead_score DESC"],
+            nd,
+        )
+        .await?;
 
         TableDef::new("contact_interactions", backend)
             .organization(true, true)
-            .fk("contact_id", "contacts", true, Some(ForeignKeyAction::Cascade))
+            .fk(
+                "contact_id",
+                "contacts",
+                true,
+                Some(ForeignKeyAction::Cascade),
+            )
             .fk("user_id", "users", true, None)
             .enumeration(
                 "interaction_type",
@@ -77,17 +118,50 @@ impl MigrationTrait for Migration {
             .text("description", false)
             .text("outcome", false)
             .timestamptz("interaction_date", true)
-            .enumeration("status", 20, &["completed", "scheduled", "cancelled"], Some("completed"))
+            .enumeration(
+                "status",
+                20,
+                &["completed", "scheduled", "cancelled"],
+                Some("completed"),
+            )
             .json_default("metadata", "{}")
             .timestamps()
             .soft_delete()
             .create(manager)
             .await?;
         let t = "contact_interactions";
-        index(manager, "idx_contact_interactions_contact", t, &["contact_id"], nd).await?;
-        index(manager, "idx_contact_interactions_user", t, &["user_id"], nd).await?;
-        index(manager, "idx_contact_interactions_date", t, &["interaction_date DESC"], nd).await?;
-        index(manager, "idx_contact_interactions_type", t, &["interaction_type"], nd).await?;
+        index(
+            manager,
+            "idx_contact_interactions_contact",
+            t,
+            &["contact_id"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_contact_interactions_user",
+            t,
+            &["user_id"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_contact_interactions_date",
+            t,
+            &["interaction_date DESC"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_contact_interactions_type",
+            t,
+            &["interaction_type"],
+            nd,
+        )
+        .await?;
         Ok(())
     }
 

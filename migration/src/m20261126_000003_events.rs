@@ -49,10 +49,31 @@ impl MigrationTrait for Migration {
             )
             .create(manager)
             .await?;
-        index(manager, "idx_events_organization", "events", &["organization_id"], nd).await?;
-        index(manager, "idx_events_created_by", "events", &["created_by"], nd).await?;
+        index(
+            manager,
+            "idx_events_organization",
+            "events",
+            &["organization_id"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_events_created_by",
+            "events",
+            &["created_by"],
+            nd,
+        )
+        .await?;
         index(manager, "idx_events_status", "events", &["status"], nd).await?;
-        index(manager, "idx_events_date_range", "events", &["start_date", "end_date"], nd).await?;
+        index(
+            manager,
+            "idx_events_date_range",
+            "events",
+            &["start_date", "end_date"],
+            nd,
+        )
+        .await?;
         index(manager, "idx_events_type", "events", &["event_type"], nd).await?;
 
         TableDef::new("event_attendees", backend)
@@ -62,7 +83,13 @@ impl MigrationTrait for Migration {
             .enumeration(
                 "status",
                 20,
-                &["registered", "confirmed", "attended", "no_show", "cancelled"],
+                &[
+                    "registered",
+                    "confirmed",
+                    "attended",
+                    "no_show",
+                    "cancelled",
+                ],
                 Some("registered"),
             )
             .timestamptz_now("registration_date")
@@ -114,13 +141,24 @@ impl MigrationTrait for Migration {
             .create(manager)
             .await?;
         let t = "event_agenda_items";
-        index(manager, "idx_agenda_items_event", t, &["event_id", "sort_order"], nd).await?;
+        index(
+            manager,
+            "idx_agenda_items_event",
+            t,
+            &["event_id", "sort_order"],
+            nd,
+        )
+        .await?;
         index(manager, "idx_agenda_items_speaker", t, &["speaker_id"], nd).await?;
         index(manager, "idx_agenda_items_time", t, &["start_time"], nd).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        drop_tables(manager, &["event_agenda_items", "event_attendees", "events"]).await
+        drop_tables(
+            manager,
+            &["event_agenda_items", "event_attendees", "events"],
+        )
+        .await
     }
 }

@@ -21,7 +21,14 @@ impl MigrationTrait for Migration {
             .enumeration(
                 "expense_type",
                 20,
-                &["travel", "accommodation", "catering", "venue", "marketing", "other"],
+                &[
+                    "travel",
+                    "accommodation",
+                    "catering",
+                    "venue",
+                    "marketing",
+                    "other",
+                ],
                 Some("other"),
             )
             .col({
@@ -46,7 +53,14 @@ impl MigrationTrait for Migration {
             .create(manager)
             .await?;
         let t = "expenses";
-        index(manager, "idx_expenses_organization", t, &["organization_id"], nd).await?;
+        index(
+            manager,
+            "idx_expenses_organization",
+            t,
+            &["organization_id"],
+            nd,
+        )
+        .await?;
         index(manager, "idx_expenses_event", t, &["event_id"], nd).await?;
         index(manager, "idx_expenses_created_by", t, &["created_by"], nd).await?;
         index(manager, "idx_expenses_status", t, &["status"], nd).await?;

@@ -21,7 +21,12 @@ impl MigrationTrait for Migration {
                 &["info", "success", "warning", "error", "reminder"],
                 Some("info"),
             )
-            .enumeration("channel", 20, &["in_app", "email", "sms", "push"], Some("in_app"))
+            .enumeration(
+                "channel",
+                20,
+                &["in_app", "email", "sms", "push"],
+                Some("in_app"),
+            )
             .json_default("data", "{}")
             .boolean("is_read", false)
             .timestamptz("read_at", false)
@@ -31,8 +36,22 @@ impl MigrationTrait for Migration {
             .create(manager)
             .await?;
         let t = "notifications";
-        index(manager, "idx_notifications_user", t, &["user_id", "is_read"], nd).await?;
-        index(manager, "idx_notifications_created_at", t, &["created_at DESC"], nd).await?;
+        index(
+            manager,
+            "idx_notifications_user",
+            t,
+            &["user_id", "is_read"],
+            nd,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_notifications_created_at",
+            t,
+            &["created_at DESC"],
+            nd,
+        )
+        .await?;
         index(
             manager,
             "idx_notifications_expires_at",
@@ -44,8 +63,18 @@ impl MigrationTrait for Migration {
 
         TableDef::new("integrations", backend)
             .organization(true, true)
-            .enumeration("provider", 50, &["hubspot", "mailchimp", "zoom", "teams"], None)
-            .enumeration("integration_type", 20, &["crm", "email", "video", "calendar"], None)
+            .enumeration(
+                "provider",
+                50,
+                &["hubspot", "mailchimp", "zoom", "teams"],
+                None,
+            )
+            .enumeration(
+                "integration_type",
+                20,
+                &["crm", "email", "video", "calendar"],
+                None,
+            )
             .json("credentials", true)
             .json_default("settings", "{}")
             .boolean("is_active", true)
@@ -59,18 +88,38 @@ impl MigrationTrait for Migration {
             .json_default("metadata", "{}")
             .timestamps()
             .soft_delete()
-            .unique("integrations_unique_provider", &["organization_id", "provider"])
+            .unique(
+                "integrations_unique_provider",
+                &["organization_id", "provider"],
+            )
             .create(manager)
             .await?;
         let t = "integrations";
-        index(manager, "idx_integrations_organization", t, &["organization_id"], nd).await?;
+        index(
+            manager,
+            "idx_integrations_organization",
+            t,
+            &["organization_id"],
+            nd,
+        )
+        .await?;
         index(manager, "idx_integrations_provider", t, &["provider"], nd).await?;
         index(manager, "idx_integrations_status", t, &["status"], nd).await?;
 
         TableDef::new("integration_logs", backend)
             .organization(true, true)
-            .fk("integration_id", "integrations", true, Some(ForeignKeyAction::Cascade))
-            .enumeration("operation", 20, &["sync", "export", "import", "webhook"], None)
+            .fk(
+                "integration_id",
+                "integrations",
+                true,
+                Some(ForeignKeyAction::Cascade),
+            )
+            .enumeration(
+                "operation",
+                20,
+                &["sync", "export", "import", "webhook"],
+                None,
+            )
             .enumeration("status", 20, &["success", "failed", "partial"], None)
             .text("message", false)
             .json("request_data", false)
@@ -84,13 +133,38 @@ impl MigrationTrait for Migration {
             .create(manager)
             .await?;
         let t = "integration_logs";
-        index(manager, "idx_integration_logs_integration", t, &["integration_id", "started_at DESC"], None).await?;
-        index(manager, "idx_integration_logs_status", t, &["status", "started_at DESC"], None).await?;
-        index(manager, "idx_integration_logs_operation", t, &["operation", "started_at DESC"], None).await?;
+        index(
+            manager,
+            "idx_integration_logs_integration",
+            t,
+            &["integration_id", "started_at DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_integration_logs_status",
+            t,
+            &["status", "started_at DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_integration_logs_operation",
+            t,
+            &["operation", "started_at DESC"],
+            None,
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        drop_tables(manager, &["integration_logs", "integrations", "notifications"]).await
+        drop_tables(
+            manager,
+            &["integration_logs", "integrations", "notifications"],
+        )
+        .await
     }
 }

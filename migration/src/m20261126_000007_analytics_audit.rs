@@ -30,10 +30,38 @@ impl MigrationTrait for Migration {
             .create(manager)
             .await?;
         let t = "analytics_events";
-        index(manager, "idx_analytics_events_organization", t, &["organization_id", "event_timestamp DESC"], None).await?;
-        index(manager, "idx_analytics_events_user", t, &["user_id", "event_timestamp DESC"], None).await?;
-        index(manager, "idx_analytics_events_name", t, &["event_name", "event_timestamp DESC"], None).await?;
-        index(manager, "idx_analytics_events_category", t, &["event_category", "event_timestamp DESC"], None).await?;
+        index(
+            manager,
+            "idx_analytics_events_organization",
+            t,
+            &["organization_id", "event_timestamp DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_analytics_events_user",
+            t,
+            &["user_id", "event_timestamp DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_analytics_events_name",
+            t,
+            &["event_name", "event_timestamp DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_analytics_events_category",
+            t,
+            &["event_category", "event_timestamp DESC"],
+            None,
+        )
+        .await?;
 
         TableDef::new("audit_logs", backend)
             .organization(false, true)
@@ -44,7 +72,12 @@ impl MigrationTrait for Migration {
                 c.uuid().not_null();
                 c
             })
-            .enumeration("action", 20, &["create", "update", "delete", "restore"], None)
+            .enumeration(
+                "action",
+                20,
+                &["create", "update", "delete", "restore"],
+                None,
+            )
             .json("old_values", false)
             .json("new_values", false)
             .json_default("metadata", "{}")
@@ -52,10 +85,38 @@ impl MigrationTrait for Migration {
             .create(manager)
             .await?;
         let t = "audit_logs";
-        index(manager, "idx_audit_logs_organization", t, &["organization_id", "created_at DESC"], None).await?;
-        index(manager, "idx_audit_logs_user", t, &["user_id", "created_at DESC"], None).await?;
-        index(manager, "idx_audit_logs_table_record", t, &["table_name", "record_id", "created_at DESC"], None).await?;
-        index(manager, "idx_audit_logs_action", t, &["action", "created_at DESC"], None).await?;
+        index(
+            manager,
+            "idx_audit_logs_organization",
+            t,
+            &["organization_id", "created_at DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_audit_logs_user",
+            t,
+            &["user_id", "created_at DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_audit_logs_table_record",
+            t,
+            &["table_name", "record_id", "created_at DESC"],
+            None,
+        )
+        .await?;
+        index(
+            manager,
+            "idx_audit_logs_action",
+            t,
+            &["action", "created_at DESC"],
+            None,
+        )
+        .await?;
         Ok(())
     }
 

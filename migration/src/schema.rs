@@ -38,7 +38,11 @@ impl TableDef {
             id.default(Expr::cust("gen_random_uuid()"));
         }
         stmt.col(&mut id);
-        Self { name, backend, stmt }
+        Self {
+            name,
+            backend,
+            stmt,
+        }
     }
 
     pub fn col(mut self, mut col: ColumnDef) -> Self {
@@ -193,7 +197,8 @@ impl TableDef {
 
     /// `created_at` and `updated_at`, both defaulting to now.
     pub fn timestamps(self) -> Self {
-        self.timestamptz_now("created_at").timestamptz_now("updated_at")
+        self.timestamptz_now("created_at")
+            .timestamptz_now("updated_at")
     }
 
     /// `is_deleted BOOLEAN NOT NULL DEFAULT false, deleted_at TIMESTAMPTZ`.

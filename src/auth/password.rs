@@ -31,7 +31,9 @@ pub async fn verify(password: String, phc: String) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&phc)
             .map_err(|e| AppError::Internal(format!("stored password hash is malformed: {e}")))?;
-        Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(|e| AppError::Internal(format!("password verification task failed: {e}")))?
@@ -43,7 +45,11 @@ mod tests {
     async fn a_hash_verifies_its_own_password_only() {
         let h = super::hash("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(super::verify("correct horse".into(), h.clone()).await.unwrap());
+        assert!(
+            super::verify("correct horse".into(), h.clone())
+                .await
+                .unwrap()
+        );
         assert!(!super::verify("wrong horse".into(), h).await.unwrap());
     }
 }

@@ -4,16 +4,20 @@ pub mod views;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 use crate::config::{Config, DatabaseKind, redact_url};
 
-pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, crate::BoxError> {
     connect_url(&config.database_url, config.db_max_connections).await
 }
 
-pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    let kind = crate::config::database_kind(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+/// Connects with the pool settings and, on SQLite, the pragmas above. Errors are one line.
+pub async fn connect_url(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, crate::BoxError> {
+    let kind = crate::config::database_kind(url)?;
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
         .min_connections(0)
@@ -29,11 +33,11 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
         });
     }
     let db = Database::connect(opts).await.map_err(|e| {
-        DbErr::Custom(format!(
+        format!(
             "cannot connect to {}: {}",
             redact_url(url),
             one_line(&e.to_string())
-        ))
+        )
     })?;
     Ok(db)
 }

@@ -5,7 +5,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 /// The largest amount NUMERIC(12,2) holds.
 pub fn max_amount() -> Decimal {
-    Decimal::new(9_999_999_999_99, 2)
+    Decimal::new(999_999_999_999, 2)
 }
 
 /// Rounds half away from zero to 2 decimals and always carries scale 2 (`1250` -> `1250.00`).

@@ -57,7 +57,13 @@ impl Extension for OperationMetricsExt {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let start = Instant::now();
         let response = next.run(ctx).await;
-        let op = self.state.lock().map(|s| s.executed).ok().flatten().unwrap_or("invalid");
+        let op = self
+            .state
+            .lock()
+            .map(|s| s.executed)
+            .ok()
+            .flatten()
+            .unwrap_or("invalid");
         self.metrics
             .record_operation(op, start.elapsed(), response.is_err());
         response

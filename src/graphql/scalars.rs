@@ -9,13 +9,18 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub NaiveDate);
 
-#[Scalar(name = "Date", specified_by_url = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6")]
+#[Scalar(
+    name = "Date",
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6"
+)]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
             Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(Date)
-                .map_err(|_| InputValueError::custom(format!("{s:?} is not a date like 2026-11-26"))),
+                .map_err(|_| {
+                    InputValueError::custom(format!("{s:?} is not a date like 2026-11-26"))
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -14,7 +14,8 @@ use crate::error::AppError;
 /// A GraphQL-shaped error body with an HTTP status, for refusals before execution.
 pub fn error_response(status: StatusCode, err: AppError) -> Response {
     let body = async_graphql::Response::from_errors(vec![
-        err.extend().into_server_error(async_graphql::Pos::default()),
+        err.extend()
+            .into_server_error(async_graphql::Pos::default()),
     ]);
     let mut resp = (status, GraphQLResponse::from(body)).into_response();
     if status == StatusCode::METHOD_NOT_ALLOWED {
@@ -48,9 +49,10 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadUserInput {
-                message: "POST /graphql needs Content-Type: application/json (or multipart/form-data \
+                message:
+                    "POST /graphql needs Content-Type: application/json (or multipart/form-data \
                           with an Apollo-Require-Preflight header)"
-                    .into(),
+                        .into(),
                 field: None,
             },
         );
@@ -96,9 +98,45 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
 }
 
+/// GraphQL-over-HTTP GET parameters. async-graphql's own `parse_query_string` reads
+/// `operation_name` where the spec says `operationName`, so this one reads both.
+#[derive(serde::Deserialize)]
+struct GetParams {
+    #[serde(default)]
+    query: String,
+    #[serde(rename = "operationName", alias = "operation_name")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
+    let p: GetParams = serde_urlencoded::from_str(query_string).map_err(|e| e.to_string())?;
+    let json = |field: &str, raw: Option<String>| -> Result<serde_json::Value, String> {
+        match raw {
+            Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("invalid {field}: {e}")),
+            None => Ok(serde_json::Value::Null),
+        }
+    };
+    let variables = json("variables", p.variables)?;
+    let extensions = json("extensions", p.extensions)?;
+    let mut req = async_graphql::Request::new(p.query)
+        .variables(async_graphql::Variables::from_json(variables));
+    if let serde_json::Value::Object(map) = extensions {
+        req.extensions.0 = map
+            .into_iter()
+            .map(|(k, v)| (k, async_graphql::Value::from_json(v).unwrap_or_default()))
+            .collect();
+    }
+    if let Some(name) = p.operation_name {
+        req = req.operation_name(name);
+    }
+    Ok(req)
+}
+
 /// GET runs queries only: a mutation over GET could be triggered by a link or an image tag.
 pub async fn get_handler(State(state): State<AppState>, request: Request) -> Response {
-    let req = match async_graphql::http::parse_query_string(request.uri().query().unwrap_or("")) {
+    let req = match parse_get(request.uri().query().unwrap_or("")) {
         Ok(r) => r,
         Err(e) => {
             return error_response(
@@ -112,7 +150,8 @@ pub async fn get_handler(State(state): State<AppState>, request: Request) -> Res
     };
     if let Ok(doc) = async_graphql::parser::parse_query(&req.query) {
         let selected = doc.operations.iter().find(|(name, _)| {
-            req.operation_name.is_none() || name.map(|n| n.as_str()) == req.operation_name.as_deref()
+            req.operation_name.is_none()
+                || name.map(|n| n.as_str()) == req.operation_name.as_deref()
         });
         if let Some((_, op)) = selected
             && op.node.ty != OperationType::Query

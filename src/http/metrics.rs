@@ -10,7 +10,9 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 /// Latency bucket upper bounds, in seconds.
-const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// GraphQL operation kinds, plus requests that never reached execution.
 pub const OPERATION_TYPES: [&str; 4] = ["query", "mutation", "subscription", "invalid"];
@@ -77,15 +79,23 @@ impl Metrics {
         out.push_str("# TYPE plugs_graphql_operations_total counter\n");
         for (i, op) in OPERATION_TYPES.iter().enumerate() {
             let n = self.0.operations[i].count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "plugs_graphql_operations_total{{operation=\"{op}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "plugs_graphql_operations_total{{operation=\"{op}\"}} {n}"
+            );
         }
         out.push_str("# HELP plugs_graphql_operation_errors_total GraphQL operations whose response carried errors.\n");
         out.push_str("# TYPE plugs_graphql_operation_errors_total counter\n");
         for (i, op) in OPERATION_TYPES.iter().enumerate() {
             let n = self.0.errors[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "plugs_graphql_operation_errors_total{{operation=\"{op}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "plugs_graphql_operation_errors_total{{operation=\"{op}\"}} {n}"
+            );
         }
-        out.push_str("# HELP plugs_graphql_operation_duration_seconds Time to answer a GraphQL operation.\n");
+        out.push_str(
+            "# HELP plugs_graphql_operation_duration_seconds Time to answer a GraphQL operation.\n",
+        );
         out.push_str("# TYPE plugs_graphql_operation_duration_seconds histogram\n");
         for (i, op) in OPERATION_TYPES.iter().enumerate() {
             let h = &self.0.operations[i];
@@ -102,8 +112,14 @@ impl Metrics {
                 out,
                 "plugs_graphql_operation_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {count}"
             );
-            let _ = writeln!(out, "plugs_graphql_operation_duration_seconds_sum{{operation=\"{op}\"}} {sum}");
-            let _ = writeln!(out, "plugs_graphql_operation_duration_seconds_count{{operation=\"{op}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "plugs_graphql_operation_duration_seconds_sum{{operation=\"{op}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "plugs_graphql_operation_duration_seconds_count{{operation=\"{op}\"}} {count}"
+            );
         }
         let (size, idle) = pool_stats(db);
         out.push_str("# HELP plugs_db_pool_connections Database pool connections, by state.\n");

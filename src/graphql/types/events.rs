@@ -2,7 +2,9 @@ use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::domain::enums::{AgendaItemStatus, AgendaItemType, AttendeeStatus, DbEnum, EventStatus, EventType};
+use crate::domain::enums::{
+    AgendaItemStatus, AgendaItemType, AttendeeStatus, DbEnum, EventStatus, EventType,
+};
 use crate::domain::money;
 use crate::entities::{event_agenda_items, event_attendees, events};
 use crate::graphql::scalars::{utc, utc_opt};

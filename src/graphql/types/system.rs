@@ -5,7 +5,9 @@ use crate::domain::enums::{
     AuditAction, DbEnum, IntegrationLogStatus, IntegrationOperation, IntegrationProvider,
     IntegrationStatus, IntegrationType, NotificationChannel, NotificationType,
 };
-use crate::entities::{analytics_events, audit_logs, integration_logs, integrations, notifications};
+use crate::entities::{
+    analytics_events, audit_logs, integration_logs, integrations, notifications,
+};
 use crate::graphql::scalars::{utc, utc_opt};
 
 fn json(v: Option<serde_json::Value>) -> Option<Json<serde_json::Value>> {

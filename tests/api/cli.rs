@@ -1,0 +1,131 @@
+//! The `plugs` binary as an operator uses it.
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+use crate::helpers::TestDb;
+
+fn plugs(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugs"));
+    cmd.args(args)
+        .env_remove("PLUGS_DATABASE_URL")
+        .env_remove("PLUGS_BIND")
+        .env_remove("PLUGS_ENV")
+        .env_remove("PLUGS_JWT_SECRET")
+        .env("RUST_LOG", "error");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("plugs runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A refusal is one readable line on stderr, a non-zero exit and no panic.
+fn assert_one_line_failure(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected:\n{err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let out = plugs(&["schema"], &[]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql is committed");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        committed,
+        "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
+    );
+}
+
+#[test]
+fn bad_configuration_is_one_readable_line() {
+    let out = plugs(
+        &["migrate", "status"],
+        &[("PLUGS_DATABASE_URL", "mysql://localhost/x")],
+    );
+    assert_one_line_failure(&out, "PLUGS_DATABASE_URL");
+    let out = plugs(&["serve"], &[("PLUGS_BIND", "not-an-address")]);
+    assert_one_line_failure(&out, "PLUGS_BIND");
+    let out = plugs(&["serve"], &[("PLUGS_ENV", "staging")]);
+    assert_one_line_failure(&out, "PLUGS_ENV");
+    let out = plugs(&["serve"], &[("PLUGS_ENV", "production")]);
+    assert_one_line_failure(&out, "PLUGS_JWT_SECRET");
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_one_readable_line() {
+    let test_db = TestDb::shared().await;
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = plugs(
+        &["serve"],
+        &[("PLUGS_BIND", &addr), ("PLUGS_DATABASE_URL", &test_db.url)],
+    );
+    assert_one_line_failure(&out, &format!("cannot listen on {addr}"));
+}
+
+#[tokio::test]
+async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
+    let test_db = TestDb::empty().await;
+    let env = [("PLUGS_DATABASE_URL", test_db.url.as_str())];
+    let out = plugs(&["migrate", "status"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(status.lines().count(), 8, "{status}");
+    assert!(status.lines().all(|l| l.starts_with("Pending")), "{status}");
+
+    let out = plugs(&["migrate", "up"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = String::from_utf8(plugs(&["migrate", "status"], &env).stdout).unwrap();
+    assert!(status.lines().all(|l| l.starts_with("Applied")), "{status}");
+
+    let out = plugs(&["migrate", "down", "--steps", "2"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = String::from_utf8(plugs(&["migrate", "status"], &env).stdout).unwrap();
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("Pending")).count(),
+        2,
+        "{status}"
+    );
+
+    // seed applies what is pending, then refuses to run twice.
+    let out = plugs(&["seed", "--demo"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("50 contacts"), "{printed}");
+    assert!(
+        printed.contains(plugs::seed::ADMIN_EMAIL) && printed.contains(plugs::seed::ADMIN_PASSWORD)
+    );
+    assert!(
+        printed.contains(plugs::seed::MEMBER_EMAIL)
+            && printed.contains(plugs::seed::MEMBER_PASSWORD)
+    );
+    let again = plugs(&["seed", "--demo"], &env);
+    assert_one_line_failure(&again, "already exists");
+
+    let out = plugs(&["migrate", "fresh"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = plugs(&["seed", "--demo"], &env);
+    assert!(
+        out.status.success(),
+        "after fresh the seed runs again: {}",
+        stderr(&out)
+    );
+    test_db.cleanup().await;
+}

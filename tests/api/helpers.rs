@@ -1,0 +1,183 @@
+//! Test harness: each test gets its own app on port 0 over real HTTP.
+//! SQLite (default): a fresh database file per test. PostgreSQL (`PLUGS_TEST_DATABASE_URL`):
+//! one shared, migrated database; tests isolate by creating their own organization, and tests
+//! that need an empty schema get a scratch database of their own.
+
+use std::sync::Arc;
+
+use migration::{Migrator, MigratorTrait};
+use plugs::config::Config;
+use plugs::startup::Application;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PLUGS_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+pub fn backend() -> DbBackend {
+    if postgres_url().is_some() {
+        DbBackend::Postgres
+    } else {
+        DbBackend::Sqlite
+    }
+}
+
+/// A database for one test. Dropping it removes a SQLite file; PostgreSQL scratch databases are
+/// removed by `cleanup` (the shared database is left as it is).
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    scratch_name: Option<String>,
+}
+
+impl TestDb {
+    /// The database this test runs on, migrated.
+    pub async fn shared() -> TestDb {
+        match postgres_url() {
+            Some(url) => {
+                static MIGRATED: OnceCell<()> = OnceCell::const_new();
+                MIGRATED
+                    .get_or_init(|| async {
+                        let db = connect(&url).await;
+                        Migrator::up(&db, None)
+                            .await
+                            .expect("migrating the PostgreSQL test database");
+                        db.close().await.ok();
+                    })
+                    .await;
+                TestDb {
+                    url,
+                    _dir: None,
+                    scratch_name: None,
+                }
+            }
+            None => {
+                let db = Self::empty().await;
+                let conn = connect(&db.url).await;
+                Migrator::up(&conn, None).await.expect("migrating SQLite");
+                conn.close().await.ok();
+                db
+            }
+        }
+    }
+
+    /// An empty database with no tables, for migration and CLI tests.
+    pub async fn empty() -> TestDb {
+        match postgres_url() {
+            Some(url) => {
+                let name = format!("plugs_scratch_{}", uuid::Uuid::new_v4().simple());
+                let admin = connect(&url).await;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("creating a scratch PostgreSQL database");
+                admin.close().await.ok();
+                let (base, _) = url.rsplit_once('/').expect("a database URL has a path");
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    scratch_name: Some(name),
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("plugs.db").display()
+                );
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    scratch_name: None,
+                }
+            }
+        }
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        connect(&self.url).await
+    }
+
+    /// Drops a PostgreSQL scratch database (call at the end of the test).
+    pub async fn cleanup(self) {
+        if let (Some(name), Some(url)) = (&self.scratch_name, postgres_url()) {
+            let admin = connect(&url).await;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("dropping the scratch database");
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// Connects or fails loudly: a test asked to run on PostgreSQL never silently skips.
+pub async fn connect(url: &str) -> DatabaseConnection {
+    plugs::db::connect_url(url, 5)
+        .await
+        .unwrap_or_else(|e| panic!("test database unavailable ({url}): {e}"))
+}
+
+pub fn test_config(url: &str) -> Config {
+    let mut config = Config::from_lookup(|_| None).expect("default config");
+    config.database_url = url.to_owned();
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.db_max_connections = 5;
+    config
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    /// Keeps a SQLite file alive for as long as the app runs.
+    _test_db: Arc<TestDb>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    let test_db = TestDb::shared().await;
+    let mut config = test_config(&test_db.url);
+    customize(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let addr = format!("http://{}", app.addr());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        db,
+        _test_db: Arc::new(test_db),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    /// POSTs one GraphQL operation and returns the parsed body (whatever the status).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
