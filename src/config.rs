@@ -39,11 +39,23 @@ pub enum DatabaseKind {
     Postgres,
 }
 
-/// GraphQL safety limits (API.md "Limits"). Enforcement grows with the auth issue.
+/// GraphQL safety limits (API.md "Limits").
 #[derive(Clone, Debug)]
 pub struct Limits {
+    /// Largest request body.
     pub body_bytes: usize,
+    /// Most operations in one batched POST.
     pub batch_size: usize,
+    /// Deepest field nesting (introspection subtrees are exempt).
+    pub depth: usize,
+    /// Most expensive query: every field costs 1, a connection multiplies its children by `first`.
+    pub complexity: usize,
+    /// Most aliased fields in one document.
+    pub aliases: usize,
+    /// Deepest `{`/`[`/`(` nesting in the raw text, checked before parsing.
+    pub nesting: usize,
+    /// Most lexical tokens in the raw text, checked before parsing.
+    pub tokens: usize,
 }
 
 impl Default for Limits {
@@ -51,8 +63,31 @@ impl Default for Limits {
         Self {
             body_bytes: 1024 * 1024,
             batch_size: 10,
+            depth: 12,
+            complexity: 5_000,
+            aliases: 30,
+            nesting: 64,
+            tokens: 10_000,
         }
     }
+}
+
+/// Authentication settings (API.md "Authentication").
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// HS256 secret. Outside production a random one is made per process when unset.
+    pub jwt_secret: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: std::time::Duration,
+    pub refresh_ttl: std::time::Duration,
+    /// Failed logins allowed per email and per client IP within `login_window`.
+    pub login_max_failures: usize,
+    pub login_window: std::time::Duration,
+    /// Concurrent argon2 hashes; the rest wait, so a burst of logins leaves CPU for other requests.
+    pub hash_concurrency: usize,
+    /// Proxies whose `X-Forwarded-For` is believed when finding the client's address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,9 +95,9 @@ pub struct Config {
     pub database_url: String,
     pub bind: SocketAddr,
     pub env: Environment,
-    pub jwt_secret: Option<String>,
     pub db_max_connections: u32,
     pub limits: Limits,
+    pub auth: AuthConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -91,38 +126,84 @@ impl Config {
             })?,
             None => Environment::Development,
         };
-        let jwt_secret = get("PLUGS_JWT_SECRET");
-        if env == Environment::Production {
-            match &jwt_secret {
-                None => return Err(ConfigError::Missing("PLUGS_JWT_SECRET")),
-                Some(s) if s.len() < 32 => {
-                    return Err(ConfigError::Invalid {
-                        var: "PLUGS_JWT_SECRET",
-                        message: "must be at least 32 characters in production".into(),
-                    });
-                }
-                Some(_) => {}
+        let jwt_secret = match get("PLUGS_JWT_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(ConfigError::Invalid {
+                    var: "PLUGS_JWT_SECRET",
+                    message: "must be at least 32 characters".into(),
+                });
             }
-        }
+            Some(s) => s,
+            None if env == Environment::Production => {
+                return Err(ConfigError::Missing("PLUGS_JWT_SECRET"));
+            }
+            None => random_secret(),
+        };
         let db_max_connections = parse_num(&get, "PLUGS_DB_MAX_CONNECTIONS", 10u32)?;
-        let defaults = Limits::default();
+        let d = Limits::default();
         let limits = Limits {
-            body_bytes: parse_num(&get, "PLUGS_MAX_BODY_BYTES", defaults.body_bytes)?,
-            batch_size: parse_num(&get, "PLUGS_MAX_BATCH", defaults.batch_size)?,
+            body_bytes: parse_num(&get, "PLUGS_MAX_BODY_BYTES", d.body_bytes)?,
+            batch_size: parse_num(&get, "PLUGS_MAX_BATCH", d.batch_size)?,
+            depth: parse_num(&get, "PLUGS_MAX_DEPTH", d.depth)?,
+            complexity: parse_num(&get, "PLUGS_MAX_COMPLEXITY", d.complexity)?,
+            aliases: parse_num(&get, "PLUGS_MAX_ALIASES", d.aliases)?,
+            nesting: parse_num(&get, "PLUGS_MAX_NESTING", d.nesting)?,
+            tokens: parse_num(&get, "PLUGS_MAX_TOKENS", d.tokens)?,
+        };
+        let trusted_proxies = match get("PLUGS_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|ip| {
+                    ip.parse().map_err(|_| ConfigError::Invalid {
+                        var: "PLUGS_TRUSTED_PROXIES",
+                        message: format!("{ip:?} is not an IP address"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let auth = AuthConfig {
+            jwt_secret,
+            issuer: "the-plugs".into(),
+            audience: "the-plugs-api".into(),
+            access_ttl: std::time::Duration::from_secs(15 * 60),
+            refresh_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
+            login_max_failures: parse_num(&get, "PLUGS_LOGIN_MAX_FAILURES", 10)?,
+            login_window: std::time::Duration::from_secs(parse_num(
+                &get,
+                "PLUGS_LOGIN_WINDOW_SECS",
+                15 * 60,
+            )?),
+            hash_concurrency: parse_num(
+                &get,
+                "PLUGS_HASH_CONCURRENCY",
+                cores.saturating_sub(1).max(1),
+            )?,
+            trusted_proxies,
         };
         Ok(Self {
             database_url,
             bind,
             env,
-            jwt_secret,
             db_max_connections,
             limits,
+            auth,
         })
     }
 
     pub fn database_kind(&self) -> DatabaseKind {
         database_kind(&self.database_url).expect("validated when the config was read")
     }
+}
+
+/// A per-process secret for development: tokens do not survive a restart, which is fine there.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random generator is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_num<T: FromStr + Copy>(

@@ -10,6 +10,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod seed;
+pub mod services;
 pub mod startup;
 
 use migration::{Migrator, MigratorTrait};

@@ -41,9 +41,17 @@ impl Application {
         let addr = listener.local_addr()?;
         let metrics = Metrics::default();
         let introspection = config.env != Environment::Production;
-        let schema = build_schema(db.clone(), metrics.clone(), introspection);
+        let auth = crate::auth::Auth::new(&config.auth);
+        let schema = build_schema(
+            db.clone(),
+            auth.clone(),
+            metrics.clone(),
+            &config.limits,
+            introspection,
+        );
         let state = AppState {
             schema,
+            auth,
             db: db.clone(),
             metrics,
             config,

@@ -12,6 +12,7 @@ mod m20261126_000005_media;
 mod m20261126_000006_notifications_integrations;
 mod m20261126_000007_analytics_audit;
 mod m20261126_000008_views;
+mod m20261126_000009_refresh_tokens;
 pub mod schema;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_notifications_integrations::Migration),
             Box::new(m20261126_000007_analytics_audit::Migration),
             Box::new(m20261126_000008_views::Migration),
+            Box::new(m20261126_000009_refresh_tokens::Migration),
         ]
     }
 }

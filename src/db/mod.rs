@@ -1,5 +1,7 @@
 //! Database connection setup. SQLite runs with foreign keys on, WAL and a busy timeout.
 
+pub mod pagination;
+pub mod scoped;
 pub mod views;
 
 use std::time::Duration;

@@ -17,4 +17,5 @@ pub mod media_collection_items;
 pub mod media_collections;
 pub mod notifications;
 pub mod organizations;
+pub mod refresh_tokens;
 pub mod users;

@@ -15,4 +15,5 @@ pub use super::media_collection_items::Entity as MediaCollectionItems;
 pub use super::media_collections::Entity as MediaCollections;
 pub use super::notifications::Entity as Notifications;
 pub use super::organizations::Entity as Organizations;
+pub use super::refresh_tokens::Entity as RefreshTokens;
 pub use super::users::Entity as Users;

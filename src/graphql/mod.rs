@@ -1,6 +1,11 @@
 //! The GraphQL layer: schema, types, scalars. Resolvers stay thin and call `services`.
 
+pub mod accounts;
+pub mod connection;
+pub mod context;
 pub mod extensions;
+pub mod limits;
+pub mod loaders;
 pub mod scalars;
 pub mod schema;
 pub mod types;

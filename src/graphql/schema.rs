@@ -1,28 +1,53 @@
-use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
+use crate::auth::Auth;
+use crate::config::Limits;
+use crate::graphql::accounts::{AccountMutation, AccountQuery};
 use crate::graphql::extensions::OperationMetrics;
+use crate::graphql::limits::QueryLimits;
 use crate::http::metrics::Metrics;
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-pub struct Query;
+#[derive(Default)]
+pub struct MetaQuery;
 
 #[Object]
-impl Query {
+impl MetaQuery {
     /// The server's version (semver of the `plugs` crate).
     async fn api_version(&self) -> &'static str {
         env!("CARGO_PKG_VERSION")
     }
 }
 
-fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    crate::graphql::types::register(Schema::build(Query, EmptyMutation, EmptySubscription))
+#[derive(MergedObject, Default)]
+pub struct Query(MetaQuery, AccountQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountMutation);
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    crate::graphql::types::register(Schema::build(
+        Query::default(),
+        Mutation::default(),
+        EmptySubscription,
+    ))
 }
 
-/// The schema the server runs, with its database and metrics in the context.
-pub fn build_schema(db: DatabaseConnection, metrics: Metrics, introspection: bool) -> AppSchema {
-    let mut b = builder().data(db).extension(OperationMetrics::new(metrics));
+/// The schema the server runs, with its shared services in the context.
+pub fn build_schema(
+    db: DatabaseConnection,
+    auth: Auth,
+    metrics: Metrics,
+    limits: &Limits,
+    introspection: bool,
+) -> AppSchema {
+    let mut b = builder()
+        .data(db)
+        .data(auth)
+        .extension(OperationMetrics::new(metrics))
+        .extension(QueryLimits::new(limits));
     if !introspection {
         b = b.disable_introspection();
     }

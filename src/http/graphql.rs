@@ -1,15 +1,102 @@
 //! `/graphql` over POST (queries and mutations, batches), GET (queries only) and WebSocket.
 
+use std::net::{IpAddr, SocketAddr};
+
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, ErrorExtensions};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::error::AppError;
+use crate::graphql::context::Caller;
+use crate::graphql::loaders::Loaders;
+use crate::services::{RequestMeta, accounts};
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+fn request_meta(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> RequestMeta {
+    RequestMeta {
+        request_id: uuid::Uuid::new_v4(),
+        ip: Some(client_ip(
+            headers,
+            peer.ip(),
+            &state.config.auth.trusted_proxies,
+        )),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(500).collect()),
+    }
+}
+
+/// Reads `Bearer <token>` and resolves it to a caller. A refused token does not fail the
+/// request: public operations (login, refreshToken) still work; the rest answer UNAUTHENTICATED.
+pub async fn caller(state: &AppState, authorization: Option<&str>, meta: &RequestMeta) -> Caller {
+    let Some(value) = authorization.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Caller::Anonymous;
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Caller::Refused("use Authorization: Bearer <accessToken>".into()),
+    };
+    match accounts::authenticate(&state.db, &state.auth, token, meta.clone()).await {
+        Ok(actor) => Caller::Authenticated(actor),
+        Err(e) => {
+            if let AppError::Internal(_) = e {
+                use async_graphql::ErrorExtensions as _;
+                let _ = e.extend(); // logs it
+                return Caller::Refused("authentication is unavailable right now".into());
+            }
+            Caller::Refused(e.public_message())
+        }
+    }
+}
+
+async fn request_context(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> (Caller, RequestMeta) {
+    let meta = request_meta(state, headers, peer);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = caller(state, authorization, &meta).await;
+    (caller, meta)
+}
+
+fn with_context(
+    req: async_graphql::Request,
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+) -> async_graphql::Request {
+    req.data(caller.clone())
+        .data(meta.clone())
+        .data(Loaders::new(&state.db))
+}
 
 /// A GraphQL-shaped error body with an HTTP status, for refusals before execution.
 pub fn error_response(status: StatusCode, err: AppError) -> Response {
@@ -44,7 +131,11 @@ fn csrf_safe(headers: &HeaderMap) -> bool {
     }
 }
 
-pub async fn post_handler(State(state): State<AppState>, request: Request) -> Response {
+pub async fn post_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     if !csrf_safe(request.headers()) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -57,6 +148,7 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
             },
         );
     }
+    let request_headers = request.headers().clone();
     let batch = match <GraphQLBatchRequest as axum::extract::FromRequest<AppState>>::from_request(
         request, &state,
     )
@@ -95,7 +187,25 @@ pub async fn post_handler(State(state): State<AppState>, request: Request) -> Re
             },
         );
     }
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+    let (caller, meta) = request_context(&state, &request_headers, peer).await;
+    let batch = match batch {
+        BatchRequest::Single(r) => BatchRequest::Single(with_context(r, &state, &caller, &meta)),
+        BatchRequest::Batch(list) => BatchRequest::Batch(
+            list.into_iter()
+                .map(|r| with_context(r, &state, &caller, &meta))
+                .collect(),
+        ),
+    };
+    let span = tracing::info_span!("graphql", request_id = %meta.request_id);
+    let response = tracing::Instrument::instrument(state.schema.execute_batch(batch), span).await;
+    with_request_id(GraphQLResponse::from(response).into_response(), &meta)
+}
+
+fn with_request_id(mut resp: Response, meta: &RequestMeta) -> Response {
+    if let Ok(v) = header::HeaderValue::from_str(&meta.request_id.to_string()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
 }
 
 /// GraphQL-over-HTTP GET parameters. async-graphql's own `parse_query_string` reads
@@ -135,7 +245,11 @@ fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
 }
 
 /// GET runs queries only: a mutation over GET could be triggered by a link or an image tag.
-pub async fn get_handler(State(state): State<AppState>, request: Request) -> Response {
+pub async fn get_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let req = match parse_get(request.uri().query().unwrap_or("")) {
         Ok(r) => r,
         Err(e) => {
@@ -165,7 +279,11 @@ pub async fn get_handler(State(state): State<AppState>, request: Request) -> Res
             );
         }
     }
-    GraphQLResponse::from(state.schema.execute(req).await).into_response()
+    let (caller, meta) = request_context(&state, request.headers(), peer).await;
+    let req = with_context(req, &state, &caller, &meta);
+    let span = tracing::info_span!("graphql", request_id = %meta.request_id);
+    let response = tracing::Instrument::instrument(state.schema.execute(req), span).await;
+    with_request_id(GraphQLResponse::from(response).into_response(), &meta)
 }
 
 /// Counts open sockets for `/metrics`, whichever way the connection ends.
@@ -177,17 +295,35 @@ impl Drop for WsGuard {
     }
 }
 
+/// Authentication happens in `connection_init` (`{"authorization": "Bearer <token>"}`).
 pub async fn ws_handler(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let meta = request_meta(&state, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_opened();
             let _guard = WsGuard(state.metrics.clone());
+            let init_state = state.clone();
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload: serde_json::Value| async move {
+                    let authorization = payload
+                        .get("authorization")
+                        .or_else(|| payload.get("Authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                    let caller = caller(&init_state, authorization.as_deref(), &meta).await;
+                    let mut data = async_graphql::Data::default();
+                    data.insert(caller);
+                    data.insert(meta);
+                    data.insert(Loaders::new(&init_state.db));
+                    Ok(data)
+                })
                 .serve()
                 .await;
         })

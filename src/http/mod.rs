@@ -18,6 +18,7 @@ use metrics::Metrics;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    pub auth: crate::auth::Auth,
     pub db: DatabaseConnection,
     pub metrics: Metrics,
     pub config: Config,

@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "analytics_events",
     "audit_logs",
     "contact_interactions",
@@ -19,6 +19,7 @@ const TABLES: [&str; 16] = [
     "media_collections",
     "notifications",
     "organizations",
+    "refresh_tokens",
     "users",
 ];
 

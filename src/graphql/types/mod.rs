@@ -21,17 +21,9 @@ pub use system::{AnalyticsEvent, AuditLog, Integration, IntegrationLog, Notifica
 
 /// Registers every table type so the SDL describes the whole model even before a query
 /// returns it.
-pub fn register(
-    builder: async_graphql::SchemaBuilder<
-        crate::graphql::schema::Query,
-        async_graphql::EmptyMutation,
-        async_graphql::EmptySubscription,
-    >,
-) -> async_graphql::SchemaBuilder<
-    crate::graphql::schema::Query,
-    async_graphql::EmptyMutation,
-    async_graphql::EmptySubscription,
-> {
+pub fn register<Q, M, S>(
+    builder: async_graphql::SchemaBuilder<Q, M, S>,
+) -> async_graphql::SchemaBuilder<Q, M, S> {
     builder
         .register_output_type::<Organization>()
         .register_output_type::<User>()

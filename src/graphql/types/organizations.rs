@@ -1,4 +1,4 @@
-use async_graphql::{ID, Json, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::entities::{organizations, users};
@@ -36,7 +36,10 @@ impl From<organizations::Model> for Organization {
 
 /// A member of an organization. The password hash is never exposed.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct User {
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
     pub id: ID,
     pub email: String,
     pub first_name: String,
@@ -60,6 +63,7 @@ pub struct User {
 impl From<users::Model> for User {
     fn from(m: users::Model) -> Self {
         Self {
+            organization_id: m.organization_id,
             id: m.id.into(),
             email: m.email,
             first_name: m.first_name,
@@ -79,5 +83,19 @@ impl From<users::Model> for User {
             updated_at: utc(m.updated_at),
             deleted_at: utc_opt(m.deleted_at),
         }
+    }
+}
+
+#[ComplexObject]
+impl User {
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?;
+        let key = (self.organization_id, self.organization_id);
+        loaders
+            .organizations
+            .load_one(key)
+            .await?
+            .map(Organization::from)
+            .ok_or_else(|| crate::error::AppError::NotFound("organization not found".into()).into())
     }
 }

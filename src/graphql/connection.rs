@@ -1,0 +1,102 @@
+//! Relay connections for every list: `XConnection { edges { cursor node } nodes pageInfo totalCount }`.
+//! One generic type; its GraphQL name comes from the node (`UserConnection`, `UserEdge`).
+
+use std::borrow::Cow;
+
+use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
+
+use crate::db::pagination::{CountFn, Page};
+use crate::error::AppError;
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+pub struct Edge<N> {
+    cursor: String,
+    node: N,
+}
+
+impl<N: OutputType> TypeName for Edge<N> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Edge", <N as OutputType>::type_name()).into()
+    }
+}
+
+#[Object(name_type)]
+impl<N: OutputType + Clone> Edge<N> {
+    /// Opaque; pass it as `after`/`before` to continue from this row.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    async fn node(&self) -> &N {
+        &self.node
+    }
+}
+
+pub struct Connection<N> {
+    edges: Vec<Edge<N>>,
+    page_info: PageInfo,
+    count: CountFn,
+}
+
+impl<N: OutputType> TypeName for Connection<N> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Connection", <N as OutputType>::type_name()).into()
+    }
+}
+
+impl<N> Connection<N> {
+    /// Builds the connection from a page of models, converting each to its GraphQL type.
+    pub fn from_page<M>(page: Page<M>) -> Self
+    where
+        N: From<M>,
+    {
+        let edges: Vec<Edge<N>> = page
+            .items
+            .into_iter()
+            .map(|(cursor, m)| Edge {
+                cursor,
+                node: N::from(m),
+            })
+            .collect();
+        let page_info = PageInfo {
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Self {
+            edges,
+            page_info,
+            count: page.count,
+        }
+    }
+}
+
+#[Object(name_type)]
+impl<N: OutputType + Clone> Connection<N> {
+    async fn edges(&self) -> &[Edge<N>] {
+        &self.edges
+    }
+
+    /// The nodes of `edges`, for clients that need no cursors.
+    async fn nodes(&self) -> Vec<N> {
+        self.edges.iter().map(|e| e.node.clone()).collect()
+    }
+
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+
+    /// Rows matching the filter across all pages; counted only when asked for.
+    async fn total_count(&self, _ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let n = (self.count)().await.map_err(AppError::from)?;
+        Ok(n as i64)
+    }
+}

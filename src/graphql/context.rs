@@ -1,0 +1,68 @@
+//! What a resolver knows about its request: the caller (or why there is none), request
+//! metadata, and shared services.
+
+use async_graphql::Context;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::services::{Actor, RequestMeta};
+
+/// The outcome of reading the `Authorization` header.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Anonymous,
+    /// A token was sent but refused; resolvers that need a caller answer with this reason.
+    Refused(String),
+    Authenticated(Actor),
+}
+
+pub trait ContextExt {
+    fn db(&self) -> &DatabaseConnection;
+    fn auth_service(&self) -> &Auth;
+    fn meta(&self) -> RequestMeta;
+    /// The authenticated caller, or UNAUTHENTICATED.
+    fn actor(&self) -> Result<&Actor, AppError>;
+    /// The authenticated caller if an admin, FORBIDDEN for members.
+    fn admin(&self) -> Result<&Actor, AppError>;
+}
+
+impl ContextExt for Context<'_> {
+    fn db(&self) -> &DatabaseConnection {
+        self.data_unchecked::<DatabaseConnection>()
+    }
+
+    fn auth_service(&self) -> &Auth {
+        self.data_unchecked::<Auth>()
+    }
+
+    fn meta(&self) -> RequestMeta {
+        self.data_opt::<RequestMeta>().cloned().unwrap_or_default()
+    }
+
+    fn actor(&self) -> Result<&Actor, AppError> {
+        match self.data_opt::<Caller>() {
+            Some(Caller::Authenticated(actor)) => Ok(actor),
+            Some(Caller::Refused(why)) => Err(AppError::Unauthenticated(why.clone())),
+            _ => Err(AppError::Unauthenticated(
+                "sign in first: send Authorization: Bearer <accessToken>".into(),
+            )),
+        }
+    }
+
+    fn admin(&self) -> Result<&Actor, AppError> {
+        let actor = self.actor()?;
+        if actor.is_admin {
+            Ok(actor)
+        } else {
+            Err(AppError::Forbidden(
+                "only an organization admin may do this".into(),
+            ))
+        }
+    }
+}
+
+/// Parses an `ID` argument; a malformed id names the argument.
+pub fn parse_id(id: &async_graphql::ID, field: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(field, "is not a valid ID"))
+}

@@ -1,0 +1,325 @@
+//! The safety net every operation passes, whatever its transport (POST, GET, WebSocket):
+//! 1. before parsing, the raw text's bracket nesting and token count (async-graphql's recursive
+//!    parser overflows its stack on ~1,600 nested `[`/`{`, so deep text must never reach it);
+//! 2. after parsing, depth, complexity (a connection multiplies its children by `first`/`last`)
+//!    and alias count. `__schema`/`__type` subtrees are exempt from depth and complexity: the
+//!    introspection query GraphiQL sends is ~13 deep and bounded by the schema's size.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{ErrorExtensions, Name, Pos, ServerError, ServerResult, Value, Variables};
+
+use crate::config::Limits;
+use crate::db::pagination::{DEFAULT_PAGE, MAX_PAGE};
+use crate::error::AppError;
+
+pub struct QueryLimits {
+    limits: Arc<Limits>,
+}
+
+impl QueryLimits {
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            limits: Arc::new(limits.clone()),
+        }
+    }
+}
+
+impl ExtensionFactory for QueryLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(QueryLimitsExt {
+            limits: self.limits.clone(),
+        })
+    }
+}
+
+struct QueryLimitsExt {
+    limits: Arc<Limits>,
+}
+
+fn too_complex(message: String) -> ServerError {
+    AppError::QueryTooComplex(message)
+        .extend()
+        .into_server_error(Pos::default())
+}
+
+#[async_trait::async_trait]
+impl Extension for QueryLimitsExt {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        pre_parse(query, self.limits.nesting, self.limits.tokens).map_err(too_complex)?;
+        let doc = next.run(ctx, query, variables).await?;
+        let cost = measure(&doc, variables);
+        if cost.depth > self.limits.depth {
+            return Err(too_complex(format!(
+                "query depth {} exceeds the limit of {}",
+                cost.depth, self.limits.depth
+            )));
+        }
+        if cost.complexity > self.limits.complexity {
+            return Err(too_complex(format!(
+                "query complexity {} exceeds the limit of {} (a connection counts `first` times its fields)",
+                cost.complexity, self.limits.complexity
+            )));
+        }
+        if cost.aliases > self.limits.aliases {
+            return Err(too_complex(format!(
+                "{} aliases exceed the limit of {}",
+                cost.aliases, self.limits.aliases
+            )));
+        }
+        Ok(doc)
+    }
+}
+
+/// Scans the raw document without parsing it: bracket nesting and lexical token count.
+/// Strings, block strings and comments are skipped so their content does not count.
+pub fn pre_parse(query: &str, max_nesting: usize, max_tokens: usize) -> Result<(), String> {
+    let bytes = query.as_bytes();
+    let (mut i, mut depth, mut tokens) = (0usize, 0usize, 0usize);
+    let mut in_word = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let word_char = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.';
+        if !word_char {
+            in_word = false;
+        }
+        match b {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                tokens += 1;
+                if bytes[i..].starts_with(b"\"\"\"") {
+                    i += 3;
+                    while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 3;
+                } else {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                tokens += 1;
+                if depth > max_nesting {
+                    return Err(format!(
+                        "the document nests deeper than {max_nesting} levels of brackets"
+                    ));
+                }
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                tokens += 1;
+            }
+            b':' | b'!' | b'$' | b'@' | b'=' | b'|' | b'&' => tokens += 1,
+            _ if word_char && !in_word => {
+                tokens += 1;
+                in_word = true;
+            }
+            _ => {}
+        }
+        if tokens > max_tokens {
+            return Err(format!("the document has more than {max_tokens} tokens"));
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cost {
+    pub depth: usize,
+    pub complexity: usize,
+    pub aliases: usize,
+}
+
+/// The largest depth and complexity over the document's operations, and all its aliases.
+pub fn measure(doc: &ExecutableDocument, variables: &Variables) -> Cost {
+    let mut walker = Walker {
+        doc,
+        variables,
+        fragments: HashMap::new(),
+        in_progress: Vec::new(),
+    };
+    let mut total = Cost::default();
+    for (_, op) in doc.operations.iter() {
+        let c = walker.selection_set(&op.node.selection_set.node);
+        total.depth = total.depth.max(c.depth);
+        total.complexity = total.complexity.max(c.complexity);
+        total.aliases += c.aliases;
+    }
+    total
+}
+
+struct Walker<'a> {
+    doc: &'a ExecutableDocument,
+    variables: &'a Variables,
+    /// Each fragment is measured once (a fragment used many times must not cost exponential time).
+    fragments: HashMap<Name, Cost>,
+    in_progress: Vec<Name>,
+}
+
+impl Walker<'_> {
+    fn selection_set(&mut self, set: &SelectionSet) -> Cost {
+        let mut c = Cost::default();
+        for item in &set.items {
+            let part = match &item.node {
+                Selection::Field(f) => self.field(&f.node),
+                Selection::InlineFragment(f) => self.selection_set(&f.node.selection_set.node),
+                Selection::FragmentSpread(s) => self.fragment(&s.node.fragment_name.node),
+            };
+            c.depth = c.depth.max(part.depth);
+            c.complexity = c.complexity.saturating_add(part.complexity);
+            c.aliases = c.aliases.saturating_add(part.aliases);
+        }
+        c
+    }
+
+    fn fragment(&mut self, name: &Name) -> Cost {
+        if let Some(c) = self.fragments.get(name) {
+            return *c;
+        }
+        // A cycle is a validation error; count it as nothing here.
+        if self.in_progress.contains(name) {
+            return Cost::default();
+        }
+        let Some(def) = self.doc.fragments.get(name) else {
+            return Cost::default();
+        };
+        self.in_progress.push(name.clone());
+        let c = self.selection_set(&def.node.selection_set.node);
+        self.in_progress.pop();
+        self.fragments.insert(name.clone(), c);
+        c
+    }
+
+    fn field(&mut self, f: &Field) -> Cost {
+        let aliases = usize::from(f.alias.is_some());
+        let name = f.name.node.as_str();
+        if name == "__schema" || name == "__type" {
+            return Cost {
+                depth: 1,
+                complexity: 1,
+                aliases,
+            };
+        }
+        let children = self.selection_set(&f.selection_set.node);
+        let multiplier = if is_connection(f) {
+            self.page_size(f)
+        } else {
+            1
+        };
+        Cost {
+            depth: children.depth + 1,
+            complexity: children
+                .complexity
+                .saturating_mul(multiplier)
+                .saturating_add(1),
+            aliases: children.aliases.saturating_add(aliases),
+        }
+    }
+
+    /// `first` or `last` (a literal or a variable), else the default page size.
+    fn page_size(&self, f: &Field) -> usize {
+        let arg = f.get_argument("first").or_else(|| f.get_argument("last"));
+        let value = arg.and_then(|v| {
+            v.node
+                .clone()
+                .into_const_with(|name| self.variables.get(&name).cloned().ok_or(()))
+                .ok()
+        });
+        match value {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map_or(DEFAULT_PAGE, |n| (n as usize).min(MAX_PAGE)),
+            _ => DEFAULT_PAGE,
+        }
+    }
+}
+
+/// A connection field: takes `first`/`last`, or selects `edges`/`nodes`.
+fn is_connection(f: &Field) -> bool {
+    f.get_argument("first").is_some()
+        || f.get_argument("last").is_some()
+        || f.selection_set.node.items.iter().any(|s| match &s.node {
+            Selection::Field(c) => matches!(c.node.name.node.as_str(), "edges" | "nodes"),
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(q: &str) -> Cost {
+        measure(
+            &async_graphql::parser::parse_query(q).unwrap(),
+            &Variables::default(),
+        )
+    }
+
+    #[test]
+    fn pre_parse_counts_brackets_outside_strings_and_comments() {
+        assert!(pre_parse("{ a(x: \"[[[[[[\") }", 3, 100).is_ok());
+        assert!(pre_parse("# {{{{{{\n{ a }", 3, 100).is_ok());
+        assert!(
+            pre_parse(
+                &format!("{{ a(x: {}1{}) }}", "[".repeat(10), "]".repeat(10)),
+                8,
+                1000
+            )
+            .is_err()
+        );
+        assert!(pre_parse(&"{ a } ".repeat(50), 3, 100).is_err());
+    }
+
+    #[test]
+    fn connections_multiply_their_children() {
+        assert_eq!(cost("{ a { b c } }").complexity, 3);
+        assert_eq!(
+            cost("{ users(first: 10) { nodes { id } } }").complexity,
+            1 + 10 * 2
+        );
+        // Default page size when `first` is omitted.
+        assert_eq!(cost("{ users { nodes { id } } }").complexity, 1 + 20 * 2);
+        assert_eq!(cost("{ a { b { c } } }").depth, 3);
+        assert_eq!(
+            cost("{ __schema { types { fields { type { ofType { name } } } } } }").depth,
+            1
+        );
+        assert_eq!(cost("{ x: a y: a }").aliases, 2);
+    }
+
+    #[test]
+    fn fragments_are_measured_once_even_when_spread_exponentially() {
+        let mut q = String::from("{ ...F0 }\n");
+        for i in 0..40 {
+            q.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1
+            ));
+        }
+        q.push_str("fragment F40 on Query { a }\n");
+        let c = cost(&q);
+        assert!(c.complexity > 1_000_000, "{c:?}");
+    }
+}

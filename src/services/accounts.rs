@@ -1,0 +1,468 @@
+//! Sign-up, sign-in and sessions: register, login, refresh (rotation with reuse detection),
+//! logout, change password, and turning an access token back into an `Actor`.
+
+use chrono::Duration;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait, sea_query::Expr,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Entry, snapshot};
+use super::{Actor, RequestMeta, now, validate};
+use crate::auth::{Auth, password, refresh};
+use crate::domain::enums::AuditAction;
+use crate::entities::{organizations, refresh_tokens, users};
+use crate::error::AppError;
+
+pub struct RegisterInput {
+    pub organization_name: String,
+    pub organization_domain: Option<String>,
+    pub email: String,
+    pub password: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// What a successful sign-in returns.
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub user: users::Model,
+}
+
+const BAD_CREDENTIALS: &str = "invalid email or password";
+const BAD_REFRESH: &str = "invalid refresh token";
+
+fn unauthenticated(msg: &str) -> AppError {
+    AppError::Unauthenticated(msg.to_owned())
+}
+
+/// Starts a new session (refresh-token family) for `user` inside `txn`.
+async fn start_session(
+    txn: &impl sea_orm::ConnectionTrait,
+    auth: &Auth,
+    user: &users::Model,
+    family_id: Uuid,
+    meta: &RequestMeta,
+) -> Result<(String, refresh_tokens::Model), AppError> {
+    let (token, hash) = refresh::generate();
+    let t = now();
+    let ttl = Duration::from_std(auth.refresh_ttl).unwrap_or(Duration::days(30));
+    let row = refresh_tokens::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        organization_id: Set(user.organization_id),
+        user_id: Set(user.id),
+        family_id: Set(family_id),
+        token_hash: Set(hash),
+        expires_at: Set(t + ttl),
+        rotated_at: Set(None),
+        revoked_at: Set(None),
+        user_agent: Set(meta
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(500).collect())),
+        ip_address: Set(meta.ip.map(|ip| ip.to_string())),
+        created_at: Set(t),
+    }
+    .insert(txn)
+    .await?;
+    Ok((token, row))
+}
+
+fn session(
+    auth: &Auth,
+    user: users::Model,
+    refresh_token: String,
+    family: Uuid,
+) -> Result<Session, AppError> {
+    let access_token = auth
+        .jwt
+        .issue(user.id, user.organization_id, user.is_admin, family)?;
+    Ok(Session {
+        access_token,
+        refresh_token,
+        expires_in: auth.jwt.ttl_secs(),
+        user,
+    })
+}
+
+pub async fn register(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    input: RegisterInput,
+    meta: &RequestMeta,
+) -> Result<Session, AppError> {
+    let org_name = validate::required("organizationName", &input.organization_name, 255)?;
+    let domain = validate::domain("organizationDomain", input.organization_domain.as_deref())?;
+    let email = validate::email("email", &input.email)?;
+    let first = validate::required("firstName", &input.first_name, 50)?;
+    let last = validate::required("lastName", &input.last_name, 50)?;
+    password::validate(&input.password, "password")?;
+    let hash = auth.hasher.hash(input.password).await?;
+
+    let t = now();
+    let txn = db.begin().await?;
+    let org = organizations::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        name: Set(org_name),
+        domain: Set(domain),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let user = users::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        organization_id: Set(org.id),
+        email: Set(email),
+        password_hash: Set(hash),
+        first_name: Set(first),
+        last_name: Set(last),
+        is_admin: Set(true),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let family = Uuid::new_v4();
+    let (token, _) = start_session(&txn, auth, &user, family, meta).await?;
+    audit::record(
+        &txn,
+        Entry {
+            organization_id: org.id,
+            user_id: Some(user.id),
+            meta,
+            table: "organizations",
+            record_id: org.id,
+            action: AuditAction::Create,
+            old: None,
+            new: Some(json!({ "organization": snapshot(&org), "admin": snapshot(&user) })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    session(auth, user, token, family)
+}
+
+pub async fn login(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    email: &str,
+    password_text: String,
+    organization_domain: Option<&str>,
+    meta: &RequestMeta,
+) -> Result<Session, AppError> {
+    let email = email.trim().to_lowercase();
+    let email_key = format!("email:{email}");
+    let ip_key = meta.ip.map(|ip| format!("ip:{ip}"));
+    let keys: Vec<&str> = std::iter::once(email_key.as_str())
+        .chain(ip_key.as_deref())
+        .collect();
+    auth.limiter
+        .check(&keys)
+        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+
+    // The one lookup that crosses organizations: before sign-in there is no tenant yet.
+    let mut candidates = users::Entity::find()
+        .filter(users::Column::Email.eq(&email))
+        .filter(users::Column::IsDeleted.eq(false))
+        .find_also_related(organizations::Entity)
+        .all(db)
+        .await?;
+    candidates.retain(|(_, org)| {
+        org.as_ref().is_some_and(|o| {
+            !o.is_deleted
+                && o.is_active
+                && organization_domain
+                    .is_none_or(|d| o.domain.as_deref() == Some(&d.trim().to_lowercase()))
+        })
+    });
+
+    let mut matches = Vec::new();
+    if candidates.is_empty() {
+        // Same work as a wrong password: no telling unknown emails apart by time.
+        auth.hasher.verify_dummy(password_text.clone()).await?;
+    }
+    for (user, _) in candidates {
+        if auth
+            .hasher
+            .verify(password_text.clone(), user.password_hash.clone())
+            .await?
+        {
+            matches.push(user);
+        }
+    }
+    let user = match matches.len() {
+        0 => {
+            auth.limiter.record_failure(&keys);
+            return Err(unauthenticated(BAD_CREDENTIALS));
+        }
+        1 => matches.pop().expect("one match"),
+        // Only someone who knows the password learns that it opens several organizations.
+        _ => {
+            return Err(AppError::bad_input(
+                "organizationDomain",
+                "this email belongs to several organizations: pass organizationDomain",
+            ));
+        }
+    };
+    if !user.is_active {
+        return Err(unauthenticated("this account is deactivated"));
+    }
+    auth.limiter.clear(&email_key);
+
+    let txn = db.begin().await?;
+    let mut active: users::ActiveModel = user.into();
+    active.last_login = Set(Some(now()));
+    let user = active.update(&txn).await?;
+    let family = Uuid::new_v4();
+    let (token, _) = start_session(&txn, auth, &user, family, meta).await?;
+    audit::record(
+        &txn,
+        Entry {
+            organization_id: user.organization_id,
+            user_id: Some(user.id),
+            meta,
+            table: "users",
+            record_id: user.id,
+            action: AuditAction::Update,
+            old: None,
+            new: Some(json!({ "last_login": user.last_login })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    session(auth, user, token, family)
+}
+
+/// Revokes every live token of a family (or of a user, except one family).
+async fn revoke(
+    db: &impl sea_orm::ConnectionTrait,
+    filter: sea_orm::Condition,
+) -> Result<u64, AppError> {
+    let res = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
+        .filter(filter)
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+pub fn family(family_id: Uuid) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(refresh_tokens::Column::FamilyId.eq(family_id))
+}
+
+pub fn all_of_user(user_id: Uuid) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(refresh_tokens::Column::UserId.eq(user_id))
+}
+
+/// Revokes all sessions of a user (deactivation, deletion).
+pub async fn revoke_user_sessions(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: Uuid,
+) -> Result<u64, AppError> {
+    revoke(db, all_of_user(user_id)).await
+}
+
+pub async fn refresh(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    token: &str,
+    meta: &RequestMeta,
+) -> Result<Session, AppError> {
+    let hash = refresh::hash(token);
+    let txn = db.begin().await?;
+    let Some(row) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(hash))
+        .one(&txn)
+        .await?
+    else {
+        return Err(unauthenticated(BAD_REFRESH));
+    };
+    if row.revoked_at.is_some() {
+        return Err(unauthenticated("this session has been revoked"));
+    }
+    let t = now();
+    // Rotate: only the first presenter of this token wins; any other presentation is a reuse.
+    let rotated = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(t))
+        .filter(refresh_tokens::Column::Id.eq(row.id))
+        .filter(refresh_tokens::Column::RotatedAt.is_null())
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if rotated == 0 {
+        // A rotated token came back: someone holds a stolen copy. End the whole session.
+        revoke(&txn, family(row.family_id)).await?;
+        audit::record(
+            &txn,
+            Entry {
+                organization_id: row.organization_id,
+                user_id: Some(row.user_id),
+                meta,
+                table: "refresh_tokens",
+                record_id: row.id,
+                action: AuditAction::Delete,
+                old: None,
+                new: Some(json!({ "revoked": "reuse_detected", "family_id": row.family_id })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        return Err(unauthenticated(
+            "this refresh token was already used; the session has been revoked",
+        ));
+    }
+    if row.expires_at < t {
+        return Err(unauthenticated("the refresh token has expired"));
+    }
+    let user = users::Entity::find_by_id(row.user_id)
+        .filter(users::Column::OrganizationId.eq(row.organization_id))
+        .one(&txn)
+        .await?
+        .filter(|u| u.is_active && !u.is_deleted)
+        .ok_or_else(|| unauthenticated(BAD_REFRESH))?;
+    let (token, new_row) = start_session(&txn, auth, &user, row.family_id, meta).await?;
+    audit::record(
+        &txn,
+        Entry {
+            organization_id: user.organization_id,
+            user_id: Some(user.id),
+            meta,
+            table: "refresh_tokens",
+            record_id: new_row.id,
+            action: AuditAction::Create,
+            old: None,
+            new: Some(json!({ "family_id": row.family_id, "replaces": row.id })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    session(auth, user, token, row.family_id)
+}
+
+pub async fn logout(
+    db: &DatabaseConnection,
+    token: &str,
+    meta: &RequestMeta,
+) -> Result<bool, AppError> {
+    let txn = db.begin().await?;
+    let Some(row) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
+        .one(&txn)
+        .await?
+    else {
+        return Err(unauthenticated(BAD_REFRESH));
+    };
+    revoke(&txn, family(row.family_id)).await?;
+    audit::record(
+        &txn,
+        Entry {
+            organization_id: row.organization_id,
+            user_id: Some(row.user_id),
+            meta,
+            table: "refresh_tokens",
+            record_id: row.id,
+            action: AuditAction::Delete,
+            old: None,
+            new: Some(json!({ "revoked": "logout", "family_id": row.family_id })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+pub async fn change_password(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    actor: &Actor,
+    current: String,
+    new: String,
+) -> Result<bool, AppError> {
+    password::validate(&new, "newPassword")?;
+    let user = actor
+        .scope()
+        .live_by_id::<users::Entity>(actor.user_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| unauthenticated("the account no longer exists"))?;
+    if !auth
+        .hasher
+        .verify(current, user.password_hash.clone())
+        .await?
+    {
+        return Err(AppError::bad_input(
+            "currentPassword",
+            "the current password is wrong",
+        ));
+    }
+    let hash = auth.hasher.hash(new).await?;
+    let txn = db.begin().await?;
+    let mut active: users::ActiveModel = user.into();
+    active.password_hash = Set(hash);
+    active.updated_at = Set(now());
+    active.updated_by = Set(Some(actor.user_id));
+    active.update(&txn).await?;
+    // Every other session ends; the one that asked stays signed in.
+    let others =
+        all_of_user(actor.user_id).add(refresh_tokens::Column::FamilyId.ne(actor.session_id));
+    let revoked = revoke(&txn, others).await?;
+    audit::record(
+        &txn,
+        Entry {
+            organization_id: actor.organization_id,
+            user_id: Some(actor.user_id),
+            meta: &actor.meta,
+            table: "users",
+            record_id: actor.user_id,
+            action: AuditAction::Update,
+            old: None,
+            new: Some(json!({ "password_changed": true, "sessions_revoked": revoked })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Turns a bearer token into the caller: signature and claims first, then the database must
+/// still know an active user and a live session for it.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    token: &str,
+    meta: RequestMeta,
+) -> Result<Actor, AppError> {
+    let claims = auth.jwt.verify(token)?;
+    let user = users::Entity::find_by_id(claims.sub)
+        .filter(users::Column::OrganizationId.eq(claims.org))
+        .one(db)
+        .await?
+        .filter(|u| u.is_active && !u.is_deleted)
+        .ok_or_else(|| unauthenticated("the account behind this token is no longer active"))?;
+    let live_session = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::FamilyId.eq(claims.sid))
+        .filter(refresh_tokens::Column::UserId.eq(user.id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .is_some();
+    if !live_session {
+        return Err(unauthenticated("this session has ended; sign in again"));
+    }
+    Ok(Actor {
+        user_id: user.id,
+        organization_id: user.organization_id,
+        is_admin: user.is_admin,
+        session_id: claims.sid,
+        meta,
+    })
+}

@@ -1,0 +1,128 @@
+//! Input rules shared by the services. Every failure names the GraphQL field.
+
+use crate::error::AppError;
+
+/// Trimmed, non-empty, at most `max` characters.
+pub fn required(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::bad_input(field, "must not be empty"));
+    }
+    max_len(field, v, max)?;
+    Ok(v.to_owned())
+}
+
+/// Trimmed; empty becomes `None`.
+pub fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, AppError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => {
+            max_len(field, v, max)?;
+            Ok(Some(v.to_owned()))
+        }
+    }
+}
+
+pub fn max_len(field: &str, value: &str, max: usize) -> Result<(), AppError> {
+    if value.chars().count() > max {
+        return Err(AppError::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A plausible address, lowercased: one `@`, a dotted domain, no spaces, at most 255 characters.
+pub fn email(field: &str, value: &str) -> Result<String, AppError> {
+    let v = value.trim().to_lowercase();
+    max_len(field, &v, 255)?;
+    let ok = match v.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if !ok {
+        return Err(AppError::bad_input(field, "is not a valid email address"));
+    }
+    Ok(v)
+}
+
+/// An absolute http(s) URL.
+pub fn url(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, AppError> {
+    let Some(v) = optional(field, value, max)? else {
+        return Ok(None);
+    };
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !v.chars().any(char::is_whitespace) => Ok(Some(v)),
+        _ => Err(AppError::bad_input(
+            field,
+            "must be an http:// or https:// URL",
+        )),
+    }
+}
+
+/// A DNS name like `acme.com`, lowercased.
+pub fn domain(field: &str, value: Option<&str>) -> Result<Option<String>, AppError> {
+    let Some(v) = optional(field, value, 255)? else {
+        return Ok(None);
+    };
+    let v = v.to_lowercase();
+    let labels_ok = v.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if !labels_ok || !v.contains('.') {
+        return Err(AppError::bad_input(
+            field,
+            "is not a valid domain name like example.com",
+        ));
+    }
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_domains_and_urls() {
+        assert_eq!(
+            email("email", " Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.com",
+            "a b@x.com",
+            "a@x",
+            "a@@x.com",
+            "a@.x.com",
+        ] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            domain("d", Some("Acme.COM")).unwrap().as_deref(),
+            Some("acme.com")
+        );
+        assert!(domain("d", Some("acme")).is_err());
+        assert!(domain("d", Some("-acme.com")).is_err());
+        assert!(url("u", Some("javascript:alert(1)"), 500).is_err());
+        assert!(url("u", Some("https://x.io/p"), 500).unwrap().is_some());
+        assert_eq!(url("u", Some("  "), 500).unwrap(), None);
+    }
+}
