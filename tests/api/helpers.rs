@@ -181,3 +181,94 @@ impl TestApp {
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
 }
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A signed-in member, as the API returned them.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+    pub email: String,
+    pub domain: String,
+}
+
+pub const AUTH_FIELDS: &str = "accessToken refreshToken expiresIn user { id email isAdmin }";
+
+impl Session {
+    fn from_payload(payload: &Value, domain: &str) -> Session {
+        assert!(payload.is_object(), "no auth payload: {payload}");
+        Session {
+            access: payload["accessToken"].as_str().unwrap().to_owned(),
+            refresh: payload["refreshToken"].as_str().unwrap().to_owned(),
+            user_id: payload["user"]["id"].as_str().unwrap().to_owned(),
+            email: payload["user"]["email"].as_str().unwrap().to_owned(),
+            domain: domain.to_owned(),
+        }
+    }
+}
+
+impl TestApp {
+    /// POSTs one operation with `Authorization: Bearer <token>`.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
+    /// A new organization with a unique domain, and its admin signed in.
+    pub async fn register(&self) -> Session {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let domain = format!("org-{}.test", &tag[..12]);
+        let body = self
+            .graphql(
+                &format!("mutation($input: RegisterInput!) {{ register(input: $input) {{ {AUTH_FIELDS} }} }}"),
+                json!({ "input": {
+                    "organizationName": format!("Org {}", &tag[..6]),
+                    "organizationDomain": domain,
+                    "email": format!("admin@{domain}"),
+                    "password": PASSWORD,
+                    "firstName": "Ada",
+                    "lastName": "Admin",
+                }}),
+            )
+            .await;
+        Session::from_payload(&body["data"]["register"], &domain)
+    }
+
+    pub async fn login(&self, email: &str, password: &str, domain: Option<&str>) -> Value {
+        self.graphql(
+            &format!("mutation($input: LoginInput!) {{ login(input: $input) {{ {AUTH_FIELDS} }} }}"),
+            json!({ "input": { "email": email, "password": password, "organizationDomain": domain } }),
+        )
+        .await
+    }
+
+    /// A second member of `admin`'s organization (optionally an admin), signed in.
+    pub async fn member(&self, admin: &Session, is_admin: bool) -> Session {
+        let email = format!(
+            "m-{}@{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10],
+            admin.domain
+        );
+        let created = self
+            .gql_as(
+                &admin.access,
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                json!({ "i": { "email": email, "password": PASSWORD, "firstName": "Max",
+                               "lastName": "Member", "isAdmin": is_admin } }),
+            )
+            .await;
+        assert!(created["errors"].is_null(), "createUser failed: {created}");
+        let body = self.login(&email, PASSWORD, None).await;
+        Session::from_payload(&body["data"]["login"], &admin.domain)
+    }
+}

@@ -1,11 +1,16 @@
 //! The one integration test binary: real HTTP against a server on port 0.
 //! `cargo test` runs it on SQLite; `PLUGS_TEST_DATABASE_URL=postgres://... cargo test` on PostgreSQL.
 
+mod audit;
+mod auth;
 mod cli;
 mod constraints;
 mod fixtures;
 mod helpers;
 mod http;
+mod isolation;
+mod limits;
 mod migrations;
 mod money;
+mod users;
 mod views;

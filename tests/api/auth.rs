@@ -1,0 +1,462 @@
+//! Sign-up, sign-in and sessions, from the client's side.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+use crate::helpers::{AUTH_FIELDS, PASSWORD, error_code, spawn_app, spawn_app_with};
+
+const ME: &str = "{ me { id email isAdmin organization { domain } } }";
+const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+fn field(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["field"].as_str()
+}
+
+#[tokio::test]
+async fn register_signs_in_an_admin_of_a_new_organization() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let me = app.gql_as(&s.access, ME, json!({})).await;
+    assert_eq!(me["data"]["me"]["id"], s.user_id.as_str());
+    assert_eq!(me["data"]["me"]["isAdmin"], true);
+    assert_eq!(
+        me["data"]["me"]["organization"]["domain"],
+        s.domain.as_str()
+    );
+    let org = app
+        .gql_as(
+            &s.access,
+            "{ organization { domain subscriptionPlan } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(org["data"]["organization"]["subscriptionPlan"], "free");
+}
+
+#[tokio::test]
+async fn register_validates_its_input_and_refuses_a_taken_domain() {
+    let app = spawn_app().await;
+    let taken = app.register().await;
+    let q = format!("mutation($i: RegisterInput!) {{ register(input: $i) {{ {AUTH_FIELDS} }} }}");
+    let base = json!({ "organizationName": "Acme", "email": "a@acme-x.test", "password": PASSWORD,
+                       "firstName": "A", "lastName": "B" });
+    let cases = [
+        ("email", json!("not-an-email"), "BAD_USER_INPUT", "email"),
+        ("password", json!("short"), "BAD_USER_INPUT", "password"),
+        (
+            "password",
+            json!("x".repeat(129)),
+            "BAD_USER_INPUT",
+            "password",
+        ),
+        (
+            "firstName",
+            json!("x".repeat(51)),
+            "BAD_USER_INPUT",
+            "firstName",
+        ),
+        (
+            "organizationName",
+            json!("  "),
+            "BAD_USER_INPUT",
+            "organizationName",
+        ),
+        (
+            "organizationDomain",
+            json!("not a domain"),
+            "BAD_USER_INPUT",
+            "organizationDomain",
+        ),
+        (
+            "organizationDomain",
+            json!(taken.domain.to_uppercase()),
+            "CONFLICT",
+            "organizationDomain",
+        ),
+    ];
+    for (key, value, code, expected_field) in cases {
+        let mut input = base.clone();
+        input[key] = value;
+        let body = app.graphql(&q, json!({ "i": input })).await;
+        assert_eq!(error_code(&body), Some(code), "{key}: {body}");
+        assert_eq!(field(&body), Some(expected_field), "{key}: {body}");
+    }
+    // Nothing was half-written: the refused email can still register.
+    let body = app.graphql(&q, json!({ "i": base })).await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let wrong = app.login(&s.email, "wrong password!", None).await;
+    let unknown = app
+        .login("nobody@nowhere.test", "wrong password!", None)
+        .await;
+    assert_eq!(error_code(&wrong), Some("UNAUTHENTICATED"));
+    assert_eq!(
+        wrong["errors"][0]["message"],
+        unknown["errors"][0]["message"]
+    );
+    assert_eq!(
+        wrong["errors"][0]["extensions"],
+        unknown["errors"][0]["extensions"]
+    );
+    assert_eq!(wrong["data"], unknown["data"]);
+
+    let ok = app.login(&s.email.to_uppercase(), PASSWORD, None).await;
+    assert_eq!(
+        ok["data"]["login"]["user"]["id"],
+        s.user_id.as_str(),
+        "{ok}"
+    );
+    assert_eq!(ok["data"]["login"]["expiresIn"], 900);
+}
+
+#[tokio::test]
+async fn an_email_in_two_organizations_needs_the_domain() {
+    let app = spawn_app().await;
+    let a = app.register().await;
+    let b = app.register().await;
+    let shared = format!(
+        "both-{}@example.test",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    for admin in [&a, &b] {
+        let r = app
+            .gql_as(
+                &admin.access,
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                json!({ "i": { "email": shared, "password": PASSWORD, "firstName": "S", "lastName": "H" } }),
+            )
+            .await;
+        assert!(r["errors"].is_null(), "{r}");
+    }
+    let body = app.login(&shared, PASSWORD, None).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    assert_eq!(field(&body), Some("organizationDomain"));
+    // A wrong password does not reveal that the email exists twice.
+    let body = app.login(&shared, "not the password", None).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    let body = app.login(&shared, PASSWORD, Some(&b.domain)).await;
+    let token = body["data"]["login"]["accessToken"]
+        .as_str()
+        .expect("signed in");
+    let me = app.gql_as(token, ME, json!({})).await;
+    assert_eq!(
+        me["data"]["me"]["organization"]["domain"],
+        b.domain.as_str()
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_email_and_per_ip_and_reset() {
+    let app = spawn_app_with(|c| {
+        c.auth.login_max_failures = 3;
+        c.auth.login_window = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let s = app.register().await;
+    for _ in 0..3 {
+        let body = app.login(&s.email, "wrong password!", None).await;
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    }
+    // The fourth try is refused before the password is even checked, the right one included.
+    let body = app.login(&s.email, PASSWORD, None).await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    let retry = body["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .expect("retryAfter");
+    assert!((1..=2).contains(&retry), "{retry}");
+    // The client's address is over budget too, whatever email it tries next.
+    let body = app
+        .login("someone-else@example.test", "whatever1", None)
+        .await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"));
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let body = app.login(&s.email, PASSWORD, None).await;
+    assert!(
+        body["data"]["login"]["accessToken"].is_string(),
+        "the window passed: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_does_not_count_as_a_failure() {
+    let app = spawn_app_with(|c| c.auth.login_max_failures = 2).await;
+    let s = app.register().await;
+    for _ in 0..5 {
+        let body = app.login(&s.email, PASSWORD, None).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let q =
+        format!("mutation($t: String!) {{ refreshToken(refreshToken: $t) {{ {AUTH_FIELDS} }} }}");
+    let first = app.graphql(&q, json!({ "t": s.refresh })).await;
+    let r2 = first["data"]["refreshToken"]["refreshToken"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    let a2 = first["data"]["refreshToken"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(r2, s.refresh);
+    assert_eq!(
+        app.gql_as(&a2, ME, json!({})).await["data"]["me"]["id"],
+        s.user_id.as_str()
+    );
+
+    // The old token comes back: theft. Both tokens and the session's access tokens die.
+    let reuse = app.graphql(&q, json!({ "t": s.refresh })).await;
+    assert_eq!(error_code(&reuse), Some("UNAUTHENTICATED"), "{reuse}");
+    let after = app.graphql(&q, json!({ "t": r2 })).await;
+    assert_eq!(error_code(&after), Some("UNAUTHENTICATED"), "{after}");
+    assert_eq!(
+        error_code(&app.gql_as(&a2, ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        error_code(&app.gql_as(&s.access, ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+
+    // Another session of the same user is untouched.
+    let other = app.login(&s.email, PASSWORD, None).await;
+    let token = other["data"]["login"]["accessToken"].as_str().unwrap();
+    assert!(app.gql_as(token, ME, json!({})).await["errors"].is_null());
+
+    let garbage = app.graphql(&q, json!({ "t": "not-a-token" })).await;
+    assert_eq!(error_code(&garbage), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let out = app
+        .graphql(
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": s.refresh }),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    let q =
+        format!("mutation($t: String!) {{ refreshToken(refreshToken: $t) {{ {AUTH_FIELDS} }} }}");
+    assert_eq!(
+        error_code(&app.graphql(&q, json!({ "t": s.refresh })).await),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        error_code(&app.gql_as(&s.access, ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+}
+
+#[tokio::test]
+async fn change_password_keeps_this_session_and_ends_the_others() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let other = app.login(&s.email, PASSWORD, None).await;
+    let other_access = other["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_refresh = other["data"]["login"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let change = "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
+
+    let wrong = app
+        .gql_as(
+            &s.access,
+            change,
+            json!({ "c": "not it at all", "n": "brand new pass" }),
+        )
+        .await;
+    assert_eq!(error_code(&wrong), Some("BAD_USER_INPUT"));
+    assert_eq!(field(&wrong), Some("currentPassword"));
+    let short = app
+        .gql_as(&s.access, change, json!({ "c": PASSWORD, "n": "short" }))
+        .await;
+    assert_eq!(field(&short), Some("newPassword"));
+    let anon = app
+        .graphql(change, json!({ "c": PASSWORD, "n": "brand new pass" }))
+        .await;
+    assert_eq!(error_code(&anon), Some("UNAUTHENTICATED"));
+
+    let ok = app
+        .gql_as(
+            &s.access,
+            change,
+            json!({ "c": PASSWORD, "n": "brand new pass" }),
+        )
+        .await;
+    assert_eq!(ok["data"]["changePassword"], true, "{ok}");
+    assert!(
+        app.gql_as(&s.access, ME, json!({})).await["errors"].is_null(),
+        "this session stays"
+    );
+    assert_eq!(
+        error_code(&app.gql_as(&other_access, ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+    let q =
+        format!("mutation($t: String!) {{ refreshToken(refreshToken: $t) {{ {AUTH_FIELDS} }} }}");
+    assert_eq!(
+        error_code(&app.graphql(&q, json!({ "t": other_refresh })).await),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        error_code(&app.login(&s.email, PASSWORD, None).await),
+        Some("UNAUTHENTICATED")
+    );
+    assert!(app.login(&s.email, "brand new pass", None).await["errors"].is_null());
+}
+
+fn sign(claims: &Value, secret: &str) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forged_expired_and_foreign_tokens_are_refused() {
+    let app = spawn_app_with(|c| c.auth.jwt_secret = SECRET.into()).await;
+    let s = app.register().await;
+    assert!(app.gql_as(&s.access, ME, json!({})).await["errors"].is_null());
+    let parts: Vec<&str> = s.access.split('.').collect();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+
+    let mut expired = claims.clone();
+    expired["iat"] = json!(now - 3600);
+    expired["exp"] = json!(now - 60);
+    let mut promoted = claims.clone();
+    promoted["adm"] = json!(true);
+    promoted["sub"] = json!(uuid::Uuid::new_v4());
+    let tampered_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&promoted).unwrap());
+    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let mut wrong_aud = claims.clone();
+    wrong_aud["aud"] = json!("another-api");
+    let mut wrong_iss = claims.clone();
+    wrong_iss["iss"] = json!("someone-else");
+
+    let attempts = [
+        ("expired", sign(&expired, SECRET)),
+        (
+            "tampered payload",
+            format!("{}.{}.{}", parts[0], tampered_payload, parts[2]),
+        ),
+        ("alg none", format!("{none_header}.{}.", parts[1])),
+        (
+            "other secret",
+            sign(&claims, "another-secret-another-secret-0123456789"),
+        ),
+        ("wrong audience", sign(&wrong_aud, SECRET)),
+        ("wrong issuer", sign(&wrong_iss, SECRET)),
+        ("garbage", "not.a.jwt".to_owned()),
+        ("empty", String::new()),
+    ];
+    for (what, token) in attempts {
+        let resp = app
+            .client
+            .post(app.url("/graphql"))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&json!({ "query": ME }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{what}: {body}");
+        assert!(body["data"].is_null(), "{what}: {body}");
+    }
+    // A well-signed token for a user that does not exist is refused too.
+    let mut ghost = claims.clone();
+    ghost["sub"] = json!(uuid::Uuid::new_v4());
+    assert_eq!(
+        error_code(&app.gql_as(&sign(&ghost, SECRET), ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+    // A public operation still works with a refused token attached.
+    let body = app.gql_as("garbage", "{ apiVersion }", json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn a_deleted_or_deactivated_member_is_locked_out_at_once() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let gone = app.member(&admin, false).await;
+    let paused = app.member(&admin, false).await;
+    assert!(app.gql_as(&gone.access, ME, json!({})).await["errors"].is_null());
+
+    let del = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { deleteUser(id: $id) { id deletedAt } }",
+            json!({ "id": gone.user_id }),
+        )
+        .await;
+    assert!(del["data"]["deleteUser"]["deletedAt"].is_string(), "{del}");
+    let upd = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { updateUser(id: $id, input: { isActive: false }) { isActive } }",
+            json!({ "id": paused.user_id }),
+        )
+        .await;
+    assert_eq!(upd["data"]["updateUser"]["isActive"], false, "{upd}");
+
+    let q =
+        format!("mutation($t: String!) {{ refreshToken(refreshToken: $t) {{ {AUTH_FIELDS} }} }}");
+    for s in [&gone, &paused] {
+        assert_eq!(
+            error_code(&app.gql_as(&s.access, ME, json!({})).await),
+            Some("UNAUTHENTICATED")
+        );
+        assert_eq!(
+            error_code(&app.graphql(&q, json!({ "t": s.refresh })).await),
+            Some("UNAUTHENTICATED")
+        );
+    }
+    assert_eq!(
+        error_code(&app.login(&gone.email, PASSWORD, None).await),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        error_code(&app.login(&paused.email, PASSWORD, None).await),
+        Some("UNAUTHENTICATED")
+    );
+
+    // Restored and reactivated, both sign in again.
+    let r = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { restoreUser(id: $id) { deletedAt } }",
+            json!({ "id": gone.user_id }),
+        )
+        .await;
+    assert!(r["data"]["restoreUser"]["deletedAt"].is_null(), "{r}");
+    app.gql_as(
+        &admin.access,
+        "mutation($id: ID!) { updateUser(id: $id, input: { isActive: true }) { isActive } }",
+        json!({ "id": paused.user_id }),
+    )
+    .await;
+    assert!(app.login(&gone.email, PASSWORD, None).await["errors"].is_null());
+    assert!(app.login(&paused.email, PASSWORD, None).await["errors"].is_null());
+}

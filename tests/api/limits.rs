@@ -1,0 +1,197 @@
+//! The safety net: whatever a client sends, it gets a clear error and the server keeps answering.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{error_code, spawn_app, spawn_app_with};
+
+/// graphql-js `getIntrospectionQuery()`, as GraphiQL sends it (about 13 levels deep).
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}
+"#;
+
+async fn still_answers(app: &crate::helpers::TestApp) {
+    let body = app.graphql("{ __typename }", json!({})).await;
+    assert_eq!(
+        body["data"]["__typename"], "Query",
+        "the server must keep answering"
+    );
+}
+
+#[tokio::test]
+async fn graphiqls_introspection_query_is_answered() {
+    let app = spawn_app().await;
+    let body = app.graphql(INTROSPECTION, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
+}
+
+#[tokio::test]
+async fn introspection_is_off_in_production() {
+    let app = spawn_app_with(|c| c.env = plugs::config::Environment::Production).await;
+    let body = app
+        .graphql("{ __schema { types { name } } }", json!({}))
+        .await;
+    // async-graphql answers a disabled introspection with null, not with the schema.
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    let body = app
+        .graphql("{ __type(name: \"User\") { name } }", json!({}))
+        .await;
+    assert!(body["data"]["__type"].is_null(), "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn deeply_nested_literals_are_refused_before_parsing() {
+    let app = spawn_app().await;
+    // ~4 KB of nested list and object literals: async-graphql's parser would overflow its stack.
+    for doc in [
+        format!(
+            "{{ user(id: {}1{}) {{ id }} }}",
+            "[".repeat(2000),
+            "]".repeat(2000)
+        ),
+        format!(
+            "{{ user(id: {}) {{ id }} }}",
+            "{a:".repeat(1400) + "1" + &"}".repeat(1400)
+        ),
+        format!("{}{}", "{ a ".repeat(2000), "}".repeat(2000)),
+    ] {
+        let body = app.graphql(&doc, json!({})).await;
+        assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+        // Also over GET.
+        let resp = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&[("query", &doc)])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"));
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn a_document_with_too_many_tokens_is_refused() {
+    let app = spawn_app().await;
+    let doc = format!("{{ {} }}", "__typename ".repeat(20_000));
+    let body = app.graphql(&doc, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn a_20_mib_body_is_refused() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(20 * 1024 * 1024);
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"query":"{{ __typename }}","variables":{{"pad":"{huge}"}}}}"#
+        ))
+        .send()
+        .await;
+    // The server may answer 413 or close the connection while the client still sends.
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn a_thousand_operation_batch_is_refused() {
+    let app = spawn_app().await;
+    let batch: Vec<Value> = (0..1000)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 10")
+    );
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn an_alias_bomb_is_refused() {
+    let app = spawn_app().await;
+    let aliases: String = (0..1000).map(|i| format!("a{i}: __typename ")).collect();
+    let body = app.graphql(&format!("{{ {aliases} }}"), json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases")
+    );
+    // Up to the limit is fine.
+    let ok: String = (0..30).map(|i| format!("a{i}: __typename ")).collect();
+    assert!(app.graphql(&format!("{{ {ok} }}"), json!({})).await["errors"].is_null());
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn too_deep_and_too_complex_queries_are_refused() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let deep = format!("{}{}", "{ a ".repeat(13), "}".repeat(13));
+    let body = app.gql_as(&s.access, &deep, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("depth 13")
+    );
+
+    let fields = "id email firstName lastName phone bio avatarUrl jobTitle company linkedinUrl isActive \
+                  isVerified isAdmin verifiedAt lastLogin createdAt updatedAt deletedAt \
+                  organization { id name domain subscriptionPlan settings isActive createdAt updatedAt deletedAt }";
+    let heavy = format!(
+        "{{ users(first: 100) {{ nodes {{ {fields} }} edges {{ cursor node {{ {fields} }} }} }} }}"
+    );
+    let body = app.gql_as(&s.access, &heavy, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    // The same shape with a small page is fine; `first` from a variable counts too.
+    let light = heavy.replace("first: 100", "first: 5");
+    assert!(app.gql_as(&s.access, &light, json!({})).await["errors"].is_null());
+    let by_var = heavy.replace("{ users(first: 100)", "query($n: Int) { users(first: $n)");
+    let body = app.gql_as(&s.access, &by_var, json!({ "n": 100 })).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    still_answers(&app).await;
+}
