@@ -14,3 +14,4 @@ mod migrations;
 mod money;
 mod users;
 mod views;
+mod ws;
