@@ -15,12 +15,25 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "load test password";
 
-async fn gql(client: &reqwest::Client, url: &str, token: Option<&str>, query: &str, vars: Value) -> Value {
-    let mut req = client.post(url).json(&json!({ "query": query, "variables": vars }));
+async fn gql(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let mut req = client
+        .post(url)
+        .json(&json!({ "query": query, "variables": vars }));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    req.send().await.expect("server answers").json().await.expect("JSON")
+    req.send()
+        .await
+        .expect("server answers")
+        .json()
+        .await
+        .expect("JSON")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -71,10 +84,15 @@ fn report(label: &str, lat: &[Duration], secs: u64) {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let url = format!("{base}/graphql");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(128).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()
+        .unwrap();
 
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let domain = format!("load-{}.test", &tag[..10]);
@@ -88,7 +106,10 @@ async fn main() {
                        "password": PASSWORD, "firstName": "L", "lastName": "T" } }),
     )
     .await;
-    let token = body["data"]["register"]["accessToken"].as_str().expect("registered").to_owned();
+    let token = body["data"]["register"]["accessToken"]
+        .as_str()
+        .expect("registered")
+        .to_owned();
 
     let alone = measure_me(&client, &url, &token, secs).await;
     report("me alone", &alone, secs);
@@ -98,8 +119,13 @@ async fn main() {
     let logins = Arc::new(AtomicUsize::new(0));
     let mut login_tasks = Vec::new();
     for _ in 0..50 {
-        let (client, url, email, stop, logins) =
-            (client.clone(), url.clone(), email.clone(), stop.clone(), logins.clone());
+        let (client, url, email, stop, logins) = (
+            client.clone(),
+            url.clone(),
+            email.clone(),
+            stop.clone(),
+            logins.clone(),
+        );
         login_tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {

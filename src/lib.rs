@@ -35,7 +35,7 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         match command {
             Command::Serve => serve(config).await,
             Command::Migrate { action } => {
@@ -60,7 +60,10 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
             }
             Command::Schema => unreachable!("handled before the runtime starts"),
         }
-    })
+    });
+    // A request stuck on the CPU must not keep the process alive after shutdown.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, FixedOffset, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::BoxError;
@@ -144,7 +144,7 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
     let t0 = now();
     let mut rng = Rng(0x5eed_0f7e_9109);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let org_id = Uuid::new_v4();
     organizations::Entity::insert(organizations::ActiveModel {
         id: Set(org_id),

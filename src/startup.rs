@@ -13,6 +13,9 @@ use crate::graphql::build_schema;
 use crate::http::metrics::Metrics;
 use crate::http::{AppState, router};
 
+/// How long a graceful shutdown waits for in-flight requests.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -80,9 +83,20 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled.send(true);
+        });
+        // In-flight requests get a grace period, not forever.
+        let deadline = async move {
+            let _ = on_signal.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            r = server => r?,
+            _ = deadline => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
+        }
         Ok(())
     }
 }

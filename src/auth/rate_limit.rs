@@ -1,15 +1,41 @@
-//! Failed-login limiter: at most N failures per key (an email, a client IP) within a sliding
-//! window. In memory, per process: with several instances each enforces its own budget, so the
-//! effective limit is N per instance (noted in the README; a shared store can replace this).
+//! Failed-login limiter: at most N failures per key (an email, a client network) within a
+//! sliding window. An attempt is counted *before* the password is checked and forgiven only if
+//! it succeeds, so concurrent guesses cannot all slip past the check.
+//!
+//! In memory, per process: with several instances each keeps its own budget (noted in the
+//! README; a shared store is the upgrade path).
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct LoginLimiter {
     max_failures: usize,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// An attempt in flight, counted against its keys until `succeeded` forgives it.
+#[must_use]
+pub struct Attempt {
+    keys: Vec<String>,
+    at: Instant,
+}
+
+/// The rate-limit key of a client address: IPv4 as is, IPv6 by its /64 (one customer's
+/// allocation), IPv4-mapped IPv6 as the IPv4 address.
+pub fn network_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 impl LoginLimiter {
@@ -17,59 +43,56 @@ impl LoginLimiter {
         Self {
             max_failures,
             window,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `Err(seconds)` when any key is over budget: how long until its oldest failure expires.
-    pub fn check(&self, keys: &[&str]) -> Result<(), u64> {
+    /// Counts an attempt against every key, or refuses it with the seconds until the oldest
+    /// counted attempt of a full key expires.
+    pub fn begin(&self, keys: &[&str]) -> Result<Attempt, u64> {
         let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let mut retry = None::<Duration>;
-        for key in keys {
-            if let Some(q) = map.get_mut(*key) {
-                prune(q, now, self.window);
-                if q.len() >= self.max_failures
-                    && let Some(oldest) = q.front()
-                {
-                    let wait = self.window.saturating_sub(now - *oldest);
-                    retry = Some(retry.map_or(wait, |r| r.max(wait)));
-                }
-            }
-        }
-        match retry {
-            Some(wait) => Err(wait.as_secs().max(1)),
-            None => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, keys: &[&str]) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep memory bounded under a spray of distinct emails: drop expired keys now and then.
+        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        // Keep memory bounded under a spray of distinct keys: drop expired ones now and then.
         if map.len() > 10_000 {
             map.retain(|_, q| {
                 prune(q, now, self.window);
                 !q.is_empty()
             });
         }
+        let mut wait = None::<Duration>;
         for key in keys {
-            let q = map.entry((*key).to_owned()).or_default();
-            prune(q, now, self.window);
-            q.push_back(now);
-            while q.len() > self.max_failures {
-                q.pop_front();
+            if let Some(q) = map.get_mut(*key) {
+                prune(q, now, self.window);
+                if q.len() >= self.max_failures
+                    && let Some(oldest) = q.front()
+                {
+                    let w = self.window.saturating_sub(now - *oldest);
+                    wait = Some(wait.map_or(w, |x| x.max(w)));
+                }
             }
         }
+        if let Some(w) = wait {
+            return Err(w.as_secs().max(1));
+        }
+        for key in keys {
+            map.entry((*key).to_owned()).or_default().push_back(now);
+        }
+        Ok(Attempt {
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            at: now,
+        })
     }
 
-    /// A successful login clears its email's failures (not its IP's: one good password must not
-    /// reset an address that is guessing at other accounts).
-    pub fn clear(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    /// A successful attempt does not count: its entries are removed again.
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &attempt.keys {
+            if let Some(q) = map.get_mut(key)
+                && let Some(pos) = q.iter().rposition(|t| *t == attempt.at)
+            {
+                q.remove(pos);
+            }
+        }
     }
 }
 
@@ -84,21 +107,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_eleventh_failure_is_refused_until_the_window_passes() {
+    fn failures_are_counted_up_front_and_successes_forgiven() {
         let l = LoginLimiter::new(3, Duration::from_millis(200));
-        for _ in 0..3 {
-            assert!(l.check(&["a@x", "1.2.3.4"]).is_ok());
-            l.record_failure(&["a@x", "1.2.3.4"]);
-        }
-        assert!(l.check(&["a@x"]).is_err());
+        // Three attempts in flight at once fill the budget before any password is checked.
+        let a: Vec<_> = (0..3).map(|_| l.begin(&["e:a", "ip:1"]).unwrap()).collect();
+        assert!(l.begin(&["e:a"]).is_err());
         assert!(
-            l.check(&["b@x", "1.2.3.4"]).is_err(),
-            "the IP is over budget too"
+            l.begin(&["e:b", "ip:1"]).is_err(),
+            "the address is full too"
         );
-        assert!(l.check(&["b@x", "5.6.7.8"]).is_ok());
-        l.clear("a@x");
-        assert!(l.check(&["a@x"]).is_ok());
+        assert!(l.begin(&["e:b", "ip:2"]).is_ok());
+        // One of them succeeds: it no longer counts.
+        let mut a = a.into_iter();
+        l.succeeded(a.next().unwrap());
+        assert!(l.begin(&["e:a"]).is_ok());
         std::thread::sleep(Duration::from_millis(220));
-        assert!(l.check(&["1.2.3.4"]).is_ok());
+        assert!(l.begin(&["ip:1"]).is_ok(), "the window passed");
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(network_key(a), network_key(b));
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(network_key(mapped), "ip:10.1.2.3");
     }
 }

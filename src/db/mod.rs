@@ -52,3 +52,22 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
 fn one_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_owned()
 }
+
+/// A transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: taking the write lock up
+/// front makes concurrent writers wait (busy timeout) instead of failing when a read
+/// transaction tries to upgrade (SQLITE_BUSY / BUSY_SNAPSHOT). PostgreSQL needs nothing special.
+pub async fn write_txn(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+        }
+        _ => db.begin().await,
+    }
+}

@@ -7,9 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, Utc};
 use futures_util::future::BoxFuture;
+use sea_orm::sea_query::NullOrdering;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -28,13 +29,22 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
-/// The value a row is sorted by.
+/// The value a row is sorted by (tagged, so a text that looks like a date stays a text).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
 pub enum SortValue {
     Time(DateTime<Utc>),
     Int(i64),
     Text(String),
+    /// A NULL in a nullable sort column (those sort last).
+    Null,
+}
+
+/// The type of a sort column, to refuse a crafted cursor whose value does not fit it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKind {
+    Time,
+    Int,
+    Text,
 }
 
 impl SortValue {
@@ -46,31 +56,63 @@ impl SortValue {
             }
             SortValue::Int(i) => (*i).into(),
             SortValue::Text(s) => s.clone().into(),
+            SortValue::Null => sea_orm::Value::String(None),
         }
+    }
+
+    fn fits(&self, kind: SortKind, nullable: bool) -> bool {
+        matches!(
+            (self, kind),
+            (SortValue::Time(_), SortKind::Time)
+                | (SortValue::Int(_), SortKind::Int)
+                | (SortValue::Text(_), SortKind::Text)
+        ) || (nullable && *self == SortValue::Null)
     }
 }
 
 #[derive(Serialize, Deserialize)]
 struct Cursor {
+    /// The ordering the cursor was made for.
+    k: String,
     v: SortValue,
     id: Uuid,
 }
 
-pub fn encode_cursor(v: SortValue, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Cursor { v, id }).expect("cursor serializes"))
+pub fn encode_cursor(ordering: &str, v: SortValue, id: Uuid) -> String {
+    let c = Cursor {
+        k: ordering.to_owned(),
+        v,
+        id,
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("cursor serializes"))
 }
 
-fn decode_cursor(raw: &str, field: &str) -> Result<Cursor, AppError> {
-    URL_SAFE_NO_PAD
+fn decode_cursor<E: EntityTrait>(
+    raw: &str,
+    field: &str,
+    k: &Keyset<E>,
+) -> Result<Cursor, AppError> {
+    let c: Cursor = URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| AppError::bad_input(field, "malformed cursor"))
+        .ok_or_else(|| AppError::bad_input(field, "malformed cursor"))?;
+    if c.k != k.name || !c.v.fits(k.kind, k.nullable) {
+        return Err(AppError::bad_input(
+            field,
+            "this cursor belongs to another ordering; start again without it",
+        ));
+    }
+    Ok(c)
 }
 
-/// How an entity is ordered: one non-null sort column, then the id as tie-breaker.
+/// How an entity is ordered: one sort column (NULLs last when nullable), then the id.
 pub struct Keyset<E: EntityTrait> {
+    /// Names the ordering inside cursors.
+    pub name: &'static str,
     pub sort: E::Column,
+    pub kind: SortKind,
+    pub nullable: bool,
     pub id: E::Column,
     pub direction: Order,
     pub value: fn(&E::Model) -> SortValue,
@@ -78,7 +120,7 @@ pub struct Keyset<E: EntityTrait> {
 }
 
 /// Counts the full (unpaginated) result when `totalCount` is asked for, and only then.
-pub type CountFn = Arc<dyn Fn() -> BoxFuture<'static, Result<u64, DbErr>> + Send + Sync>;
+pub type CountFn = Arc<dyn Fn() -> BoxFuture<'static, Result<u64, AppError>> + Send + Sync>;
 
 pub struct Page<M> {
     pub items: Vec<(String, M)>,
@@ -94,16 +136,33 @@ fn flip(o: &Order) -> Order {
     }
 }
 
-/// `(sort, id)` strictly after the cursor in `direction`.
-fn beyond<E: EntityTrait>(k: &Keyset<E>, c: &Cursor, direction: &Order) -> Condition {
-    let v = c.v.to_db();
-    let (sort_cmp, id_cmp) = match direction {
-        Order::Asc => (k.sort.gt(v.clone()), k.id.gt(c.id)),
-        _ => (k.sort.lt(v.clone()), k.id.lt(c.id)),
+/// Rows strictly after (`after = true`) or before the cursor in the canonical order:
+/// `sort` in `direction` with NULLs last, then `id` in `direction`.
+fn beyond<E: EntityTrait>(k: &Keyset<E>, c: &Cursor, after: bool) -> Condition {
+    let forward = after == (k.direction == Order::Asc);
+    let sort_beyond = |v: sea_orm::Value| if forward { k.sort.gt(v) } else { k.sort.lt(v) };
+    let id_beyond = if forward {
+        k.id.gt(c.id)
+    } else {
+        k.id.lt(c.id)
     };
-    Condition::any()
-        .add(sort_cmp)
-        .add(Condition::all().add(k.sort.eq(v)).add(id_cmp))
+    match (&c.v, after) {
+        // Among the NULLs (which come last): only the id orders them.
+        (SortValue::Null, true) => Condition::all().add(k.sort.is_null()).add(id_beyond),
+        (SortValue::Null, false) => Condition::any()
+            .add(k.sort.is_not_null())
+            .add(Condition::all().add(k.sort.is_null()).add(id_beyond)),
+        (v, after) => {
+            let v = v.to_db();
+            let mut cond = Condition::any()
+                .add(sort_beyond(v.clone()))
+                .add(Condition::all().add(k.sort.eq(v)).add(id_beyond));
+            if after && k.nullable {
+                cond = cond.add(k.sort.is_null());
+            }
+            cond
+        }
+    }
 }
 
 /// Validates the arguments and runs one page (plus one row to learn whether more exist).
@@ -136,12 +195,12 @@ where
     let after = args
         .after
         .as_deref()
-        .map(|c| decode_cursor(c, "after"))
+        .map(|c| decode_cursor(c, "after", keyset))
         .transpose()?;
     let before = args
         .before
         .as_deref()
-        .map(|c| decode_cursor(c, "before"))
+        .map(|c| decode_cursor(c, "before", keyset))
         .transpose()?;
 
     let count: CountFn = {
@@ -150,7 +209,7 @@ where
         Arc::new(move || {
             let select = select.clone();
             let db = db.clone();
-            Box::pin(async move { select.count(&db).await })
+            Box::pin(async move { Ok(select.count(&db).await?) })
         })
     };
 
@@ -158,18 +217,19 @@ where
     let limit = last.or(first).unwrap_or(DEFAULT_PAGE);
     let mut q = select;
     if let Some(c) = &after {
-        q = q.filter(beyond(keyset, c, &keyset.direction));
+        q = q.filter(beyond(keyset, c, true));
     }
     if let Some(c) = &before {
-        q = q.filter(beyond(keyset, c, &flip(&keyset.direction)));
+        q = q.filter(beyond(keyset, c, false));
     }
-    let order = if backward {
-        flip(&keyset.direction)
+    // Backward pages read the canonical order in reverse (NULLs then first), then flip back.
+    let (order, nulls) = if backward {
+        (flip(&keyset.direction), NullOrdering::First)
     } else {
-        keyset.direction.clone()
+        (keyset.direction.clone(), NullOrdering::Last)
     };
     let mut rows = q
-        .order_by(keyset.sort, order.clone())
+        .order_by_with_nulls(keyset.sort, order.clone(), nulls)
         .order_by(keyset.id, order)
         .limit(limit as u64 + 1)
         .all(db)
@@ -181,7 +241,12 @@ where
     }
     let items = rows
         .into_iter()
-        .map(|m| (encode_cursor((keyset.value)(&m), (keyset.id_of)(&m)), m))
+        .map(|m| {
+            (
+                encode_cursor(keyset.name, (keyset.value)(&m), (keyset.id_of)(&m)),
+                m,
+            )
+        })
         .collect();
     let (has_next_page, has_previous_page) = if backward {
         (before.is_some(), more)

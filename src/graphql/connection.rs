@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
 
 use crate::db::pagination::{CountFn, Page};
-use crate::error::AppError;
 
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PageInfo {
@@ -96,7 +95,7 @@ impl<N: OutputType + Clone> Connection<N> {
 
     /// Rows matching the filter across all pages; counted only when asked for.
     async fn total_count(&self, _ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let n = (self.count)().await.map_err(AppError::from)?;
+        let n = (self.count)().await?;
         Ok(n as i64)
     }
 }

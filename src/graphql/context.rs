@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::Auth;
 use crate::error::AppError;
-use crate::services::{Actor, RequestMeta};
+use crate::services::{Actor, RequestMeta, accounts};
 
 /// The outcome of reading the `Authorization` header.
 #[derive(Clone, Debug)]
@@ -65,4 +65,37 @@ impl ContextExt for Context<'_> {
 /// Parses an `ID` argument; a malformed id names the argument.
 pub fn parse_id(id: &async_graphql::ID, field: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(field, "is not a valid ID"))
+}
+
+/// What a WebSocket connection said in `connection_init`.
+#[derive(Clone, Debug)]
+pub struct WsSession {
+    pub authorization: Option<String>,
+    pub meta: RequestMeta,
+}
+
+/// Reads `Bearer <token>` and resolves it to a caller. A refused token does not fail the
+/// request: public operations (login, refreshToken) still work; the rest answer UNAUTHENTICATED.
+pub async fn resolve_caller(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    authorization: Option<&str>,
+    meta: &RequestMeta,
+) -> Caller {
+    let Some(value) = authorization.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Caller::Anonymous;
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Caller::Refused("use Authorization: Bearer <accessToken>".into()),
+    };
+    match accounts::authenticate(db, auth, token, meta.clone()).await {
+        Ok(actor) => Caller::Authenticated(actor),
+        Err(e @ AppError::Internal(_)) => {
+            use async_graphql::ErrorExtensions as _;
+            let _ = e.extend(); // logs the cause
+            Caller::Refused("authentication is unavailable right now".into())
+        }
+        Err(e) => Caller::Refused(e.public_message()),
+    }
 }

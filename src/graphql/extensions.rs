@@ -5,8 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest,
 };
+
+use crate::graphql::context::{WsSession, resolve_caller};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Response, ServerResult, Variables};
 
@@ -42,6 +45,70 @@ struct State {
 struct OperationMetricsExt {
     metrics: Metrics,
     state: Mutex<State>,
+}
+
+/// Gives every error an `extensions.code`: parse, validation and variable errors produced by
+/// async-graphql itself carry none, and they are the client's mistakes.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExt)
+    }
+}
+
+struct ErrorCodesExt;
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExt {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for e in &mut response.errors {
+            let ext = e.extensions.get_or_insert_with(Default::default);
+            if ext.get("code").is_none() {
+                ext.set("code", "BAD_USER_INPUT");
+            }
+        }
+        response
+    }
+}
+
+/// WebSocket operations: authenticates each one from the connection's `connection_init`
+/// token, so a socket never outlives the rights of the session that opened it.
+pub struct WsAuth;
+
+impl ExtensionFactory for WsAuth {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(WsAuthExt)
+    }
+}
+
+struct WsAuthExt;
+
+#[async_trait::async_trait]
+impl Extension for WsAuthExt {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        let mut request = request;
+        if let (Some(session), Some(db), Some(auth)) = (
+            ctx.data_opt::<WsSession>(),
+            ctx.data_opt::<sea_orm::DatabaseConnection>(),
+            ctx.data_opt::<crate::auth::Auth>(),
+        ) {
+            let mut meta = session.meta.clone();
+            meta.request_id = uuid::Uuid::new_v4();
+            let caller = resolve_caller(db, auth, session.authorization.as_deref(), &meta).await;
+            request = request
+                .data(caller)
+                .data(meta)
+                .data(crate::graphql::loaders::Loaders::new(db));
+        }
+        next.run(ctx, request).await
+    }
 }
 
 pub fn operation_type_name(ty: OperationType) -> &'static str {

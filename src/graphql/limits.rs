@@ -56,8 +56,24 @@ impl Extension for QueryLimitsExt {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         pre_parse(query, self.limits.nesting, self.limits.tokens).map_err(too_complex)?;
-        let doc = next.run(ctx, query, variables).await?;
-        let cost = measure(&doc, variables);
+        // Measured before async-graphql sees the document: its own recursion check follows every
+        // fragment spread without memory, so an exponential fragment chain must be refused first.
+        // (Parsing is safe now: the text passed the nesting guard.)
+        if let Ok(doc) = async_graphql::parser::parse_query(query) {
+            self.check(&measure(&doc, variables))?;
+        }
+        next.run(ctx, query, variables).await
+    }
+}
+
+impl QueryLimitsExt {
+    fn check(&self, cost: &Cost) -> ServerResult<()> {
+        if cost.introspection_depth > INTROSPECTION_DEPTH {
+            return Err(too_complex(format!(
+                "introspection depth {} exceeds the limit of {INTROSPECTION_DEPTH}",
+                cost.introspection_depth
+            )));
+        }
         if cost.depth > self.limits.depth {
             return Err(too_complex(format!(
                 "query depth {} exceeds the limit of {}",
@@ -76,12 +92,19 @@ impl Extension for QueryLimitsExt {
                 cost.aliases, self.limits.aliases
             )));
         }
-        Ok(doc)
+        Ok(())
     }
 }
 
+/// `__schema`/`__type` subtrees have their own depth bound: GraphiQL's introspection query
+/// is 13 deep, and its `ofType` chain must fit.
+pub const INTROSPECTION_DEPTH: usize = 16;
+
 /// Scans the raw document without parsing it: bracket nesting and lexical token count.
-/// Strings, block strings and comments are skipped so their content does not count.
+/// Comments and strings are skipped exactly as the GraphQL lexer skips them (a comment ends at
+/// `\n` or `\r`; in a block string only `\"""` escapes), so nothing can hide brackets from
+/// this scan that the parser would then see. Where the lexer would fail (an unterminated
+/// string), scanning goes on: counting more is always the safe side.
 pub fn pre_parse(query: &str, max_nesting: usize, max_tokens: usize) -> Result<(), String> {
     let bytes = query.as_bytes();
     let (mut i, mut depth, mut tokens) = (0usize, 0usize, 0usize);
@@ -94,25 +117,43 @@ pub fn pre_parse(query: &str, max_nesting: usize, max_tokens: usize) -> Result<(
         }
         match b {
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     i += 1;
+                }
+                continue;
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                tokens += 1;
+                i += 3;
+                loop {
+                    if i >= bytes.len() {
+                        break;
+                    }
+                    if bytes[i..].starts_with(b"\\\"\"\"") {
+                        i += 4;
+                    } else if bytes[i..].starts_with(b"\"\"\"") {
+                        i += 3;
+                        break;
+                    } else {
+                        i += 1;
+                    }
                 }
                 continue;
             }
             b'"' => {
                 tokens += 1;
-                if bytes[i..].starts_with(b"\"\"\"") {
-                    i += 3;
-                    while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        // A line break ends the (invalid) string: resume counting right here.
+                        b'\n' | b'\r' => break,
+                        _ => i += 1,
                     }
-                    i += 3;
-                } else {
-                    i += 1;
-                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                        i += if bytes[i] == b'\\' { 2 } else { 1 };
-                    }
-                    i += 1;
                 }
                 continue;
             }
@@ -146,25 +187,39 @@ pub fn pre_parse(query: &str, max_nesting: usize, max_tokens: usize) -> Result<(
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Cost {
+    /// Outside introspection.
     pub depth: usize,
+    /// Inside `__schema`/`__type`.
+    pub introspection_depth: usize,
     pub complexity: usize,
     pub aliases: usize,
 }
 
 /// The largest depth and complexity over the document's operations, and all its aliases.
 pub fn measure(doc: &ExecutableDocument, variables: &Variables) -> Cost {
-    let mut walker = Walker {
-        doc,
-        variables,
-        fragments: HashMap::new(),
-        in_progress: Vec::new(),
-    };
     let mut total = Cost::default();
     for (_, op) in doc.operations.iter() {
+        // Variables the request omits take their declared defaults, as at execution.
+        let mut vars = variables.clone();
+        for def in &op.node.variable_definitions {
+            let name = &def.node.name.node;
+            if !vars.contains_key(name)
+                && let Some(default) = &def.node.default_value
+            {
+                vars.insert(name.clone(), default.node.clone());
+            }
+        }
+        let mut walker = Walker {
+            doc,
+            variables: &vars,
+            fragments: HashMap::new(),
+            in_progress: Vec::new(),
+        };
         let c = walker.selection_set(&op.node.selection_set.node);
         total.depth = total.depth.max(c.depth);
+        total.introspection_depth = total.introspection_depth.max(c.introspection_depth);
         total.complexity = total.complexity.max(c.complexity);
-        total.aliases += c.aliases;
+        total.aliases = total.aliases.saturating_add(c.aliases);
     }
     total
 }
@@ -187,6 +242,7 @@ impl Walker<'_> {
                 Selection::FragmentSpread(s) => self.fragment(&s.node.fragment_name.node),
             };
             c.depth = c.depth.max(part.depth);
+            c.introspection_depth = c.introspection_depth.max(part.introspection_depth);
             c.complexity = c.complexity.saturating_add(part.complexity);
             c.aliases = c.aliases.saturating_add(part.aliases);
         }
@@ -214,21 +270,24 @@ impl Walker<'_> {
     fn field(&mut self, f: &Field) -> Cost {
         let aliases = usize::from(f.alias.is_some());
         let name = f.name.node.as_str();
+        let children = self.selection_set(&f.selection_set.node);
         if name == "__schema" || name == "__type" {
+            // Exempt from the depth limit, bounded by its own; everything else still counts.
             return Cost {
                 depth: 1,
-                complexity: 1,
-                aliases,
+                introspection_depth: children.depth.max(children.introspection_depth) + 1,
+                complexity: children.complexity.saturating_add(1),
+                aliases: children.aliases.saturating_add(aliases),
             };
         }
-        let children = self.selection_set(&f.selection_set.node);
-        let multiplier = if is_connection(f) {
+        let multiplier = if self.is_connection(f) {
             self.page_size(f)
         } else {
             1
         };
         Cost {
             depth: children.depth + 1,
+            introspection_depth: children.introspection_depth,
             complexity: children
                 .complexity
                 .saturating_mul(multiplier)
@@ -255,14 +314,37 @@ impl Walker<'_> {
     }
 }
 
-/// A connection field: takes `first`/`last`, or selects `edges`/`nodes`.
-fn is_connection(f: &Field) -> bool {
-    f.get_argument("first").is_some()
-        || f.get_argument("last").is_some()
-        || f.selection_set.node.items.iter().any(|s| match &s.node {
-            Selection::Field(c) => matches!(c.node.name.node.as_str(), "edges" | "nodes"),
-            _ => false,
+impl Walker<'_> {
+    /// A connection field: takes `first`/`last`, or selects connection fields (`edges`,
+    /// `nodes`, `pageInfo`, `totalCount`), directly or through fragments.
+    fn is_connection(&self, f: &Field) -> bool {
+        f.get_argument("first").is_some()
+            || f.get_argument("last").is_some()
+            || self.selects_connection_fields(&f.selection_set.node, 0)
+    }
+
+    fn selects_connection_fields(&self, set: &SelectionSet, hops: usize) -> bool {
+        // Fragments nest; a bounded number of hops is enough and keeps this linear.
+        if hops > 8 {
+            return false;
+        }
+        set.items.iter().any(|s| match &s.node {
+            Selection::Field(c) => matches!(
+                c.node.name.node.as_str(),
+                "edges" | "nodes" | "pageInfo" | "totalCount"
+            ),
+            Selection::InlineFragment(i) => {
+                self.selects_connection_fields(&i.node.selection_set.node, hops + 1)
+            }
+            Selection::FragmentSpread(sp) => self
+                .doc
+                .fragments
+                .get(&sp.node.fragment_name.node)
+                .is_some_and(|d| {
+                    self.selects_connection_fields(&d.node.selection_set.node, hops + 1)
+                }),
         })
+    }
 }
 
 #[cfg(test)]
@@ -274,6 +356,27 @@ mod tests {
             &async_graphql::parser::parse_query(q).unwrap(),
             &Variables::default(),
         )
+    }
+
+    #[test]
+    fn nothing_hides_brackets_from_the_scan() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        // A comment ends at a carriage return, as the lexer ends it.
+        assert!(pre_parse(&format!("{{ a #\r(b: {deep}) }}"), 64, 10_000).is_err());
+        // In a block string a backslash escapes nothing but \""".
+        assert!(
+            pre_parse(
+                &format!("{{ a(b: \"\"\"\\\\\"\"\"#\"\"\", c: {deep}) }}"),
+                64,
+                10_000
+            )
+            .is_err()
+        );
+        // An unterminated string does not swallow the next line.
+        assert!(pre_parse(&format!("{{ a(b: \"open\n c: {deep}) }}"), 64, 10_000).is_err());
+        // Closing brackets inside strings do not lower the count.
+        let sneaky: String = (0..100).map(|_| "[\"]]]]\" ").collect();
+        assert!(pre_parse(&format!("{{ a(b: {sneaky}) }}"), 64, 10_000).is_err());
     }
 
     #[test]

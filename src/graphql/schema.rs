@@ -4,7 +4,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Auth;
 use crate::config::Limits;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
-use crate::graphql::extensions::OperationMetrics;
+use crate::graphql::extensions::{ErrorCodes, OperationMetrics, WsAuth};
 use crate::graphql::limits::QueryLimits;
 use crate::http::metrics::Metrics;
 
@@ -47,7 +47,9 @@ pub fn build_schema(
         .data(db)
         .data(auth)
         .extension(OperationMetrics::new(metrics))
-        .extension(QueryLimits::new(limits));
+        .extension(QueryLimits::new(limits))
+        .extension(ErrorCodes)
+        .extension(WsAuth);
     if !introspection {
         b = b.disable_introspection();
     }

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::error::AppError;
-use crate::graphql::context::Caller;
+use crate::graphql::context::{Caller, WsSession, resolve_caller};
 use crate::graphql::loaders::Loaders;
-use crate::services::{RequestMeta, accounts};
+use crate::services::RequestMeta;
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
@@ -51,29 +51,6 @@ fn request_meta(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Requ
     }
 }
 
-/// Reads `Bearer <token>` and resolves it to a caller. A refused token does not fail the
-/// request: public operations (login, refreshToken) still work; the rest answer UNAUTHENTICATED.
-pub async fn caller(state: &AppState, authorization: Option<&str>, meta: &RequestMeta) -> Caller {
-    let Some(value) = authorization.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Caller::Anonymous;
-    };
-    let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => return Caller::Refused("use Authorization: Bearer <accessToken>".into()),
-    };
-    match accounts::authenticate(&state.db, &state.auth, token, meta.clone()).await {
-        Ok(actor) => Caller::Authenticated(actor),
-        Err(e) => {
-            if let AppError::Internal(_) = e {
-                use async_graphql::ErrorExtensions as _;
-                let _ = e.extend(); // logs it
-                return Caller::Refused("authentication is unavailable right now".into());
-            }
-            Caller::Refused(e.public_message())
-        }
-    }
-}
-
 async fn request_context(
     state: &AppState,
     headers: &HeaderMap,
@@ -83,7 +60,7 @@ async fn request_context(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = caller(state, authorization, &meta).await;
+    let caller = resolve_caller(&state.db, &state.auth, authorization, &meta).await;
     (caller, meta)
 }
 
@@ -172,6 +149,20 @@ pub async fn post_handler(
             );
         }
     };
+    // `[]` deserializes as one request without a query (serde reads a struct from a sequence).
+    let nothing_to_run = match &batch {
+        BatchRequest::Batch(list) => list.is_empty(),
+        BatchRequest::Single(r) => r.query.trim().is_empty(),
+    };
+    if nothing_to_run {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            AppError::BadUserInput {
+                message: "the request has no query (or is an empty batch)".into(),
+                field: None,
+            },
+        );
+    }
     if let BatchRequest::Batch(list) = &batch
         && list.len() > state.config.limits.batch_size
     {
@@ -198,7 +189,51 @@ pub async fn post_handler(
     };
     let span = tracing::info_span!("graphql", request_id = %meta.request_id);
     let response = tracing::Instrument::instrument(state.schema.execute_batch(batch), span).await;
-    with_request_id(GraphQLResponse::from(response).into_response(), &meta)
+    let status = match &response {
+        async_graphql::BatchResponse::Single(r) => status_for(&request_headers, r),
+        async_graphql::BatchResponse::Batch(_) => StatusCode::OK,
+    };
+    let mut resp = GraphQLResponse::from(response).into_response();
+    *resp.status_mut() = status;
+    with_request_id(resp, &meta)
+}
+
+/// GraphQL-over-HTTP: with `Accept: application/graphql-response+json`, a request that never
+/// executed (parse or validation errors: no data, no error path) is a 400; with plain
+/// `application/json` it stays 200 for older clients.
+fn status_for(headers: &HeaderMap, r: &async_graphql::Response) -> StatusCode {
+    let wants_new_type = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/graphql-response+json"));
+    let request_error = r.data == async_graphql::Value::Null
+        && !r.errors.is_empty()
+        && r.errors.iter().all(|e| e.path.is_empty());
+    if wants_new_type && request_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// The body-limit layer answers 413 in plain text before any handler runs; clients get the
+/// same JSON error shape as everywhere else.
+pub async fn json_payload_too_large(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BadUserInput {
+                message: "the request body is too large".into(),
+                field: None,
+            },
+        );
+    }
+    resp
 }
 
 fn with_request_id(mut resp: Response, meta: &RequestMeta) -> Response {
@@ -262,6 +297,13 @@ pub async fn get_handler(
             );
         }
     };
+    // The operation type is read by parsing, so the pre-parse guard runs first here too.
+    let limits = &state.config.limits;
+    if let Err(message) =
+        crate::graphql::limits::pre_parse(&req.query, limits.nesting, limits.tokens)
+    {
+        return error_response(StatusCode::BAD_REQUEST, AppError::QueryTooComplex(message));
+    }
     if let Ok(doc) = async_graphql::parser::parse_query(&req.query) {
         let selected = doc.operations.iter().find(|(name, _)| {
             req.operation_name.is_none()
@@ -283,7 +325,10 @@ pub async fn get_handler(
     let req = with_context(req, &state, &caller, &meta);
     let span = tracing::info_span!("graphql", request_id = %meta.request_id);
     let response = tracing::Instrument::instrument(state.schema.execute(req), span).await;
-    with_request_id(GraphQLResponse::from(response).into_response(), &meta)
+    let status = status_for(request.headers(), &response);
+    let mut resp = GraphQLResponse::from(response).into_response();
+    *resp.status_mut() = status;
+    with_request_id(resp, &meta)
 }
 
 /// Counts open sockets for `/metrics`, whichever way the connection ends.
@@ -309,7 +354,6 @@ pub async fn ws_handler(
         .on_upgrade(move |socket| async move {
             state.metrics.ws_opened();
             let _guard = WsGuard(state.metrics.clone());
-            let init_state = state.clone();
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload: serde_json::Value| async move {
                     let authorization = payload
@@ -317,11 +361,13 @@ pub async fn ws_handler(
                         .or_else(|| payload.get("Authorization"))
                         .and_then(|v| v.as_str())
                         .map(str::to_owned);
-                    let caller = caller(&init_state, authorization.as_deref(), &meta).await;
+                    // The token is checked again for every operation (see `WsAuth`), so a
+                    // logout, deactivation or demotion reaches open sockets too.
                     let mut data = async_graphql::Data::default();
-                    data.insert(caller);
-                    data.insert(meta);
-                    data.insert(Loaders::new(&init_state.db));
+                    data.insert(WsSession {
+                        authorization,
+                        meta,
+                    });
                     Ok(data)
                 })
                 .serve()

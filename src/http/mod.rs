@@ -35,7 +35,10 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_handler)
                 .post(graphql::post_handler)
-                .layer(body_limit),
+                .layer(body_limit)
+                .layer(axum::middleware::map_response(
+                    graphql::json_payload_too_large,
+                )),
         )
         .route("/graphql/ws", get(graphql::ws_handler))
         .route("/health", get(health::health))

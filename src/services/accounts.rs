@@ -4,7 +4,7 @@
 use chrono::Duration;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait, sea_query::Expr,
+    QueryOrder, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -41,23 +41,28 @@ fn unauthenticated(msg: &str) -> AppError {
 }
 
 /// Starts a new session (refresh-token family) for `user` inside `txn`.
+/// However often a session refreshes, it ends this long after its sign-in.
+pub const SESSION_MAX_AGE_DAYS: i64 = 90;
+
 async fn start_session(
     txn: &impl sea_orm::ConnectionTrait,
     auth: &Auth,
     user: &users::Model,
     family_id: Uuid,
     meta: &RequestMeta,
+    not_after: Option<chrono::DateTime<chrono::FixedOffset>>,
 ) -> Result<(String, refresh_tokens::Model), AppError> {
     let (token, hash) = refresh::generate();
     let t = now();
     let ttl = Duration::from_std(auth.refresh_ttl).unwrap_or(Duration::days(30));
+    let expires_at = not_after.map_or(t + ttl, |cap| (t + ttl).min(cap));
     let row = refresh_tokens::ActiveModel {
         id: Set(Uuid::new_v4()),
         organization_id: Set(user.organization_id),
         user_id: Set(user.id),
         family_id: Set(family_id),
         token_hash: Set(hash),
-        expires_at: Set(t + ttl),
+        expires_at: Set(expires_at),
         rotated_at: Set(None),
         revoked_at: Set(None),
         user_agent: Set(meta
@@ -104,7 +109,7 @@ pub async fn register(
     let hash = auth.hasher.hash(input.password).await?;
 
     let t = now();
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let org = organizations::ActiveModel {
         id: Set(Uuid::new_v4()),
         name: Set(org_name),
@@ -130,7 +135,7 @@ pub async fn register(
     .insert(&txn)
     .await?;
     let family = Uuid::new_v4();
-    let (token, _) = start_session(&txn, auth, &user, family, meta).await?;
+    let (token, _) = start_session(&txn, auth, &user, family, meta, None).await?;
     audit::record(
         &txn,
         Entry {
@@ -159,15 +164,18 @@ pub async fn login(
 ) -> Result<Session, AppError> {
     let email = email.trim().to_lowercase();
     let email_key = format!("email:{email}");
-    let ip_key = meta.ip.map(|ip| format!("ip:{ip}"));
+    let ip_key = meta.ip.map(crate::auth::rate_limit::network_key);
     let keys: Vec<&str> = std::iter::once(email_key.as_str())
         .chain(ip_key.as_deref())
         .collect();
-    auth.limiter
-        .check(&keys)
+    // Counted now, forgiven only on success: concurrent guesses cannot overtake the check.
+    let attempt = auth
+        .limiter
+        .begin(&keys)
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
 
     // The one lookup that crosses organizations: before sign-in there is no tenant yet.
+    let domain = organization_domain.map(|d| d.trim().to_lowercase());
     let mut candidates = users::Entity::find()
         .filter(users::Column::Email.eq(&email))
         .filter(users::Column::IsDeleted.eq(false))
@@ -178,50 +186,45 @@ pub async fn login(
         org.as_ref().is_some_and(|o| {
             !o.is_deleted
                 && o.is_active
-                && organization_domain
-                    .is_none_or(|d| o.domain.as_deref() == Some(&d.trim().to_lowercase()))
+                && domain.as_ref().is_none_or(|d| o.domain.as_ref() == Some(d))
         })
     });
-
-    let mut matches = Vec::new();
-    if candidates.is_empty() {
-        // Same work as a wrong password: no telling unknown emails apart by time.
-        auth.hasher.verify_dummy(password_text.clone()).await?;
-    }
-    for (user, _) in candidates {
-        if auth
-            .hasher
-            .verify(password_text.clone(), user.password_hash.clone())
-            .await?
-        {
-            matches.push(user);
-        }
-    }
-    let user = match matches.len() {
-        0 => {
-            auth.limiter.record_failure(&keys);
-            return Err(unauthenticated(BAD_CREDENTIALS));
-        }
-        1 => matches.pop().expect("one match"),
-        // Only someone who knows the password learns that it opens several organizations.
-        _ => {
-            return Err(AppError::bad_input(
-                "organizationDomain",
-                "this email belongs to several organizations: pass organizationDomain",
-            ));
+    // At most one password check per attempt, whatever the number of accounts: checking each
+    // would tell an attacker who owns one of them whether a guess opens another.
+    let user = match candidates.len() {
+        1 => candidates.pop().map(|(u, _)| u),
+        n => {
+            auth.hasher.verify_dummy(password_text.clone()).await?;
+            if n > 1 {
+                return Err(AppError::bad_input(
+                    "organizationDomain",
+                    "this email belongs to several organizations: pass organizationDomain",
+                ));
+            }
+            None
         }
     };
+    let Some(user) = user else {
+        return Err(unauthenticated(BAD_CREDENTIALS));
+    };
+    if !auth
+        .hasher
+        .verify(password_text, user.password_hash.clone())
+        .await?
+    {
+        return Err(unauthenticated(BAD_CREDENTIALS));
+    }
+    auth.limiter.succeeded(attempt);
     if !user.is_active {
         return Err(unauthenticated("this account is deactivated"));
     }
-    auth.limiter.clear(&email_key);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let mut active: users::ActiveModel = user.into();
     active.last_login = Set(Some(now()));
     let user = active.update(&txn).await?;
     let family = Uuid::new_v4();
-    let (token, _) = start_session(&txn, auth, &user, family, meta).await?;
+    let (token, _) = start_session(&txn, auth, &user, family, meta, None).await?;
     audit::record(
         &txn,
         Entry {
@@ -277,7 +280,7 @@ pub async fn refresh(
     meta: &RequestMeta,
 ) -> Result<Session, AppError> {
     let hash = refresh::hash(token);
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let Some(row) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(hash))
         .one(&txn)
@@ -325,11 +328,23 @@ pub async fn refresh(
     }
     let user = users::Entity::find_by_id(row.user_id)
         .filter(users::Column::OrganizationId.eq(row.organization_id))
+        .find_also_related(organizations::Entity)
         .one(&txn)
         .await?
-        .filter(|u| u.is_active && !u.is_deleted)
+        .filter(|(u, o)| {
+            u.is_active && !u.is_deleted && o.as_ref().is_some_and(|o| o.is_active && !o.is_deleted)
+        })
+        .map(|(u, _)| u)
         .ok_or_else(|| unauthenticated(BAD_REFRESH))?;
-    let (token, new_row) = start_session(&txn, auth, &user, row.family_id, meta).await?;
+    let signed_in = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::FamilyId.eq(row.family_id))
+        .order_by_asc(refresh_tokens::Column::CreatedAt)
+        .one(&txn)
+        .await?
+        .map_or(row.created_at, |first| first.created_at);
+    let not_after = signed_in + Duration::days(SESSION_MAX_AGE_DAYS);
+    let (token, new_row) =
+        start_session(&txn, auth, &user, row.family_id, meta, Some(not_after)).await?;
     audit::record(
         &txn,
         Entry {
@@ -353,7 +368,7 @@ pub async fn logout(
     token: &str,
     meta: &RequestMeta,
 ) -> Result<bool, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let Some(row) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
         .one(&txn)
@@ -394,6 +409,12 @@ pub async fn change_password(
         .one(db)
         .await?
         .ok_or_else(|| unauthenticated("the account no longer exists"))?;
+    // Guesses of the current password (say, with a stolen access token) are limited per member.
+    let user_key = format!("user:{}", actor.user_id);
+    let attempt = auth
+        .limiter
+        .begin(&[&user_key])
+        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     if !auth
         .hasher
         .verify(current, user.password_hash.clone())
@@ -404,8 +425,9 @@ pub async fn change_password(
             "the current password is wrong",
         ));
     }
+    auth.limiter.succeeded(attempt);
     let hash = auth.hasher.hash(new).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let mut active: users::ActiveModel = user.into();
     active.password_hash = Set(hash);
     active.updated_at = Set(now());
@@ -444,9 +466,13 @@ pub async fn authenticate(
     let claims = auth.jwt.verify(token)?;
     let user = users::Entity::find_by_id(claims.sub)
         .filter(users::Column::OrganizationId.eq(claims.org))
+        .find_also_related(organizations::Entity)
         .one(db)
         .await?
-        .filter(|u| u.is_active && !u.is_deleted)
+        .filter(|(u, o)| {
+            u.is_active && !u.is_deleted && o.as_ref().is_some_and(|o| o.is_active && !o.is_deleted)
+        })
+        .map(|(u, _)| u)
         .ok_or_else(|| unauthenticated("the account behind this token is no longer active"))?;
     let live_session = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::FamilyId.eq(claims.sid))

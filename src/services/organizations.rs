@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Order,
-    QueryFilter, TransactionTrait,
+    QueryFilter,
 };
 use uuid::Uuid;
 
 use super::audit::{self, Entry, snapshot};
 use super::{Actor, Change, now, validate};
-use crate::db::pagination::{Keyset, Page, PageArgs, SortValue, paginate};
+use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{AuditAction, DbEnum};
 use crate::entities::{audit_logs, organizations};
 use crate::error::AppError;
@@ -38,7 +38,7 @@ pub async fn update(
             "only an organization admin may do this".into(),
         ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let old = organizations::Entity::find_by_id(actor.organization_id)
         .one(&txn)
         .await?
@@ -126,7 +126,10 @@ pub async fn audit_logs(
         q = q.filter(audit_logs::Column::CreatedAt.lt(t.fixed_offset()));
     }
     let keyset = Keyset {
+        name: "created_at",
         sort: audit_logs::Column::CreatedAt,
+        kind: SortKind::Time,
+        nullable: false,
         id: audit_logs::Column::Id,
         direction: Order::Desc,
         value: |m: &audit_logs::Model| SortValue::Time(m.created_at.to_utc()),

@@ -3,14 +3,14 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, Order,
-    PaginatorTrait, QueryFilter, TransactionTrait,
+    PaginatorTrait, QueryFilter,
 };
 use uuid::Uuid;
 
 use super::audit::{self, Entry, snapshot};
 use super::{Actor, Change, accounts, lock_organization, now, validate};
 use crate::auth::{Auth, password};
-use crate::db::pagination::{Keyset, Page, PageArgs, SortValue, paginate};
+use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::AuditAction;
 use crate::entities::users;
 use crate::error::AppError;
@@ -63,7 +63,10 @@ pub struct NewUser {
 
 pub fn keyset() -> Keyset<users::Entity> {
     Keyset {
+        name: "created_at",
         sort: users::Column::CreatedAt,
+        kind: SortKind::Time,
+        nullable: false,
         id: users::Column::Id,
         direction: Order::Asc,
         value: |m| SortValue::Time(m.created_at.to_utc()),
@@ -230,7 +233,7 @@ pub async fn create(
         },
     )?;
     a.password_hash = Set(auth.hasher.hash(input.password).await?);
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let user = a.insert(&txn).await?;
     audit::record(
         &txn,
@@ -276,7 +279,7 @@ pub async fn update(
     patch: UserPatch,
 ) -> Result<users::Model, AppError> {
     require_admin(actor)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     lock_organization(&txn, actor.organization_id).await?;
     let old = actor
         .scope()
@@ -335,7 +338,7 @@ pub async fn update_me(
     actor: &Actor,
     patch: ProfilePatch,
 ) -> Result<users::Model, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let old = actor
         .scope()
         .live_by_id::<users::Entity>(actor.user_id)
@@ -378,7 +381,7 @@ pub async fn delete(
             "you cannot delete your own account",
         ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     lock_organization(&txn, actor.organization_id).await?;
     let old = actor
         .scope()
@@ -421,7 +424,7 @@ pub async fn restore(
     id: Uuid,
 ) -> Result<users::Model, AppError> {
     require_admin(actor)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let old = actor
         .scope()
         .by_id::<users::Entity>(id)

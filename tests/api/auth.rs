@@ -138,9 +138,10 @@ async fn an_email_in_two_organizations_needs_the_domain() {
     let body = app.login(&shared, PASSWORD, None).await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
     assert_eq!(field(&body), Some("organizationDomain"));
-    // A wrong password does not reveal that the email exists twice.
-    let body = app.login(&shared, "not the password", None).await;
-    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    // No password is checked until the organization is known: a wrong one gets the same answer,
+    // so this is no oracle for the other account's password.
+    let wrong = app.login(&shared, "not the password", None).await;
+    assert_eq!(wrong, body);
     let body = app.login(&shared, PASSWORD, Some(&b.domain)).await;
     let token = body["data"]["login"]["accessToken"]
         .as_str()
@@ -459,4 +460,76 @@ async fn a_deleted_or_deactivated_member_is_locked_out_at_once() {
     .await;
     assert!(app.login(&gone.email, PASSWORD, None).await["errors"].is_null());
     assert!(app.login(&paused.email, PASSWORD, None).await["errors"].is_null());
+}
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_overtake_the_rate_limit() {
+    let app = spawn_app_with(|c| c.auth.login_max_failures = 3).await;
+    let s = app.register().await;
+    let tries = (0..20).map(|_| app.login(&s.email, "wrong password!", None));
+    let answers = futures_util::future::join_all(tries).await;
+    let checked = answers
+        .iter()
+        .filter(|b| error_code(b) == Some("UNAUTHENTICATED"))
+        .count();
+    let limited = answers
+        .iter()
+        .filter(|b| error_code(b) == Some("RATE_LIMITED"))
+        .count();
+    assert_eq!(
+        (checked, limited),
+        (3, 17),
+        "only the budget's worth of passwords is checked"
+    );
+}
+
+#[tokio::test]
+async fn an_attackers_own_account_with_the_victims_email_resets_nothing() {
+    let app = spawn_app_with(|c| c.auth.login_max_failures = 3).await;
+    let victim = app.register().await;
+    // The attacker registers an organization with the victim's email and a known password.
+    let evil = "evil-org.test";
+    let q = format!("mutation($i: RegisterInput!) {{ register(input: $i) {{ {AUTH_FIELDS} }} }}");
+    let r = app
+        .graphql(&q, json!({ "i": { "organizationName": "Evil", "organizationDomain": evil, "email": victim.email,
+            "password": "attacker password", "firstName": "E", "lastName": "V" } }))
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    // Without a domain, no password is tried against either account: the answer is the same
+    // whether or not the guess is the victim's password.
+    let right = app.login(&victim.email, PASSWORD, None).await;
+    let wrong = app.login(&victim.email, "a wrong guess", None).await;
+    assert_eq!(field(&right), Some("organizationDomain"));
+    assert_eq!(right, wrong);
+    // Both counted as failures of the email. Signing into the attacker's own copy does not
+    // clear them: one more guess fills the budget of 3, and the next is refused.
+    let own = app
+        .login(&victim.email, "attacker password", Some(evil))
+        .await;
+    assert!(own["errors"].is_null(), "{own}");
+    let body = app
+        .login(&victim.email, "a third guess", Some(&victim.domain))
+        .await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    let body = app
+        .login(&victim.email, PASSWORD, Some(&victim.domain))
+        .await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+}
+
+#[tokio::test]
+async fn guesses_of_the_current_password_are_limited_too() {
+    let app = spawn_app_with(|c| c.auth.login_max_failures = 2).await;
+    let s = app.register().await;
+    let change = "mutation($c: String!) { changePassword(currentPassword: $c, newPassword: \"brand new pass\") }";
+    for _ in 0..2 {
+        let body = app
+            .gql_as(&s.access, change, json!({ "c": "a wrong guess" }))
+            .await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    }
+    let body = app
+        .gql_as(&s.access, change, json!({ "c": PASSWORD }))
+        .await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
 }

@@ -195,3 +195,125 @@ async fn too_deep_and_too_complex_queries_are_refused() {
     assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
     still_answers(&app).await;
 }
+
+#[tokio::test]
+async fn an_exponential_fragment_chain_is_refused_without_expanding_it() {
+    let app = spawn_app().await;
+    // 2^40 fields once expanded; measured with each fragment once, it is refused at once.
+    let mut doc = String::from("query { ...F0 }\n");
+    for i in 0..40 {
+        doc.push_str(&format!(
+            "fragment F{i} on Query {{ __typename ...F{} ...F{} }}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    doc.push_str("fragment F40 on Query { __typename }\n");
+    let body = app.graphql(&doc, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    // The same trick inside introspection, which is exempt from the depth limit only.
+    let mut doc = String::from("{ __schema { types { ...T0 } } }\n");
+    for i in 0..30 {
+        doc.push_str(&format!("fragment T{i} on __Type {{ a{i}: fields {{ type {{ ...T{} }} }} b{i}: fields {{ type {{ ...T{} }} }} }}\n", i + 1, i + 1));
+    }
+    doc.push_str("fragment T30 on __Type { name }\n");
+    let body = app.graphql(&doc, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn brackets_hidden_from_the_scan_are_found_over_get_too() {
+    let app = spawn_app().await;
+    let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
+    for doc in [
+        format!("{{ a #\r(b: {deep}) }}"),
+        format!("{{ a(b: \"\"\"\\\\\"\"\"#\"\"\", c: {deep}) }}"),
+    ] {
+        let resp = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&[("query", &doc)])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+        let body = app.graphql(&doc, json!({})).await;
+        assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn defaults_and_fragments_cannot_hide_a_connections_size() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let fields = "id email firstName lastName phone bio avatarUrl jobTitle company linkedinUrl isActive \
+                  isVerified isAdmin verifiedAt lastLogin createdAt updatedAt deletedAt \
+                  organization { id name domain subscriptionPlan settings isActive createdAt updatedAt deletedAt }";
+    let by_default = format!(
+        "query($n: Int = 100) {{ users(first: $n) {{ nodes {{ {fields} }} edges {{ node {{ {fields} }} }} }} }}"
+    );
+    let body = app.gql_as(&s.access, &by_default, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    let hidden = format!(
+        "query {{ a: users {{ ...P }} b: users {{ ...P }} c: users {{ ...P }} d: users {{ ...P }} e: users {{ ...P }} }} \
+         fragment P on UserConnection {{ nodes {{ {fields} }} edges {{ node {{ {fields} }} }} }}"
+    );
+    let body = app.gql_as(&s.access, &hidden, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+}
+
+#[tokio::test]
+async fn every_error_has_a_code_and_request_errors_are_400_for_the_new_media_type() {
+    let app = spawn_app().await;
+    for doc in [
+        "{ users(",
+        "{ nope }",
+        "query($id: ID!) { user(id: $id) { id } }",
+        "{ users(first: \"x\") { totalCount } }",
+    ] {
+        let body = app.graphql(doc, json!({})).await;
+        assert!(
+            body["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{doc}: {body}"
+        );
+        for e in body["errors"].as_array().unwrap() {
+            assert!(e["extensions"]["code"].is_string(), "{doc}: {e}");
+        }
+    }
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ nope }" }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    // A declared Content-Length over the limit is refused with the usual JSON error shape.
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+}

@@ -376,3 +376,15 @@ async fn the_directory_filters_searches_and_pages_with_cursors() {
         assert_eq!(field(&body), Some(f));
     }
 }
+
+#[tokio::test]
+async fn concurrent_writes_all_succeed() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let q = "mutation($b: String!) { updateMe(input: { bio: $b }) { bio } }";
+    let writes = (0..20).map(|i| app.gql_as(&admin.access, q, json!({ "b": format!("bio {i}") })));
+    let answers = futures_util::future::join_all(writes).await;
+    for a in &answers {
+        assert!(a["errors"].is_null(), "{a}");
+    }
+}
