@@ -43,6 +43,9 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let addr = listener.local_addr()?;
         let metrics = Metrics::default();
+        let mut db = db;
+        let counter = metrics.clone();
+        db.set_metric_callback(move |_| counter.statement_executed());
         let introspection = config.env != Environment::Production;
         let auth = crate::auth::Auth::new(&config.auth);
         let schema = build_schema(

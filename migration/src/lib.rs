@@ -13,6 +13,7 @@ mod m20261126_000006_notifications_integrations;
 mod m20261126_000007_analytics_audit;
 mod m20261126_000008_views;
 mod m20261126_000009_refresh_tokens;
+mod m20261126_000010_contact_search;
 pub mod schema;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_analytics_audit::Migration),
             Box::new(m20261126_000008_views::Migration),
             Box::new(m20261126_000009_refresh_tokens::Migration),
+            Box::new(m20261126_000010_contact_search::Migration),
         ]
     }
 }

@@ -51,6 +51,30 @@ impl<N: OutputType> TypeName for Connection<N> {
 }
 
 impl<N> Connection<N> {
+    /// Counts with `count` instead (a batched count for nested connections).
+    pub fn set_count(&mut self, count: CountFn) {
+        self.count = count;
+    }
+
+    /// A connection from already-built edges (batched nested pages).
+    pub fn from_parts(edges: Vec<(String, N)>, has_next_page: bool, count: CountFn) -> Self {
+        let edges: Vec<Edge<N>> = edges
+            .into_iter()
+            .map(|(cursor, node)| Edge { cursor, node })
+            .collect();
+        let page_info = PageInfo {
+            has_next_page,
+            has_previous_page: false,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Self {
+            edges,
+            page_info,
+            count,
+        }
+    }
+
     /// Builds the connection from a page of models, converting each to its GraphQL type.
     pub fn from_page<M>(page: Page<M>) -> Self
     where

@@ -3,13 +3,17 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    Statement,
+};
 use uuid::Uuid;
 
 use crate::db::scoped::{Scoped, TenantEntity};
-use crate::entities::organizations;
+use crate::entities::{contact_interactions, organizations};
 use crate::error::AppError;
 
 /// (organization, id).
@@ -100,17 +104,139 @@ impl Loader<ScopedKey> for Organizations {
     }
 }
 
-/// The loaders of one request.
+/// (organization, contact, page size).
+pub type PageKey = (Uuid, Uuid, u16);
+
+/// The first page of interactions of many contacts in ONE statement: a window function
+/// numbers each contact's interactions (newest first) and keeps `limit + 1` per contact.
+pub struct InteractionPages {
+    db: DatabaseConnection,
+}
+
+impl Loader<PageKey> for InteractionPages {
+    /// The page and whether more follow.
+    type Value = (Vec<contact_interactions::Model>, bool);
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[PageKey]) -> Result<HashMap<PageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(Uuid, u16), Vec<Uuid>> = HashMap::new();
+        for (org, contact, limit) in keys {
+            groups.entry((*org, *limit)).or_default().push(*contact);
+        }
+        let backend = self.db.get_database_backend();
+        let mut out = HashMap::new();
+        for ((org, limit), contacts) in groups {
+            let mut values: Vec<sea_orm::Value> = vec![org.into()];
+            let mut marks = Vec::with_capacity(contacts.len());
+            for c in &contacts {
+                values.push((*c).into());
+                marks.push(placeholder(backend, values.len()));
+            }
+            values.push((limit as i64 + 1).into());
+            let sql = format!(
+                "SELECT * FROM (SELECT ci.*, ROW_NUMBER() OVER (PARTITION BY ci.contact_id \
+                 ORDER BY ci.interaction_date DESC, ci.id DESC) AS plugs_rn \
+                 FROM contact_interactions ci WHERE ci.organization_id = {} AND NOT ci.is_deleted \
+                 AND ci.contact_id IN ({})) paged WHERE paged.plugs_rn <= {} \
+                 ORDER BY paged.contact_id, paged.plugs_rn",
+                placeholder(backend, 1),
+                marks.join(", "),
+                placeholder(backend, values.len()),
+            );
+            let rows = contact_interactions::Model::find_by_statement(
+                Statement::from_sql_and_values(backend, sql, values),
+            )
+            .all(&self.db)
+            .await
+            .map_err(AppError::from)?;
+            let mut by_contact: HashMap<Uuid, Vec<contact_interactions::Model>> = HashMap::new();
+            for r in rows {
+                by_contact.entry(r.contact_id).or_default().push(r);
+            }
+            for c in contacts {
+                let mut page = by_contact.remove(&c).unwrap_or_default();
+                let more = page.len() > limit as usize;
+                page.truncate(limit as usize);
+                out.insert((org, c, limit), (page, more));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn placeholder(backend: sea_orm::DbBackend, n: usize) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    }
+}
+
+/// Live interactions per contact, in one grouped statement.
+pub struct InteractionCounts {
+    db: DatabaseConnection,
+}
+
+impl Loader<ScopedKey> for InteractionCounts {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ScopedKey]) -> Result<HashMap<ScopedKey, i64>, Self::Error> {
+        use contact_interactions::Column as C;
+        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (org, id) in keys {
+            by_org.entry(*org).or_default().push(*id);
+        }
+        let mut out = HashMap::new();
+        for (org, ids) in by_org {
+            let rows: Vec<(Uuid, i64)> = Scoped::new(org)
+                .live::<contact_interactions::Entity>()
+                .filter(C::ContactId.is_in(ids.clone()))
+                .select_only()
+                .column(C::ContactId)
+                .column_as(C::Id.count(), "n")
+                .group_by(C::ContactId)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(AppError::from)?;
+            for id in ids {
+                out.insert((org, id), 0);
+            }
+            for (id, n) in rows {
+                out.insert((org, id), n);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The loaders of one request. Cheap to clone (a count of a nested connection holds one).
+#[derive(Clone)]
 pub struct Loaders {
-    pub users: DataLoader<ById<crate::entities::users::Entity>>,
-    pub organizations: DataLoader<Organizations>,
+    pub users: Arc<DataLoader<ById<crate::entities::users::Entity>>>,
+    pub organizations: Arc<DataLoader<Organizations>>,
+    pub contacts: Arc<DataLoader<ById<crate::entities::contacts::Entity>>>,
+    pub interaction_pages: Arc<DataLoader<InteractionPages>>,
+    pub interaction_counts: Arc<DataLoader<InteractionCounts>>,
 }
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
-            users: DataLoader::new(ById::new(db.clone()), tokio::spawn),
-            organizations: DataLoader::new(Organizations { db: db.clone() }, tokio::spawn),
+            users: Arc::new(DataLoader::new(ById::new(db.clone()), tokio::spawn)),
+            organizations: Arc::new(DataLoader::new(
+                Organizations { db: db.clone() },
+                tokio::spawn,
+            )),
+            contacts: Arc::new(DataLoader::new(ById::new(db.clone()), tokio::spawn)),
+            interaction_pages: Arc::new(DataLoader::new(
+                InteractionPages { db: db.clone() },
+                tokio::spawn,
+            )),
+            interaction_counts: Arc::new(DataLoader::new(
+                InteractionCounts { db: db.clone() },
+                tokio::spawn,
+            )),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod extensions;
 pub mod limits;
 pub mod loaders;
+pub mod networking;
 pub mod scalars;
 pub mod schema;
 pub mod types;

@@ -6,6 +6,7 @@ use crate::config::Limits;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
 use crate::graphql::extensions::{ErrorCodes, OperationMetrics, WsAuth};
 use crate::graphql::limits::QueryLimits;
+use crate::graphql::networking::{NetworkingMutation, NetworkingQuery};
 use crate::http::metrics::Metrics;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -22,10 +23,10 @@ impl MetaQuery {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(MetaQuery, AccountQuery);
+pub struct Query(MetaQuery, AccountQuery, NetworkingQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountMutation);
+pub struct Mutation(AccountMutation, NetworkingMutation);
 
 fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     crate::graphql::types::register(Schema::build(

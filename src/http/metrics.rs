@@ -43,6 +43,7 @@ struct Inner {
     operations: [Histogram; OPERATION_TYPES.len()],
     errors: [AtomicU64; OPERATION_TYPES.len()],
     ws_connections: AtomicI64,
+    statements: AtomicU64,
 }
 
 /// Cheap to clone; shared by the schema extension and the HTTP handlers.
@@ -63,6 +64,11 @@ impl Metrics {
         if had_errors {
             self.0.errors[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Called by the database layer for every SQL statement.
+    pub fn statement_executed(&self) {
+        self.0.statements.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn ws_opened(&self) {
@@ -129,6 +135,13 @@ impl Metrics {
             out,
             "plugs_db_pool_connections{{state=\"in_use\"}} {}",
             size.saturating_sub(idle)
+        );
+        out.push_str("# HELP plugs_db_statements_total SQL statements executed.\n");
+        out.push_str("# TYPE plugs_db_statements_total counter\n");
+        let _ = writeln!(
+            out,
+            "plugs_db_statements_total {}",
+            self.0.statements.load(Ordering::Relaxed)
         );
         out.push_str("# HELP plugs_websocket_connections Open GraphQL WebSocket connections.\n");
         out.push_str("# TYPE plugs_websocket_connections gauge\n");

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod contacts;
 pub mod organizations;
 pub mod users;
 pub mod validate;

@@ -88,6 +88,44 @@ impl From<users::Model> for User {
 
 #[ComplexObject]
 impl User {
+    /// Live contacts this member added, newest first.
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<crate::graphql::connection::Connection<crate::graphql::types::Contact>>
+    {
+        use crate::graphql::context::ContextExt;
+        use crate::services::contacts as svc;
+        let actor = ctx.actor()?;
+        let filter = svc::ContactFilter {
+            created_by: Some(
+                self.id
+                    .parse()
+                    .map_err(|_| crate::error::AppError::Internal("bad user id".into()))?,
+            ),
+            ..Default::default()
+        };
+        let args = crate::db::pagination::PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let page = svc::list(
+            ctx.db(),
+            actor,
+            &filter,
+            (svc::ContactSort::CreatedAt, sea_orm::Order::Desc),
+            &args,
+        )
+        .await?;
+        Ok(crate::graphql::connection::Connection::from_page(page))
+    }
+
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?;
         let key = (self.organization_id, self.organization_id);
