@@ -98,6 +98,8 @@ pub struct Config {
     pub db_max_connections: u32,
     pub limits: Limits,
     pub auth: AuthConfig,
+    /// How long a DataLoader gathers keys before it runs its one batched statement.
+    pub loader_delay: std::time::Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -191,6 +193,11 @@ impl Config {
             db_max_connections,
             limits,
             auth,
+            loader_delay: std::time::Duration::from_millis(parse_num(
+                &get,
+                "PLUGS_LOADER_DELAY_MS",
+                2,
+            )?),
         })
     }
 

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::BoxError;
-use crate::config::{Config, Environment, redact_url};
+use crate::config::{Config, redact_url};
 use crate::graphql::build_schema;
 use crate::http::metrics::Metrics;
 use crate::http::{AppState, router};
@@ -46,15 +46,8 @@ impl Application {
         let mut db = db;
         let counter = metrics.clone();
         db.set_metric_callback(move |_| counter.statement_executed());
-        let introspection = config.env != Environment::Production;
         let auth = crate::auth::Auth::new(&config.auth);
-        let schema = build_schema(
-            db.clone(),
-            auth.clone(),
-            metrics.clone(),
-            &config.limits,
-            introspection,
-        );
+        let schema = build_schema(db.clone(), auth.clone(), metrics.clone(), &config);
         let state = AppState {
             schema,
             auth,

@@ -105,7 +105,14 @@ impl Extension for WsAuthExt {
             request = request
                 .data(caller)
                 .data(meta)
-                .data(crate::graphql::loaders::Loaders::new(db));
+                .data(crate::graphql::loaders::Loaders::new(
+                    db,
+                    ctx.data_opt::<crate::graphql::loaders::LoaderDelay>()
+                        .copied()
+                        .unwrap_or(crate::graphql::loaders::LoaderDelay(
+                            std::time::Duration::from_millis(2),
+                        )),
+                ));
         }
         next.run(ctx, request).await
     }

@@ -220,23 +220,25 @@ pub struct Loaders {
     pub interaction_counts: Arc<DataLoader<InteractionCounts>>,
 }
 
+/// The batching window of every loader (schema data; `PLUGS_LOADER_DELAY_MS`).
+#[derive(Clone, Copy, Debug)]
+pub struct LoaderDelay(pub std::time::Duration);
+
+fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+    inner: T,
+    delay: LoaderDelay,
+) -> Arc<DataLoader<T>> {
+    Arc::new(DataLoader::new(inner, tokio::spawn).delay(delay.0))
+}
+
 impl Loaders {
-    pub fn new(db: &DatabaseConnection) -> Self {
+    pub fn new(db: &DatabaseConnection, delay: LoaderDelay) -> Self {
         Self {
-            users: Arc::new(DataLoader::new(ById::new(db.clone()), tokio::spawn)),
-            organizations: Arc::new(DataLoader::new(
-                Organizations { db: db.clone() },
-                tokio::spawn,
-            )),
-            contacts: Arc::new(DataLoader::new(ById::new(db.clone()), tokio::spawn)),
-            interaction_pages: Arc::new(DataLoader::new(
-                InteractionPages { db: db.clone() },
-                tokio::spawn,
-            )),
-            interaction_counts: Arc::new(DataLoader::new(
-                InteractionCounts { db: db.clone() },
-                tokio::spawn,
-            )),
+            users: loader(ById::new(db.clone()), delay),
+            organizations: loader(Organizations { db: db.clone() }, delay),
+            contacts: loader(ById::new(db.clone()), delay),
+            interaction_pages: loader(InteractionPages { db: db.clone() }, delay),
+            interaction_counts: loader(InteractionCounts { db: db.clone() }, delay),
         }
     }
 }

@@ -41,12 +41,14 @@ pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,
     metrics: Metrics,
-    limits: &Limits,
-    introspection: bool,
+    config: &crate::config::Config,
 ) -> AppSchema {
+    let limits: &Limits = &config.limits;
+    let introspection = config.env != crate::config::Environment::Production;
     let mut b = builder()
         .data(db)
         .data(auth)
+        .data(crate::graphql::loaders::LoaderDelay(config.loader_delay))
         .extension(OperationMetrics::new(metrics))
         .extension(QueryLimits::new(limits))
         .extension(ErrorCodes)

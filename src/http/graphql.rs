@@ -72,7 +72,10 @@ fn with_context(
 ) -> async_graphql::Request {
     req.data(caller.clone())
         .data(meta.clone())
-        .data(Loaders::new(&state.db))
+        .data(Loaders::new(
+            &state.db,
+            crate::graphql::loaders::LoaderDelay(state.config.loader_delay),
+        ))
 }
 
 /// A GraphQL-shaped error body with an HTTP status, for refusals before execution.

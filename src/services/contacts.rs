@@ -50,15 +50,18 @@ pub enum ContactSort {
     LastInteraction,
 }
 
+/// (cursor name, column, type, nullable, value of a row).
+type SortSpec = (
+    &'static str,
+    contacts::Column,
+    SortKind,
+    bool,
+    fn(&contacts::Model) -> SortValue,
+);
+
 pub fn keyset(sort: ContactSort, direction: Order) -> Keyset<contacts::Entity> {
     use contacts::Column as C;
-    let (name, sort_col, kind, nullable, value): (
-        &'static str,
-        C,
-        SortKind,
-        bool,
-        fn(&contacts::Model) -> SortValue,
-    ) = match sort {
+    let (name, sort_col, kind, nullable, value): SortSpec = match sort {
         ContactSort::CreatedAt => ("created_at", C::CreatedAt, SortKind::Time, false, |m| {
             SortValue::Time(m.created_at.to_utc())
         }),
@@ -139,10 +142,9 @@ pub async fn list(
         .filter(C::IsDeleted.eq(f.deleted == Some(true)));
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         validate::max_len("search", s, 100)?;
-        q = q.filter(Expr::cust_with_values(
-            format!("{SEARCH_EXPR} LIKE ? ESCAPE '\\'"),
-            [like_pattern(s)],
-        ));
+        q = q.filter(
+            Expr::cust(SEARCH_EXPR).like(sea_orm::sea_query::LikeExpr::new(like_pattern(s)).escape('\\')),
+        );
     }
     if let Some(types) = &f.contact_type {
         q = q.filter(C::ContactType.is_in(types.iter().map(|t| t.as_str())));

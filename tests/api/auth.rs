@@ -488,7 +488,8 @@ async fn an_attackers_own_account_with_the_victims_email_resets_nothing() {
     let app = spawn_app_with(|c| c.auth.login_max_failures = 3).await;
     let victim = app.register().await;
     // The attacker registers an organization with the victim's email and a known password.
-    let evil = "evil-org.test";
+    let evil = format!("evil-{}.test", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let evil = evil.as_str();
     let q = format!("mutation($i: RegisterInput!) {{ register(input: $i) {{ {AUTH_FIELDS} }} }}");
     let r = app
         .graphql(&q, json!({ "i": { "organizationName": "Evil", "organizationDomain": evil, "email": victim.email,

@@ -8,67 +8,151 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Session, TestApp, spawn_app};
 
-/// One attempt: a document, its variables with `$TARGET` where the victim's id goes, and the
-/// JSON path whose value must not reveal anything.
+/// One attempt: a document and its variables built around the id (or text) aimed at.
 struct Attack {
     name: &'static str,
     query: &'static str,
-    vars: fn(&str) -> Value,
-    /// The argument is an id (else a search text: the victim's email).
-    takes_id: bool,
+    vars: Box<dyn Fn(&str) -> Value>,
+    /// What is aimed at: the victim's users, contacts, interactions, or a search text.
+    target: Target,
 }
 
-/// The victim organization's ids the attacker aims at.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    User,
+    Contact,
+    Interaction,
+    Email,
+}
+
+/// The victim organization's rows the attacker aims at.
 struct Victim {
     admin: Session,
     member: Session,
+    contact: String,
+    interaction: String,
 }
 
-fn attacks() -> Vec<Attack> {
-    vec![
+fn by_id(name: &'static str, query: &'static str, target: Target) -> Attack {
+    Attack {
+        name,
+        query,
+        vars: Box::new(|id| json!({ "id": id })),
+        target,
+    }
+}
+
+/// `own_contact`: a contact of the attacker's own organization, for attacks that smuggle a
+/// foreign id into an otherwise legitimate write.
+fn attacks(own_contact: String) -> Vec<Attack> {
+    let own = own_contact.clone();
+    let own2 = own_contact;
+    let mut list = vec![
+        by_id(
+            "contact(id)",
+            "query($id: ID!) { contact(id: $id) { id firstName } }",
+            Target::Contact,
+        ),
+        by_id(
+            "updateContact",
+            "mutation($id: ID!) { updateContact(id: $id, input: { firstName: \"Pwned\" }) { id } }",
+            Target::Contact,
+        ),
+        by_id(
+            "deleteContact",
+            "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+            Target::Contact,
+        ),
+        by_id(
+            "restoreContact",
+            "mutation($id: ID!) { restoreContact(id: $id) { id } }",
+            Target::Contact,
+        ),
+        by_id(
+            "convertContact",
+            "mutation($id: ID!) { convertContact(id: $id, to: PLUG) { id } }",
+            Target::Contact,
+        ),
+        by_id(
+            "recalculateLeadScore",
+            "mutation($id: ID!) { recalculateLeadScore(id: $id) { id } }",
+            Target::Contact,
+        ),
+        by_id(
+            "contacts(createdBy)",
+            "query($id: ID!) { contacts(filter: { createdBy: $id }) { totalCount nodes { id } } }",
+            Target::User,
+        ),
+        by_id(
+            "contactInteractions(contactId)",
+            "query($id: ID!) { contactInteractions(filter: { contactId: $id }) { totalCount nodes { id } } }",
+            Target::Contact,
+        ),
+        by_id(
+            "contactInteractions(userId)",
+            "query($id: ID!) { contactInteractions(filter: { userId: $id }) { totalCount nodes { id } } }",
+            Target::User,
+        ),
+        by_id(
+            "contactInteraction(id)",
+            "query($id: ID!) { contactInteraction(id: $id) { id } }",
+            Target::Interaction,
+        ),
+        by_id(
+            "updateContactInteraction",
+            "mutation($id: ID!) { updateContactInteraction(id: $id, input: { subject: \"x\" }) { id } }",
+            Target::Interaction,
+        ),
+        by_id(
+            "deleteContactInteraction",
+            "mutation($id: ID!) { deleteContactInteraction(id: $id) { id } }",
+            Target::Interaction,
+        ),
+        by_id(
+            "restoreContactInteraction",
+            "mutation($id: ID!) { restoreContactInteraction(id: $id) { id } }",
+            Target::Interaction,
+        ),
         Attack {
-            name: "user(id)",
-            query: "query($id: ID!) { user(id: $id) { id email } }",
-            vars: |id| json!({ "id": id }),
-            takes_id: true,
+            name: "createContactInteraction on a foreign contact",
+            query: "mutation($i: CreateContactInteractionInput!) { createContactInteraction(input: $i) { id } }",
+            vars: Box::new(
+                |id| json!({ "i": { "contactId": id, "interactionType": "CALL", "interactionDate": "2026-01-01T00:00:00Z" } }),
+            ),
+            target: Target::Contact,
         },
         Attack {
-            name: "updateUser",
-            query: "mutation($id: ID!) { updateUser(id: $id, input: { firstName: \"Pwned\", isAdmin: true }) { id } }",
-            vars: |id| json!({ "id": id }),
-            takes_id: true,
+            name: "createContactInteraction with a foreign userId",
+            query: "mutation($i: CreateContactInteractionInput!) { createContactInteraction(input: $i) { id } }",
+            vars: Box::new(
+                move |id| json!({ "i": { "contactId": own, "userId": id, "interactionType": "CALL", "interactionDate": "2026-01-01T00:00:00Z" } }),
+            ),
+            target: Target::User,
         },
         Attack {
-            name: "deleteUser",
-            query: "mutation($id: ID!) { deleteUser(id: $id) { id } }",
-            vars: |id| json!({ "id": id }),
-            takes_id: true,
+            name: "contacts(search) by a foreign email",
+            query: "query($s: String!) { contacts(filter: { search: $s }) { totalCount nodes { id } } }",
+            vars: Box::new(|s| json!({ "s": s })),
+            target: Target::Email,
         },
-        Attack {
-            name: "restoreUser",
-            query: "mutation($id: ID!) { restoreUser(id: $id) { id } }",
-            vars: |id| json!({ "id": id }),
-            takes_id: true,
-        },
-        Attack {
-            name: "auditLogs(recordId)",
-            query: "query($id: ID!) { auditLogs(filter: { recordId: $id }) { totalCount nodes { id } } }",
-            vars: |id| json!({ "id": id }),
-            takes_id: true,
-        },
-        Attack {
-            name: "auditLogs(userId)",
-            query: "query($id: ID!) { auditLogs(filter: { userId: $id }) { totalCount nodes { id } } }",
-            vars: |id| json!({ "id": id }),
-            takes_id: true,
-        },
+    ];
+    let _ = own2;
+    list.extend(vec![
+        by_id("user(id)", "query($id: ID!) { user(id: $id) { id email } }", Target::User),
+        by_id("updateUser", "mutation($id: ID!) { updateUser(id: $id, input: { firstName: \"Pwned\", isAdmin: true }) { id } }", Target::User),
+        by_id("deleteUser", "mutation($id: ID!) { deleteUser(id: $id) { id } }", Target::User),
+        by_id("restoreUser", "mutation($id: ID!) { restoreUser(id: $id) { id } }", Target::User),
+        by_id("auditLogs(recordId)", "query($id: ID!) { auditLogs(filter: { recordId: $id }) { totalCount nodes { id } } }", Target::User),
+        by_id("auditLogs(recordId: contact)", "query($id: ID!) { auditLogs(filter: { recordId: $id }) { totalCount nodes { id } } }", Target::Contact),
+        by_id("auditLogs(userId)", "query($id: ID!) { auditLogs(filter: { userId: $id }) { totalCount nodes { id } } }", Target::User),
         Attack {
             name: "users(search: victim email)",
             query: "query($s: String!) { users(filter: { search: $s }) { totalCount nodes { id } } }",
-            vars: |s| json!({ "s": s }),
-            takes_id: false,
+            vars: Box::new(|s| json!({ "s": s })),
+            target: Target::Email,
         },
-    ]
+    ]);
+    list
 }
 
 /// Strips what legitimately differs between two answers (the ids we sent).
@@ -80,10 +164,33 @@ fn normalize(v: &Value, ids: &[&str]) -> String {
     s
 }
 
+async fn own_contact(app: &TestApp, s: &Session, email: &str) -> String {
+    let c = app
+        .gql_as(&s.access, "mutation($e: String!) { createContact(input: { firstName: \"V\", lastName: \"C\", email: $e }) { id } }", json!({ "e": email }))
+        .await;
+    c["data"]["createContact"]["id"]
+        .as_str()
+        .expect("contact")
+        .to_owned()
+}
+
 async fn victim(app: &TestApp) -> Victim {
     let admin = app.register().await;
     let member = app.member(&admin, false).await;
-    Victim { admin, member }
+    let contact = own_contact(app, &member, &format!("lead@{}", admin.domain)).await;
+    let i = app
+        .gql_as(&member.access, "mutation($c: ID!) { createContactInteraction(input: { contactId: $c, interactionType: CALL, interactionDate: \"2026-01-01T00:00:00Z\" }) { id } }", json!({ "c": contact }))
+        .await;
+    let interaction = i["data"]["createContactInteraction"]["id"]
+        .as_str()
+        .expect("interaction")
+        .to_owned();
+    Victim {
+        admin,
+        member,
+        contact,
+        interaction,
+    }
 }
 
 #[tokio::test]
@@ -91,18 +198,26 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
     let app = spawn_app().await;
     let v = victim(&app).await;
     let attacker = app.register().await;
-    let before = app
-        .gql_as(&v.admin.access, "{ users { totalCount nodes { id firstName isAdmin deletedAt } } auditLogs { totalCount } }", json!({}))
-        .await;
+    let own = own_contact(&app, &attacker, "mine@attacker.test").await;
+    const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt } } auditLogs { totalCount }
+        contacts { totalCount nodes { id firstName contactType leadScore deletedAt lastInteraction } }
+        contactInteractions { totalCount nodes { id subject deletedAt } } }";
+    let before = app.gql_as(&v.admin.access, STATE, json!({})).await;
+    let victim_lead = format!("lead@{}", v.admin.domain);
 
-    for attack in attacks() {
-        let targets = if attack.takes_id {
-            vec![v.admin.user_id.as_str(), v.member.user_id.as_str()]
-        } else {
-            vec![v.admin.email.as_str(), v.member.email.as_str()]
+    for attack in attacks(own.clone()) {
+        let targets = match attack.target {
+            Target::User => vec![v.admin.user_id.as_str(), v.member.user_id.as_str()],
+            Target::Contact => vec![v.contact.as_str()],
+            Target::Interaction => vec![v.interaction.as_str()],
+            Target::Email => vec![
+                v.admin.email.as_str(),
+                v.member.email.as_str(),
+                victim_lead.as_str(),
+            ],
         };
         for target in targets {
-            let missing = if attack.takes_id {
+            let missing = if attack.target != Target::Email {
                 uuid::Uuid::new_v4().to_string()
             } else {
                 format!("{}@nowhere.test", uuid::Uuid::new_v4().simple())
@@ -146,9 +261,7 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
     );
 
     // Nothing of the victim changed, and no audit row was written in its name.
-    let after = app
-        .gql_as(&v.admin.access, "{ users { totalCount nodes { id firstName isAdmin deletedAt } } auditLogs { totalCount } }", json!({}))
-        .await;
+    let after = app.gql_as(&v.admin.access, STATE, json!({})).await;
     assert_eq!(before, after);
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod cli;
 mod constraints;
+mod contacts;
 mod fixtures;
 mod helpers;
 mod http;
