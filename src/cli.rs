@@ -27,6 +27,12 @@ pub enum Command {
         /// One demo organization with an admin, a member, contacts, interactions and events.
         #[arg(long)]
         demo: bool,
+        /// How many contacts (for load tests: 10000).
+        #[arg(long, default_value_t = 50)]
+        contacts: usize,
+        /// How many interactions in all (default: 0 to 5 per contact).
+        #[arg(long)]
+        interactions: Option<usize>,
     },
     /// Print the GraphQL schema (SDL).
     Schema,

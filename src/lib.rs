@@ -43,13 +43,17 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
                 let db = db::connect_url(&config.database_url, 1).await?;
                 migrate(&db, action).await
             }
-            Command::Seed { demo } => {
+            Command::Seed {
+                demo,
+                contacts,
+                interactions,
+            } => {
                 if !demo {
                     return Err("nothing to seed: pass --demo".into());
                 }
                 let db = db::connect(&config).await?;
                 Migrator::up(&db, None).await?;
-                let r = seed::seed_demo(&db).await?;
+                let r = seed::seed_demo(&db, contacts, interactions).await?;
                 println!(
                     "Seeded organization {} ({}): {} contacts, {} interactions, {} events, {} registrations.",
                     r.organization_id, seed::DEMO_DOMAIN, r.contacts, r.interactions, r.events, r.attendees

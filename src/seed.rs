@@ -123,7 +123,13 @@ fn now() -> DateTime<FixedOffset> {
         .fixed_offset()
 }
 
-pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> {
+/// Seeds the demo organization with `n_contacts` contacts and, when given, `n_interactions`
+/// interactions spread over them (else 0 to 5 each).
+pub async fn seed_demo(
+    db: &DatabaseConnection,
+    n_contacts: usize,
+    n_interactions: Option<usize>,
+) -> Result<SeedReport, BoxError> {
     if organizations::Entity::find()
         .all(db)
         .await?
@@ -193,14 +199,22 @@ pub async fn seed_demo(db: &DatabaseConnection) -> Result<SeedReport, BoxError> 
 
     let mut contact_rows = Vec::new();
     let mut interaction_rows = Vec::new();
-    for i in 0..50 {
+    let per_contact = n_interactions.map(|n| n.div_ceil(n_contacts.max(1)) as u64);
+    let mut interactions_left = n_interactions.unwrap_or(usize::MAX);
+    for i in 0..n_contacts {
         let contact_id = Uuid::new_v4();
         let first = *rng.pick(FIRST);
         let last = *rng.pick(LAST);
         let (company, industry) = *rng.pick(COMPANIES);
         let creator = members[i % 2];
         let mut last_completed: Option<DateTime<FixedOffset>> = None;
-        for _ in 0..rng.below(6) {
+        let count = match per_contact {
+            // Between half and one and a half times the average, until the total is reached.
+            Some(avg) => (avg / 2 + rng.below(avg + 1)).min(interactions_left as u64),
+            None => rng.below(6),
+        };
+        interactions_left = interactions_left.saturating_sub(count as usize);
+        for _ in 0..count {
             let when = t0 - Duration::hours(1 + rng.below(24 * 90) as i64);
             let status = if when > t0 - Duration::days(3) && rng.below(3) == 0 {
                 "scheduled"
