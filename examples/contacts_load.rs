@@ -19,23 +19,50 @@ use serde_json::{Value, json};
 const A: &str = "{ contacts(first: 50, orderBy: [{ field: LEAD_SCORE, direction: DESC }]) { nodes { id firstName lastName leadScore company } pageInfo { endCursor } } }";
 const B: &str = "{ contacts(first: 100) { nodes { id createdBy { id } interactionCount interactions(first: 5) { nodes { id user { id } } } } } }";
 
-async fn gql(client: &reqwest::Client, url: &str, token: Option<&str>, query: &str, vars: Value) -> Value {
-    let mut req = client.post(url).json(&json!({ "query": query, "variables": vars }));
+async fn gql(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let mut req = client
+        .post(url)
+        .json(&json!({ "query": query, "variables": vars }));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    req.send().await.expect("server answers").json().await.expect("JSON")
+    req.send()
+        .await
+        .expect("server answers")
+        .json()
+        .await
+        .expect("JSON")
 }
 
 async fn statements(client: &reqwest::Client, base: &str) -> u64 {
-    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix("plugs_db_statements_total "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }
 
-async fn run(client: &reqwest::Client, url: &str, token: &str, query: &'static str, secs: u64, clients: usize) -> Vec<Duration> {
+async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &'static str,
+    secs: u64,
+    clients: usize,
+) -> Vec<Duration> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -66,11 +93,16 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let clients: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
     let url = format!("{base}/graphql");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
     let login = gql(
         &client,
         &url,
@@ -79,15 +111,26 @@ async fn main() {
         json!({ "e": plugs::seed::ADMIN_EMAIL, "p": plugs::seed::ADMIN_PASSWORD }),
     )
     .await;
-    let token = login["data"]["login"]["accessToken"].as_str().expect("seeded demo admin").to_owned();
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .expect("seeded demo admin")
+        .to_owned();
 
     let before = statements(&client, &base).await;
     let body = gql(&client, &url, Some(&token), B, json!({})).await;
     let after = statements(&client, &base).await;
-    let n = body["data"]["contacts"]["nodes"].as_array().map_or(0, |v| v.len());
-    println!("(b) one request: {} statements for {n} contacts (auth included)", after - before);
+    let n = body["data"]["contacts"]["nodes"]
+        .as_array()
+        .map_or(0, |v| v.len());
+    println!(
+        "(b) one request: {} statements for {n} contacts (auth included)",
+        after - before
+    );
 
-    for (label, q) in [("(a) contacts by lead score", A), ("(b) nested page of 100", B)] {
+    for (label, q) in [
+        ("(a) contacts by lead score", A),
+        ("(b) nested page of 100", B),
+    ] {
         let lat = run(&client, &url, &token, q, secs, clients).await;
         println!(
             "{label:<28} clients={clients} n={:<6} rps={:<7.1} p50={:>8.2?} p99={:>8.2?} max={:>8.2?}",

@@ -8,9 +8,9 @@ use crate::db::pagination::PageArgs;
 use crate::domain::enums::AuditAction;
 use crate::error::AppError;
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::context::{ContextExt, change, non_null, parse_id};
 use crate::graphql::types::{AuditLog, Organization, User};
-use crate::services::{Change, accounts, organizations, users};
+use crate::services::{accounts, organizations, users};
 
 type Res<T> = async_graphql::Result<T>;
 
@@ -127,22 +127,6 @@ pub struct AuditLogFilter {
     user_id: Option<ID>,
     created_after: Option<DateTime<Utc>>,
     created_before: Option<DateTime<Utc>>,
-}
-
-fn change<T>(v: MaybeUndefined<T>) -> Change<T> {
-    match v {
-        MaybeUndefined::Undefined => Change::Keep,
-        MaybeUndefined::Null => Change::Clear,
-        MaybeUndefined::Value(v) => Change::Set(v),
-    }
-}
-
-fn non_null<T>(v: MaybeUndefined<T>, field: &str) -> Result<Option<T>, AppError> {
-    match v {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Err(AppError::bad_input(field, "cannot be null")),
-        MaybeUndefined::Value(v) => Ok(Some(v)),
-    }
 }
 
 impl TryFrom<UpdateMeInput> for users::ProfilePatch {

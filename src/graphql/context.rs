@@ -99,3 +99,25 @@ pub async fn resolve_caller(
         Err(e) => Caller::Refused(e.public_message()),
     }
 }
+
+/// `MaybeUndefined` -> `Change`: omitted keeps, `null` clears, a value sets.
+pub fn change<T>(v: async_graphql::MaybeUndefined<T>) -> crate::services::Change<T> {
+    use crate::services::Change;
+    match v {
+        async_graphql::MaybeUndefined::Undefined => Change::Keep,
+        async_graphql::MaybeUndefined::Null => Change::Clear,
+        async_graphql::MaybeUndefined::Value(v) => Change::Set(v),
+    }
+}
+
+/// A field that may be omitted but not cleared (`null` names the field in BAD_USER_INPUT).
+pub fn non_null<T>(
+    v: async_graphql::MaybeUndefined<T>,
+    field: &str,
+) -> Result<Option<T>, AppError> {
+    match v {
+        async_graphql::MaybeUndefined::Undefined => Ok(None),
+        async_graphql::MaybeUndefined::Null => Err(AppError::bad_input(field, "cannot be null")),
+        async_graphql::MaybeUndefined::Value(v) => Ok(Some(v)),
+    }
+}

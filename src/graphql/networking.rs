@@ -11,7 +11,7 @@ use crate::domain::enums::{
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::context::{ContextExt, change, non_null, parse_id};
 use crate::graphql::types::{Contact, ContactInteraction, ContactPerformanceSummary};
 use crate::services::Change;
 use crate::services::contacts::{self as svc, ContactSort};
@@ -163,22 +163,6 @@ pub struct ContactFunnel {
 
 fn ratio(a: i64, b: i64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-fn change<T>(v: MaybeUndefined<T>) -> Change<T> {
-    match v {
-        MaybeUndefined::Undefined => Change::Keep,
-        MaybeUndefined::Null => Change::Clear,
-        MaybeUndefined::Value(v) => Change::Set(v),
-    }
-}
-
-fn required<T>(v: MaybeUndefined<T>, field: &str) -> Result<Option<T>, AppError> {
-    match v {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Err(AppError::bad_input(field, "cannot be null")),
-        MaybeUndefined::Value(v) => Ok(Some(v)),
-    }
 }
 
 fn set<T>(v: Option<T>) -> Change<T> {
@@ -385,8 +369,8 @@ impl NetworkingMutation {
         let id = parse_id(&id, "id")?;
         let i = input;
         let patch = svc::ContactPatch {
-            first_name: required(i.first_name, "firstName")?,
-            last_name: required(i.last_name, "lastName")?,
+            first_name: non_null(i.first_name, "firstName")?,
+            last_name: non_null(i.last_name, "lastName")?,
             email: change(i.email),
             phone: change(i.phone),
             company: change(i.company),
@@ -394,14 +378,14 @@ impl NetworkingMutation {
             linkedin_url: change(i.linkedin_url),
             bio: change(i.bio),
             avatar_url: change(i.avatar_url),
-            status: required(i.status, "status")?,
-            priority: required(i.priority, "priority")?,
+            status: non_null(i.status, "status")?,
+            priority: non_null(i.priority, "priority")?,
             business_type: change(i.business_type),
             network_type: change(i.network_type),
             industry: change(i.industry),
             notes: change(i.notes),
-            metadata: required(i.metadata, "metadata")?.map(|j| j.0),
-            lead_score: required(i.lead_score, "leadScore")?,
+            metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
+            lead_score: non_null(i.lead_score, "leadScore")?,
         };
         Ok(svc::update(ctx.db(), actor, id, patch).await?.into())
     }
@@ -489,14 +473,14 @@ impl NetworkingMutation {
         let id = parse_id(&id, "id")?;
         let i = input;
         let patch = svc::InteractionPatch {
-            user_id: opt_id(required(i.user_id, "userId")?.as_ref(), "userId")?,
-            interaction_type: required(i.interaction_type, "interactionType")?,
+            user_id: opt_id(non_null(i.user_id, "userId")?.as_ref(), "userId")?,
+            interaction_type: non_null(i.interaction_type, "interactionType")?,
             subject: change(i.subject),
             description: change(i.description),
             outcome: change(i.outcome),
-            interaction_date: required(i.interaction_date, "interactionDate")?,
-            status: required(i.status, "status")?,
-            metadata: required(i.metadata, "metadata")?.map(|j| j.0),
+            interaction_date: non_null(i.interaction_date, "interactionDate")?,
+            status: non_null(i.status, "status")?,
+            metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
         };
         Ok(svc::update_interaction(ctx.db(), actor, id, patch)
             .await?

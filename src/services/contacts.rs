@@ -143,7 +143,8 @@ pub async fn list(
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         validate::max_len("search", s, 100)?;
         q = q.filter(
-            Expr::cust(SEARCH_EXPR).like(sea_orm::sea_query::LikeExpr::new(like_pattern(s)).escape('\\')),
+            Expr::cust(SEARCH_EXPR)
+                .like(sea_orm::sea_query::LikeExpr::new(like_pattern(s)).escape('\\')),
         );
     }
     if let Some(types) = &f.contact_type {

@@ -5,14 +5,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-use crate::helpers::{AUTH_FIELDS, PASSWORD, error_code, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AUTH_FIELDS, PASSWORD, error_code, error_field as field, spawn_app, spawn_app_with,
+};
 
 const ME: &str = "{ me { id email isAdmin organization { domain } } }";
 const SECRET: &str = "test-secret-test-secret-test-secret-0123";
-
-fn field(body: &Value) -> Option<&str> {
-    body["errors"][0]["extensions"]["field"].as_str()
-}
 
 #[tokio::test]
 async fn register_signs_in_an_admin_of_a_new_organization() {
@@ -488,7 +486,10 @@ async fn an_attackers_own_account_with_the_victims_email_resets_nothing() {
     let app = spawn_app_with(|c| c.auth.login_max_failures = 3).await;
     let victim = app.register().await;
     // The attacker registers an organization with the victim's email and a known password.
-    let evil = format!("evil-{}.test", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let evil = format!(
+        "evil-{}.test",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let evil = evil.as_str();
     let q = format!("mutation($i: RegisterInput!) {{ register(input: $i) {{ {AUTH_FIELDS} }} }}");
     let r = app

@@ -3,11 +3,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Session, TestApp, error_code, spawn_app};
-
-fn field(body: &Value) -> Option<&str> {
-    body["errors"][0]["extensions"]["field"].as_str()
-}
+use crate::helpers::{Session, TestApp, error_code, error_field as field, spawn_app};
 
 const FIELDS: &str = "id firstName lastName email company contactType status priority leadScore lastInteraction deletedAt";
 

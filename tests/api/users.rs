@@ -2,11 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Session, TestApp, error_code, spawn_app};
-
-fn field(body: &Value) -> Option<&str> {
-    body["errors"][0]["extensions"]["field"].as_str()
-}
+use crate::helpers::{PASSWORD, Session, TestApp, error_code, error_field as field, spawn_app};
 
 async fn create(app: &TestApp, admin: &Session, input: Value) -> Value {
     app.gql_as(
