@@ -213,22 +213,34 @@ impl Loader<ScopedKey> for InteractionCounts {
 /// The loaders of one request. Cheap to clone (a count of a nested connection holds one).
 #[derive(Clone)]
 pub struct Loaders {
-    pub users: Arc<DataLoader<ById<crate::entities::users::Entity>>>,
-    pub organizations: Arc<DataLoader<Organizations>>,
-    pub contacts: Arc<DataLoader<ById<crate::entities::contacts::Entity>>>,
-    pub interaction_pages: Arc<DataLoader<InteractionPages>>,
-    pub interaction_counts: Arc<DataLoader<InteractionCounts>>,
+    pub users: Arc<Cached<ById<crate::entities::users::Entity>>>,
+    pub organizations: Arc<Cached<Organizations>>,
+    pub contacts: Arc<Cached<ById<crate::entities::contacts::Entity>>>,
+    pub interaction_pages: Arc<Cached<InteractionPages>>,
+    pub interaction_counts: Arc<Cached<InteractionCounts>>,
 }
+
+pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
 
 /// The batching window of every loader (schema data; `PLUGS_LOADER_DELAY_MS`).
 #[derive(Clone, Copy, Debug)]
 pub struct LoaderDelay(pub std::time::Duration);
 
+/// Loaders live for one request (or one WebSocket operation), so caching within them is safe:
+/// a key asked for twice (a count read by `interactionCount` and by `totalCount`, the same
+/// creator on many contacts) is loaded once.
 fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
     inner: T,
     delay: LoaderDelay,
-) -> Arc<DataLoader<T>> {
-    Arc::new(DataLoader::new(inner, tokio::spawn).delay(delay.0))
+) -> Arc<DataLoader<T, async_graphql::dataloader::HashMapCache>> {
+    Arc::new(
+        DataLoader::with_cache(
+            inner,
+            tokio::spawn,
+            async_graphql::dataloader::HashMapCache::default(),
+        )
+        .delay(delay.0),
+    )
 }
 
 impl Loaders {

@@ -647,9 +647,15 @@ async fn the_nested_contacts_page_runs_a_constant_number_of_statements() {
         }
         deltas.push(after - before);
     }
-    assert_eq!(
-        deltas[0], deltas[1],
+    // Each level is one batched statement; which requests for the same level fall into one
+    // batching window is timing, so a level may split in two now and then. What must never
+    // happen is growth with the page: an N+1 would add ~90 statements to the 100 page.
+    assert!(
+        deltas.iter().all(|d| *d <= 12),
+        "a small constant number of statements: {deltas:?}"
+    );
+    assert!(
+        deltas[1] <= deltas[0] + 2,
         "statements must not grow with the page size: {deltas:?}"
     );
-    assert!(deltas[1] <= 12, "{deltas:?}");
 }
