@@ -276,12 +276,17 @@ pub async fn seed_demo(
     }
     let n_contacts = contact_rows.len();
     let n_interactions = interaction_rows.len();
-    contacts::Entity::insert_many(contact_rows)
-        .exec(&txn)
-        .await?;
-    contact_interactions::Entity::insert_many(interaction_rows)
-        .exec(&txn)
-        .await?;
+    // In chunks: PostgreSQL binds at most 65535 parameters per statement, SQLite 32766.
+    for chunk in contact_rows.chunks(500) {
+        contacts::Entity::insert_many(chunk.to_vec())
+            .exec(&txn)
+            .await?;
+    }
+    for chunk in interaction_rows.chunks(1000) {
+        contact_interactions::Entity::insert_many(chunk.to_vec())
+            .exec(&txn)
+            .await?;
+    }
 
     let plan: [PlannedEvent; 4] = [
         (

@@ -1,26 +1,66 @@
 //! Failed-login limiter: at most N failures per key (an email, a client network) within a
-//! sliding window. An attempt is counted *before* the password is checked and forgiven only if
-//! it succeeds, so concurrent guesses cannot all slip past the check.
+//! sliding window. Attempts in flight count against the budget until they finish, so concurrent
+//! guesses cannot all slip past the check; an attempt that finds the budget taken only by
+//! others in flight waits for them instead of being refused (fifty colleagues behind one NAT
+//! signing in at nine o'clock all get in).
 //!
 //! In memory, per process: with several instances each keeps its own budget (noted in the
 //! README; a shared store is the upgrade path).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct LoginLimiter {
     max_failures: usize,
     window: Duration,
-    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
+    keys: Mutex<HashMap<String, KeyState>>,
 }
 
-/// An attempt in flight, counted against its keys until `succeeded` forgives it.
+#[derive(Default)]
+struct KeyState {
+    failures: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+/// Why an attempt may not start now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The failures alone fill the budget: seconds until the oldest expires.
+    Limited(u64),
+    /// Attempts in flight fill what is left of it: try again shortly.
+    Busy,
+}
+
+/// An attempt in flight. Unless `succeeded` is called, dropping it records a failure (so an
+/// error half-way, a cancelled request, still counts).
 #[must_use]
 pub struct Attempt {
+    limiter: Arc<LoginLimiter>,
     keys: Vec<String>,
-    at: Instant,
+    success: bool,
+}
+
+impl Attempt {
+    pub fn succeeded(mut self) {
+        self.success = true;
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut map = self.limiter.keys.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &self.keys {
+            let state = map.entry(key.clone()).or_default();
+            state.in_flight = state.in_flight.saturating_sub(1);
+            if !self.success {
+                state.failures.push_back(now);
+            }
+        }
+    }
 }
 
 /// The rate-limit key of a client address: IPv4 as is, IPv6 by its /64 (one customer's
@@ -43,54 +83,65 @@ impl LoginLimiter {
         Self {
             max_failures,
             window,
-            attempts: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an attempt against every key, or refuses it with the seconds until the oldest
-    /// counted attempt of a full key expires.
-    pub fn begin(&self, keys: &[&str]) -> Result<Attempt, u64> {
+    /// Starts an attempt against every key, or says why not.
+    pub fn begin(self: &Arc<Self>, keys: &[&str]) -> Result<Attempt, Refusal> {
         let now = Instant::now();
-        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep memory bounded under a spray of distinct keys: drop expired ones now and then.
+        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        // Keep memory bounded under a spray of distinct keys: drop idle ones now and then.
         if map.len() > 10_000 {
-            map.retain(|_, q| {
-                prune(q, now, self.window);
-                !q.is_empty()
+            map.retain(|_, s| {
+                prune(&mut s.failures, now, self.window);
+                !s.failures.is_empty() || s.in_flight > 0
             });
         }
         let mut wait = None::<Duration>;
+        let mut busy = false;
         for key in keys {
-            if let Some(q) = map.get_mut(*key) {
-                prune(q, now, self.window);
-                if q.len() >= self.max_failures
-                    && let Some(oldest) = q.front()
-                {
-                    let w = self.window.saturating_sub(now - *oldest);
-                    wait = Some(wait.map_or(w, |x| x.max(w)));
+            if let Some(s) = map.get_mut(*key) {
+                prune(&mut s.failures, now, self.window);
+                if s.failures.len() >= self.max_failures {
+                    if let Some(oldest) = s.failures.front() {
+                        let w = self.window.saturating_sub(now - *oldest);
+                        wait = Some(wait.map_or(w, |x| x.max(w)));
+                    }
+                } else if s.failures.len() + s.in_flight >= self.max_failures {
+                    busy = true;
                 }
             }
         }
         if let Some(w) = wait {
-            return Err(w.as_secs().max(1));
+            return Err(Refusal::Limited(w.as_secs().max(1)));
+        }
+        if busy {
+            return Err(Refusal::Busy);
         }
         for key in keys {
-            map.entry((*key).to_owned()).or_default().push_back(now);
+            map.entry((*key).to_owned()).or_default().in_flight += 1;
         }
         Ok(Attempt {
+            limiter: self.clone(),
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
-            at: now,
+            success: false,
         })
     }
 
-    /// A successful attempt does not count: its entries are removed again.
-    pub fn succeeded(&self, attempt: Attempt) {
-        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        for key in &attempt.keys {
-            if let Some(q) = map.get_mut(key)
-                && let Some(pos) = q.iter().rposition(|t| *t == attempt.at)
-            {
-                q.remove(pos);
+    /// `begin`, waiting (up to `patience`) while other attempts in flight hold the budget.
+    pub async fn begin_waiting(
+        self: &Arc<Self>,
+        keys: &[&str],
+        patience: Duration,
+    ) -> Result<Attempt, u64> {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.begin(keys) {
+                Ok(a) => return Ok(a),
+                Err(Refusal::Limited(secs)) => return Err(secs),
+                Err(Refusal::Busy) if Instant::now() >= deadline => return Err(1),
+                Err(Refusal::Busy) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }
@@ -107,22 +158,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failures_are_counted_up_front_and_successes_forgiven() {
-        let l = LoginLimiter::new(3, Duration::from_millis(200));
-        // Three attempts in flight at once fill the budget before any password is checked.
+    fn in_flight_attempts_hold_the_budget_and_failures_fill_it() {
+        let l = Arc::new(LoginLimiter::new(3, Duration::from_millis(200)));
         let a: Vec<_> = (0..3).map(|_| l.begin(&["e:a", "ip:1"]).unwrap()).collect();
-        assert!(l.begin(&["e:a"]).is_err());
-        assert!(
-            l.begin(&["e:b", "ip:1"]).is_err(),
-            "the address is full too"
+        assert_eq!(l.begin(&["e:a"]).err(), Some(Refusal::Busy));
+        assert_eq!(
+            l.begin(&["e:b", "ip:1"]).err(),
+            Some(Refusal::Busy),
+            "the address is held too"
         );
         assert!(l.begin(&["e:b", "ip:2"]).is_ok());
-        // One of them succeeds: it no longer counts.
         let mut a = a.into_iter();
-        l.succeeded(a.next().unwrap());
-        assert!(l.begin(&["e:a"]).is_ok());
+        a.next().unwrap().succeeded();
+        l.begin(&["e:a"])
+            .expect("a success frees its slot")
+            .succeeded();
+        drop(a); // two failures
+        let third = l.begin(&["e:a"]).unwrap();
+        drop(third); // the third failure
+        assert!(matches!(l.begin(&["e:a"]), Err(Refusal::Limited(_))));
         std::thread::sleep(Duration::from_millis(220));
-        assert!(l.begin(&["ip:1"]).is_ok(), "the window passed");
+        assert!(l.begin(&["e:a", "ip:1"]).is_ok(), "the window passed");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Session {
 }
 
 const BAD_CREDENTIALS: &str = "invalid email or password";
+/// How long a sign-in waits for other attempts on the same email or address to finish.
+const ATTEMPT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 const BAD_REFRESH: &str = "invalid refresh token";
 
 fn unauthenticated(msg: &str) -> AppError {
@@ -171,7 +173,8 @@ pub async fn login(
     // Counted now, forgiven only on success: concurrent guesses cannot overtake the check.
     let attempt = auth
         .limiter
-        .begin(&keys)
+        .begin_waiting(&keys, ATTEMPT_PATIENCE)
+        .await
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
 
     // The one lookup that crosses organizations: before sign-in there is no tenant yet.
@@ -214,7 +217,7 @@ pub async fn login(
     {
         return Err(unauthenticated(BAD_CREDENTIALS));
     }
-    auth.limiter.succeeded(attempt);
+    attempt.succeeded();
     if !user.is_active {
         return Err(unauthenticated("this account is deactivated"));
     }
@@ -413,7 +416,8 @@ pub async fn change_password(
     let user_key = format!("user:{}", actor.user_id);
     let attempt = auth
         .limiter
-        .begin(&[&user_key])
+        .begin_waiting(&[&user_key], ATTEMPT_PATIENCE)
+        .await
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     if !auth
         .hasher
@@ -425,7 +429,7 @@ pub async fn change_password(
             "the current password is wrong",
         ));
     }
-    auth.limiter.succeeded(attempt);
+    attempt.succeeded();
     let hash = auth.hasher.hash(new).await?;
     let txn = crate::db::write_txn(db).await?;
     let mut active: users::ActiveModel = user.into();
