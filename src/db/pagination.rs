@@ -228,8 +228,14 @@ where
     } else {
         (keyset.direction.clone(), NullOrdering::Last)
     };
+    // NULLS FIRST/LAST only where NULLs exist: on a NOT NULL column the clause would stop
+    // PostgreSQL from walking a plain `col DESC` index in order.
+    let q = if keyset.nullable {
+        q.order_by_with_nulls(keyset.sort, order.clone(), nulls)
+    } else {
+        q.order_by(keyset.sort, order.clone())
+    };
     let mut rows = q
-        .order_by_with_nulls(keyset.sort, order.clone(), nulls)
         .order_by(keyset.id, order)
         .limit(limit as u64 + 1)
         .all(db)
