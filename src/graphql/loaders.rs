@@ -218,6 +218,7 @@ pub struct Loaders {
     pub contacts: Arc<Cached<ById<crate::entities::contacts::Entity>>>,
     pub interaction_pages: Arc<Cached<InteractionPages>>,
     pub interaction_counts: Arc<Cached<InteractionCounts>>,
+    pub events: Arc<Cached<ById<crate::entities::events::Entity>>>,
 }
 
 pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
@@ -251,6 +252,7 @@ impl Loaders {
             contacts: loader(ById::new(db.clone()), delay),
             interaction_pages: loader(InteractionPages { db: db.clone() }, delay),
             interaction_counts: loader(InteractionCounts { db: db.clone() }, delay),
+            events: loader(ById::new(db.clone()), delay),
         }
     }
 }

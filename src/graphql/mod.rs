@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod connection;
 pub mod context;
+pub mod events;
 pub mod extensions;
 pub mod limits;
 pub mod loaders;

@@ -4,6 +4,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Auth;
 use crate::config::Limits;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
+use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::extensions::{ErrorCodes, OperationMetrics, WsAuth};
 use crate::graphql::limits::QueryLimits;
 use crate::graphql::networking::{NetworkingMutation, NetworkingQuery};
@@ -23,10 +24,10 @@ impl MetaQuery {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(MetaQuery, AccountQuery, NetworkingQuery);
+pub struct Query(MetaQuery, AccountQuery, NetworkingQuery, EventsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountMutation, NetworkingMutation);
+pub struct Mutation(AccountMutation, NetworkingMutation, EventsMutation);
 
 fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     crate::graphql::types::register(Schema::build(

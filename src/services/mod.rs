@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod contacts;
+pub mod events;
 pub mod organizations;
 pub mod users;
 pub mod validate;

@@ -22,6 +22,7 @@ enum Target {
     User,
     Contact,
     Interaction,
+    Event,
     Email,
 }
 
@@ -31,6 +32,7 @@ struct Victim {
     member: Session,
     contact: String,
     interaction: String,
+    event: String,
 }
 
 fn by_id(name: &'static str, query: &'static str, target: Target) -> Attack {
@@ -44,9 +46,9 @@ fn by_id(name: &'static str, query: &'static str, target: Target) -> Attack {
 
 /// `own_contact`: a contact of the attacker's own organization, for attacks that smuggle a
 /// foreign id into an otherwise legitimate write.
-fn attacks(own_contact: String) -> Vec<Attack> {
+fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
     let own = own_contact.clone();
-    let own2 = own_contact;
+    let own2 = own_event;
     let mut list = vec![
         by_id(
             "contact(id)",
@@ -136,7 +138,38 @@ fn attacks(own_contact: String) -> Vec<Attack> {
             target: Target::Email,
         },
     ];
-    let _ = own2;
+    let own_event = own2;
+    list.extend(vec![
+        by_id("event(id)", "query($id: ID!) { event(id: $id) { id title } }", Target::Event),
+        by_id("updateEvent", "mutation($id: ID!) { updateEvent(id: $id, input: { title: \"Pwned\" }) { id } }", Target::Event),
+        by_id("deleteEvent", "mutation($id: ID!) { deleteEvent(id: $id) { id } }", Target::Event),
+        by_id("restoreEvent", "mutation($id: ID!) { restoreEvent(id: $id) { id } }", Target::Event),
+        by_id("publishEvent", "mutation($id: ID!) { publishEvent(id: $id) { id } }", Target::Event),
+        by_id("startEvent", "mutation($id: ID!) { startEvent(id: $id) { id } }", Target::Event),
+        by_id("completeEvent", "mutation($id: ID!) { completeEvent(id: $id) { id } }", Target::Event),
+        by_id("cancelEvent", "mutation($id: ID!) { cancelEvent(id: $id) { id } }", Target::Event),
+        by_id("registerForEvent(eventId)", "mutation($id: ID!) { registerForEvent(eventId: $id) { id } }", Target::Event),
+        by_id("cancelRegistration(eventId)", "mutation($id: ID!) { cancelRegistration(eventId: $id) { id } }", Target::Event),
+        by_id("events(createdBy)", "query($id: ID!) { events(filter: { createdBy: $id }) { totalCount nodes { id } } }", Target::User),
+        Attack {
+            name: "registerForEvent with a foreign userId",
+            query: "mutation($e: ID!, $u: ID!) { registerForEvent(eventId: $e, userId: $u) { id } }",
+            vars: Box::new(move |id| json!({ "e": own_event, "u": id })),
+            target: Target::User,
+        },
+        Attack {
+            name: "checkInAttendee on a foreign event",
+            query: "mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }",
+            vars: Box::new(|id| json!({ "e": id, "u": id })),
+            target: Target::Event,
+        },
+        Attack {
+            name: "checkOutAttendee on a foreign event",
+            query: "mutation($e: ID!, $u: ID!) { checkOutAttendee(eventId: $e, userId: $u) { id } }",
+            vars: Box::new(|id| json!({ "e": id, "u": id })),
+            target: Target::Event,
+        },
+    ]);
     list.extend(vec![
         by_id("user(id)", "query($id: ID!) { user(id: $id) { id email } }", Target::User),
         by_id("updateUser", "mutation($id: ID!) { updateUser(id: $id, input: { firstName: \"Pwned\", isAdmin: true }) { id } }", Target::User),
@@ -174,6 +207,24 @@ async fn own_contact(app: &TestApp, s: &Session, email: &str) -> String {
         .to_owned()
 }
 
+/// A published event of `s`'s organization.
+async fn own_event(app: &TestApp, s: &Session) -> String {
+    let e = app
+        .gql_as(&s.access, "mutation { createEvent(input: { title: \"Mixer\", startDate: \"2030-01-01T18:00:00Z\", endDate: \"2030-01-01T21:00:00Z\", maxAttendees: 10 }) { id } }", json!({}))
+        .await;
+    let id = e["data"]["createEvent"]["id"]
+        .as_str()
+        .expect("event")
+        .to_owned();
+    app.gql_as(
+        &s.access,
+        "mutation($id: ID!) { publishEvent(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    id
+}
+
 async fn victim(app: &TestApp) -> Victim {
     let admin = app.register().await;
     let member = app.member(&admin, false).await;
@@ -185,11 +236,20 @@ async fn victim(app: &TestApp) -> Victim {
         .as_str()
         .expect("interaction")
         .to_owned();
+    let event = own_event(app, &admin).await;
+    // The member holds a seat, so cancel/check-in attacks have a registration to aim at.
+    app.gql_as(
+        &member.access,
+        "mutation($e: ID!) { registerForEvent(eventId: $e) { id } }",
+        json!({ "e": event }),
+    )
+    .await;
     Victim {
         admin,
         member,
         contact,
         interaction,
+        event,
     }
 }
 
@@ -199,17 +259,20 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
     let v = victim(&app).await;
     let attacker = app.register().await;
     let own = own_contact(&app, &attacker, "mine@attacker.test").await;
+    let own_ev = own_event(&app, &attacker).await;
     const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt } } auditLogs { totalCount }
         contacts { totalCount nodes { id firstName contactType leadScore deletedAt lastInteraction } }
-        contactInteractions { totalCount nodes { id subject deletedAt } } }";
+        contactInteractions { totalCount nodes { id subject deletedAt } }
+        events { totalCount nodes { id title status currentAttendees deletedAt } } }";
     let before = app.gql_as(&v.admin.access, STATE, json!({})).await;
     let victim_lead = format!("lead@{}", v.admin.domain);
 
-    for attack in attacks(own.clone()) {
+    for attack in attacks(own.clone(), own_ev.clone()) {
         let targets = match attack.target {
             Target::User => vec![v.admin.user_id.as_str(), v.member.user_id.as_str()],
             Target::Contact => vec![v.contact.as_str()],
             Target::Interaction => vec![v.interaction.as_str()],
+            Target::Event => vec![v.event.as_str()],
             Target::Email => vec![
                 v.admin.email.as_str(),
                 v.member.email.as_str(),

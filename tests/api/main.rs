@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod constraints;
 mod contacts;
+mod events;
 mod fixtures;
 mod helpers;
 mod http;

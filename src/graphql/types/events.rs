@@ -1,4 +1,8 @@
-use async_graphql::{ID, Json, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
+
+use crate::error::AppError;
+use crate::graphql::loaders::Loaders;
+use crate::graphql::types::User;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -11,7 +15,12 @@ use crate::graphql::scalars::{utc, utc_opt};
 
 /// A conference, workshop, networking night or meeting.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct Event {
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub created_by_id: uuid::Uuid,
     pub id: ID,
     pub title: String,
     pub description: Option<String>,
@@ -41,6 +50,8 @@ pub struct Event {
 impl From<events::Model> for Event {
     fn from(m: events::Model) -> Self {
         Self {
+            organization_id: m.organization_id,
+            created_by_id: m.created_by,
             id: m.id.into(),
             title: m.title,
             description: m.description,
@@ -68,7 +79,14 @@ impl From<events::Model> for Event {
 
 /// A user's registration for an event.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct EventAttendee {
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub event_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub user_id: uuid::Uuid,
     pub id: ID,
     pub status: AttendeeStatus,
     pub registration_date: DateTime<Utc>,
@@ -84,6 +102,9 @@ pub struct EventAttendee {
 impl From<event_attendees::Model> for EventAttendee {
     fn from(m: event_attendees::Model) -> Self {
         Self {
+            organization_id: m.organization_id,
+            event_id: m.event_id,
+            user_id: m.user_id,
             id: m.id.into(),
             status: DbEnum::from_db(&m.status),
             registration_date: utc(m.registration_date),
@@ -133,5 +154,49 @@ impl From<event_agenda_items::Model> for AgendaItem {
             updated_at: utc(m.updated_at),
             deleted_at: utc_opt(m.deleted_at),
         }
+    }
+}
+
+fn dangling(what: &str) -> async_graphql::Error {
+    AppError::Internal(format!("dangling reference to a {what}")).into()
+}
+
+#[ComplexObject]
+impl Event {
+    /// The member who created the event (its organizer).
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let loaders = ctx.data::<Loaders>()?;
+        let u = loaders
+            .users
+            .load_one((self.organization_id, self.created_by_id))
+            .await?;
+        u.map(User::from).ok_or_else(|| dangling("user"))
+    }
+
+    /// Seats still free; `null` when there is no limit.
+    async fn spots_left(&self) -> Option<i32> {
+        self.max_attendees
+            .map(|m| (m - self.current_attendees).max(0))
+    }
+}
+
+#[ComplexObject]
+impl EventAttendee {
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+        let loaders = ctx.data::<Loaders>()?;
+        let e = loaders
+            .events
+            .load_one((self.organization_id, self.event_id))
+            .await?;
+        e.map(Event::from).ok_or_else(|| dangling("event"))
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let loaders = ctx.data::<Loaders>()?;
+        let u = loaders
+            .users
+            .load_one((self.organization_id, self.user_id))
+            .await?;
+        u.map(User::from).ok_or_else(|| dangling("user"))
     }
 }

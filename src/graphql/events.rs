@@ -1,0 +1,363 @@
+//! Events: lifecycle, registration with exact capacity, check-in and check-out.
+
+use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::Order;
+
+use crate::domain::enums::{EventStatus, EventType};
+use crate::error::AppError;
+use crate::graphql::accounts::page_args;
+use crate::graphql::connection::Connection;
+use crate::graphql::context::{ContextExt, change, non_null, parse_id};
+use crate::graphql::networking::OrderDirection;
+use crate::graphql::types::{Event, EventAttendee};
+use crate::services::Change;
+use crate::services::events::{self as svc, EventSort};
+
+type Res<T> = async_graphql::Result<T>;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum EventOrderField {
+    StartDate,
+    CreatedAt,
+    Title,
+}
+
+/// Ties are broken by id.
+#[derive(InputObject, Clone, Copy)]
+pub struct EventOrder {
+    field: EventOrderField,
+    direction: OrderDirection,
+}
+
+#[derive(InputObject, Default)]
+pub struct EventFilter {
+    /// Case-insensitive substring of title, description, location or venue.
+    search: Option<String>,
+    status: Option<Vec<EventStatus>>,
+    event_type: Option<Vec<EventType>>,
+    starts_after: Option<DateTime<Utc>>,
+    starts_before: Option<DateTime<Utc>>,
+    created_by: Option<ID>,
+    /// `true` lists deleted events (the trash).
+    deleted: Option<bool>,
+}
+
+/// A new event starts as DRAFT; `publishEvent` opens registration.
+#[derive(InputObject)]
+pub struct CreateEventInput {
+    title: String,
+    description: Option<String>,
+    event_type: Option<EventType>,
+    start_date: DateTime<Utc>,
+    /// After `startDate`.
+    end_date: DateTime<Utc>,
+    timezone: Option<String>,
+    location: Option<String>,
+    venue: Option<String>,
+    venue_details: Option<Json<serde_json::Value>>,
+    budget: Option<Decimal>,
+    /// ISO 4217, default USD.
+    currency: Option<String>,
+    /// At least 1; omitted or null: no limit.
+    max_attendees: Option<i32>,
+    registration_url: Option<String>,
+    settings: Option<Json<serde_json::Value>>,
+    metadata: Option<Json<serde_json::Value>>,
+}
+
+/// Omitted fields stay as they are; `null` clears an optional field. `maxAttendees` cannot
+/// go below the number already registered.
+#[derive(InputObject)]
+pub struct UpdateEventInput {
+    title: MaybeUndefined<String>,
+    description: MaybeUndefined<String>,
+    event_type: MaybeUndefined<EventType>,
+    start_date: MaybeUndefined<DateTime<Utc>>,
+    end_date: MaybeUndefined<DateTime<Utc>>,
+    timezone: MaybeUndefined<String>,
+    location: MaybeUndefined<String>,
+    venue: MaybeUndefined<String>,
+    venue_details: MaybeUndefined<Json<serde_json::Value>>,
+    budget: MaybeUndefined<Decimal>,
+    currency: MaybeUndefined<String>,
+    max_attendees: MaybeUndefined<i32>,
+    registration_url: MaybeUndefined<String>,
+    settings: MaybeUndefined<Json<serde_json::Value>>,
+    metadata: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+fn set<T>(v: Option<T>) -> Change<T> {
+    v.map_or(Change::Keep, Change::Set)
+}
+
+fn sort_of(order: Option<Vec<EventOrder>>) -> Result<(EventSort, Order), AppError> {
+    let order = order.unwrap_or_default();
+    if order.len() > 1 {
+        return Err(AppError::bad_input(
+            "orderBy",
+            "one ordering at a time (ties are broken by id)",
+        ));
+    }
+    let Some(o) = order.first() else {
+        return Ok((EventSort::StartDate, Order::Asc));
+    };
+    let field = match o.field {
+        EventOrderField::StartDate => EventSort::StartDate,
+        EventOrderField::CreatedAt => EventSort::CreatedAt,
+        EventOrderField::Title => EventSort::Title,
+    };
+    let dir = match o.direction {
+        OrderDirection::Asc => Order::Asc,
+        OrderDirection::Desc => Order::Desc,
+    };
+    Ok((field, dir))
+}
+
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// The organization's events; soonest first unless `orderBy` says otherwise.
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EventFilter>,
+        order_by: Option<Vec<EventOrder>>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Res<Connection<Event>> {
+        let actor = ctx.actor()?;
+        let f = filter.unwrap_or_default();
+        let filter = svc::EventFilter {
+            search: f.search,
+            status: f.status,
+            event_type: f.event_type,
+            starts_after: f.starts_after,
+            starts_before: f.starts_before,
+            created_by: f
+                .created_by
+                .as_ref()
+                .map(|i| parse_id(i, "createdBy"))
+                .transpose()?,
+            deleted: f.deleted,
+        };
+        let page = svc::list(
+            ctx.db(),
+            actor,
+            &filter,
+            sort_of(order_by)?,
+            &page_args(first, after, last, before),
+        )
+        .await?;
+        Ok(Connection::from_page(page))
+    }
+
+    /// One live event; `null` when missing, deleted or in another organization.
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Event>> {
+        let id = parse_id(&id, "id")?;
+        Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
+    }
+}
+
+#[derive(Default)]
+pub struct EventsMutation;
+
+#[Object]
+impl EventsMutation {
+    async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> Res<Event> {
+        let i = input;
+        let patch = svc::EventPatch {
+            title: Some(i.title),
+            description: set(i.description),
+            event_type: i.event_type,
+            start_date: Some(i.start_date),
+            end_date: Some(i.end_date),
+            timezone: i.timezone,
+            location: set(i.location),
+            venue: set(i.venue),
+            venue_details: i.venue_details.map(|j| j.0),
+            budget: i.budget,
+            currency: i.currency,
+            max_attendees: set(i.max_attendees),
+            registration_url: set(i.registration_url),
+            settings: i.settings.map(|j| j.0),
+            metadata: i.metadata.map(|j| j.0),
+        };
+        Ok(svc::create(ctx.db(), ctx.actor()?, patch).await?.into())
+    }
+
+    async fn update_event(&self, ctx: &Context<'_>, id: ID, input: UpdateEventInput) -> Res<Event> {
+        let i = input;
+        let patch = svc::EventPatch {
+            title: non_null(i.title, "title")?,
+            description: change(i.description),
+            event_type: non_null(i.event_type, "eventType")?,
+            start_date: non_null(i.start_date, "startDate")?,
+            end_date: non_null(i.end_date, "endDate")?,
+            timezone: non_null(i.timezone, "timezone")?,
+            location: change(i.location),
+            venue: change(i.venue),
+            venue_details: non_null(i.venue_details, "venueDetails")?.map(|j| j.0),
+            budget: non_null(i.budget, "budget")?,
+            currency: non_null(i.currency, "currency")?,
+            max_attendees: change(i.max_attendees),
+            registration_url: change(i.registration_url),
+            settings: non_null(i.settings, "settings")?.map(|j| j.0),
+            metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
+        };
+        Ok(
+            svc::update(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, patch)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Soft delete: the event moves to the trash (`filter: { deleted: true }`).
+    async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
+        Ok(
+            svc::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, true)
+                .await?
+                .into(),
+        )
+    }
+
+    async fn restore_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
+        Ok(
+            svc::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, false)
+                .await?
+                .into(),
+        )
+    }
+
+    /// DRAFT -> PUBLISHED: registration opens.
+    async fn publish_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
+        let row = svc::transition(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            &[EventStatus::Draft],
+            EventStatus::Published,
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// PUBLISHED -> ONGOING.
+    async fn start_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
+        let row = svc::transition(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            &[EventStatus::Published],
+            EventStatus::Ongoing,
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// ONGOING -> COMPLETED.
+    async fn complete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
+        let row = svc::transition(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            &[EventStatus::Ongoing],
+            EventStatus::Completed,
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// DRAFT or PUBLISHED -> CANCELLED.
+    async fn cancel_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
+        let from = [EventStatus::Draft, EventStatus::Published];
+        let row = svc::transition(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            &from,
+            EventStatus::Cancelled,
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Takes a seat (never more than `maxAttendees`: EVENT_FULL). `userId` defaults to the
+    /// caller; registering someone else needs an admin or the event's creator.
+    async fn register_for_event(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        user_id: Option<ID>,
+    ) -> Res<EventAttendee> {
+        let user = user_id
+            .as_ref()
+            .map(|u| parse_id(u, "userId"))
+            .transpose()?;
+        Ok(svc::register(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&event_id, "eventId")?,
+            user,
+        )
+        .await?
+        .into())
+    }
+
+    /// Frees the seat.
+    async fn cancel_registration(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        user_id: Option<ID>,
+    ) -> Res<EventAttendee> {
+        let user = user_id
+            .as_ref()
+            .map(|u| parse_id(u, "userId"))
+            .transpose()?;
+        Ok(svc::cancel_registration(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&event_id, "eventId")?,
+            user,
+        )
+        .await?
+        .into())
+    }
+
+    /// Idempotent: checking in twice returns the same row and time. Status becomes ATTENDED.
+    async fn check_in_attendee(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        user_id: ID,
+    ) -> Res<EventAttendee> {
+        let (e, u) = (
+            parse_id(&event_id, "eventId")?,
+            parse_id(&user_id, "userId")?,
+        );
+        Ok(svc::check(ctx.db(), ctx.actor()?, e, u, true).await?.into())
+    }
+
+    /// Only after check-in; idempotent.
+    async fn check_out_attendee(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        user_id: ID,
+    ) -> Res<EventAttendee> {
+        let (e, u) = (
+            parse_id(&event_id, "eventId")?,
+            parse_id(&user_id, "userId")?,
+        );
+        Ok(svc::check(ctx.db(), ctx.actor()?, e, u, false)
+            .await?
+            .into())
+    }
+}

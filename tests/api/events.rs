@@ -1,0 +1,325 @@
+//! Events: lifecycle, exact capacity under concurrency, check-in and check-out.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::{Session, TestApp, error_code, error_field as field, spawn_app};
+
+const EVENT: &str =
+    "id title status currentAttendees maxAttendees spotsLeft budget createdBy { id }";
+const ATTENDEE: &str =
+    "id status checkInTime checkOutTime user { id } event { id currentAttendees }";
+
+async fn create_event(app: &TestApp, s: &Session, max: Option<i32>) -> Value {
+    let start = Utc::now() + Duration::days(7);
+    let body = app
+        .gql_as(
+            &s.access,
+            &format!("mutation($i: CreateEventInput!) {{ createEvent(input: $i) {{ {EVENT} }} }}"),
+            json!({ "i": { "title": "Founders Night", "startDate": start.to_rfc3339(),
+                           "endDate": (start + Duration::hours(3)).to_rfc3339(), "maxAttendees": max, "budget": "1250" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["createEvent"].clone()
+}
+
+async fn lifecycle(app: &TestApp, s: &Session, op: &str, id: &str) -> Value {
+    app.gql_as(
+        &s.access,
+        &format!("mutation($id: ID!) {{ {op}(id: $id) {{ status }} }}"),
+        json!({ "id": id }),
+    )
+    .await
+}
+
+async fn register(app: &TestApp, s: &Session, event: &str, user: Option<&str>) -> Value {
+    app.gql_as(
+        &s.access,
+        &format!("mutation($e: ID!, $u: ID) {{ registerForEvent(eventId: $e, userId: $u) {{ {ATTENDEE} }} }}"),
+        json!({ "e": event, "u": user }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn events_move_through_their_lifecycle_only_by_allowed_steps() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let e = create_event(&app, &s, None).await;
+    assert_eq!(e["status"], "DRAFT");
+    assert_eq!(e["budget"], "1250.00");
+    assert!(e["spotsLeft"].is_null());
+    let id = e["id"].as_str().unwrap();
+    let refused = lifecycle(&app, &s, "startEvent", id).await;
+    assert_eq!(error_code(&refused), Some("BAD_USER_INPUT"));
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the event is draft"),
+        "{refused}"
+    );
+    for (op, status) in [
+        ("publishEvent", "PUBLISHED"),
+        ("startEvent", "ONGOING"),
+        ("completeEvent", "COMPLETED"),
+    ] {
+        let body = lifecycle(&app, &s, op, id).await;
+        assert_eq!(body["data"][op]["status"], status, "{op}: {body}");
+    }
+    for op in ["publishEvent", "startEvent", "completeEvent", "cancelEvent"] {
+        let body = lifecycle(&app, &s, op, id).await;
+        assert_eq!(
+            error_code(&body),
+            Some("BAD_USER_INPUT"),
+            "{op} from completed: {body}"
+        );
+    }
+    let other = create_event(&app, &s, None).await;
+    let oid = other["id"].as_str().unwrap();
+    lifecycle(&app, &s, "publishEvent", oid).await;
+    assert_eq!(
+        lifecycle(&app, &s, "cancelEvent", oid).await["data"]["cancelEvent"]["status"],
+        "CANCELLED"
+    );
+
+    // Dates and capacity are validated; nothing is half-written.
+    let upd =
+        "mutation($id: ID!, $i: UpdateEventInput!) { updateEvent(id: $id, input: $i) { title } }";
+    let past = (Utc::now() - Duration::days(30)).to_rfc3339();
+    for (input, f) in [
+        (json!({ "endDate": past }), "endDate"),
+        (json!({ "maxAttendees": 0 }), "maxAttendees"),
+        (json!({ "currency": "euro" }), "currency"),
+        (json!({ "budget": "-1" }), "budget"),
+        (json!({ "title": null }), "title"),
+    ] {
+        let body = app
+            .gql_as(&s.access, upd, json!({ "id": oid, "i": input }))
+            .await;
+        assert_eq!(field(&body), Some(f), "{input}: {body}");
+    }
+}
+
+/// 200 members, a published event with 50 seats, every member registers at once over HTTP:
+/// exactly 50 get a seat and 150 are told EVENT_FULL.
+#[tokio::test]
+async fn capacity_is_exact_under_concurrent_registration() {
+    use plugs::entities::users;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let me = app
+        .gql_as(&s.access, "{ organization { id } }", json!({}))
+        .await;
+    let org: uuid::Uuid = me["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = Utc::now().fixed_offset();
+    let members: Vec<uuid::Uuid> = (0..200).map(|_| uuid::Uuid::new_v4()).collect();
+    users::Entity::insert_many(
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, id)| users::ActiveModel {
+                id: Set(*id),
+                organization_id: Set(org),
+                email: Set(format!("m{i}@{}", s.domain)),
+                password_hash: Set("x".into()),
+                first_name: Set("M".into()),
+                last_name: Set(format!("{i}")),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }),
+    )
+    .exec(&app.db)
+    .await
+    .unwrap();
+    let e = create_event(&app, &s, Some(50)).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    lifecycle(&app, &s, "publishEvent", &id).await;
+
+    let tries = members.iter().map(|m| {
+        let m = m.to_string();
+        let id = id.clone();
+        let s = &s;
+        let app = &app;
+        async move { register(app, s, &id, Some(&m)).await }
+    });
+    let answers = futures_util::future::join_all(tries).await;
+    let ok = answers.iter().filter(|a| a["errors"].is_null()).count();
+    let full = answers
+        .iter()
+        .filter(|a| error_code(a) == Some("EVENT_FULL"))
+        .count();
+    assert_eq!(
+        (ok, full),
+        (50, 150),
+        "{:?}",
+        answers
+            .iter()
+            .find(|a| !a["errors"].is_null() && error_code(a) != Some("EVENT_FULL"))
+    );
+    let ev = app
+        .gql_as(
+            &s.access,
+            &format!("query($id: ID!) {{ event(id: $id) {{ {EVENT} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(ev["data"]["event"]["currentAttendees"], 50);
+    assert_eq!(ev["data"]["event"]["spotsLeft"], 0);
+
+    // A cancellation frees a seat that someone else then takes; re-registering reuses the row.
+    let winner =
+        answers.iter().find(|a| a["errors"].is_null()).unwrap()["data"]["registerForEvent"].clone();
+    let loser = members
+        .iter()
+        .map(|m| m.to_string())
+        .find(|m| {
+            !answers
+                .iter()
+                .any(|a| a["data"]["registerForEvent"]["user"]["id"] == m.as_str())
+        })
+        .unwrap();
+    let winner_user = winner["user"]["id"].as_str().unwrap();
+    let c = app
+        .gql_as(&s.access, &format!("mutation($e: ID!, $u: ID) {{ cancelRegistration(eventId: $e, userId: $u) {{ {ATTENDEE} }} }}"),
+            json!({ "e": id, "u": winner_user }))
+        .await;
+    assert_eq!(
+        c["data"]["cancelRegistration"]["status"], "CANCELLED",
+        "{c}"
+    );
+    assert_eq!(
+        c["data"]["cancelRegistration"]["event"]["currentAttendees"],
+        49
+    );
+    let taken = register(&app, &s, &id, Some(&loser)).await;
+    assert_eq!(
+        taken["data"]["registerForEvent"]["status"], "REGISTERED",
+        "{taken}"
+    );
+    assert_eq!(
+        error_code(&register(&app, &s, &id, Some(winner_user)).await),
+        Some("EVENT_FULL")
+    );
+    assert_eq!(
+        error_code(&register(&app, &s, &id, Some(&loser)).await),
+        Some("CONFLICT"),
+        "already registered"
+    );
+    app.gql_as(
+        &s.access,
+        "mutation($e: ID!, $u: ID) { cancelRegistration(eventId: $e, userId: $u) { id } }",
+        json!({ "e": id, "u": loser }),
+    )
+    .await;
+    let again = register(&app, &s, &id, Some(winner_user)).await;
+    assert_eq!(
+        again["data"]["registerForEvent"]["id"], winner["id"],
+        "the cancelled row is reused: {again}"
+    );
+}
+
+#[tokio::test]
+async fn registration_rules_and_idempotent_check_in() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let other = app.member(&admin, false).await;
+    let e = create_event(&app, &admin, Some(10)).await;
+    let id = e["id"].as_str().unwrap();
+    let body = register(&app, &member, id, None).await;
+    assert_eq!(
+        error_code(&body),
+        Some("BAD_USER_INPUT"),
+        "a draft is not open: {body}"
+    );
+    lifecycle(&app, &admin, "publishEvent", id).await;
+    let body = register(&app, &member, id, Some(&other.user_id)).await;
+    assert_eq!(
+        error_code(&body),
+        Some("FORBIDDEN"),
+        "a member registers only themself: {body}"
+    );
+    let mine = register(&app, &member, id, None).await;
+    assert_eq!(
+        mine["data"]["registerForEvent"]["user"]["id"],
+        member.user_id.as_str(),
+        "{mine}"
+    );
+    let by_admin = register(&app, &admin, id, Some(&other.user_id)).await;
+    assert!(by_admin["errors"].is_null(), "{by_admin}");
+
+    let out =
+        "mutation($e: ID!, $u: ID!) { checkOutAttendee(eventId: $e, userId: $u) { checkOutTime } }";
+    let body = app
+        .gql_as(&member.access, out, json!({ "e": id, "u": member.user_id }))
+        .await;
+    assert_eq!(
+        error_code(&body),
+        Some("BAD_USER_INPUT"),
+        "check-out before check-in: {body}"
+    );
+    let check_in = format!(
+        "mutation($e: ID!, $u: ID!) {{ checkInAttendee(eventId: $e, userId: $u) {{ {ATTENDEE} }} }}"
+    );
+    let first = app
+        .gql_as(
+            &member.access,
+            &check_in,
+            json!({ "e": id, "u": member.user_id }),
+        )
+        .await;
+    let second = app
+        .gql_as(
+            &member.access,
+            &check_in,
+            json!({ "e": id, "u": member.user_id }),
+        )
+        .await;
+    assert_eq!(
+        first["data"]["checkInAttendee"]["status"], "ATTENDED",
+        "{first}"
+    );
+    assert_eq!(
+        first, second,
+        "a second check-in returns the same row and time"
+    );
+    let o1 = app
+        .gql_as(&member.access, out, json!({ "e": id, "u": member.user_id }))
+        .await;
+    let o2 = app
+        .gql_as(&member.access, out, json!({ "e": id, "u": member.user_id }))
+        .await;
+    assert!(
+        o1["data"]["checkOutAttendee"]["checkOutTime"].is_string(),
+        "{o1}"
+    );
+    assert_eq!(o1, o2);
+    // An attended registration cannot be cancelled; lowering the limit below the count is refused.
+    let c = app
+        .gql_as(
+            &member.access,
+            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+            json!({ "e": id }),
+        )
+        .await;
+    assert_eq!(error_code(&c), Some("BAD_USER_INPUT"));
+    let upd = app
+        .gql_as(&admin.access, "mutation($id: ID!) { updateEvent(id: $id, input: { maxAttendees: 1 }) { maxAttendees } }", json!({ "id": id }))
+        .await;
+    assert_eq!(field(&upd), Some("maxAttendees"), "{upd}");
+    let upd = app
+        .gql_as(&admin.access, "mutation($id: ID!) { updateEvent(id: $id, input: { maxAttendees: 2 }) { maxAttendees spotsLeft } }", json!({ "id": id }))
+        .await;
+    assert_eq!(
+        upd["data"]["updateEvent"],
+        json!({ "maxAttendees": 2, "spotsLeft": 0 })
+    );
+}
