@@ -158,6 +158,18 @@ impl EventsQuery {
         Ok(Connection::from_page(page))
     }
 
+    /// Per event type and status: events, average attendees, total and average expenses.
+    async fn event_analytics(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Res<Vec<crate::graphql::types::EventAnalytics>> {
+        let actor = ctx.actor()?;
+        let rows = crate::db::views::event_analytics(ctx.db(), actor.organization_id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     /// One live event; `null` when missing, deleted or in another organization.
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Event>> {
         let id = parse_id(&id, "id")?;

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::scoped::{Scoped, TenantEntity};
-use crate::entities::{contact_interactions, organizations};
+use crate::entities::{contact_interactions, event_attendees, organizations};
 use crate::error::AppError;
 
 /// (organization, id).
@@ -104,60 +104,105 @@ impl Loader<ScopedKey> for Organizations {
     }
 }
 
-/// (organization, contact, page size).
-pub type PageKey = (Uuid, Uuid, u16);
+/// (organization, parent, page size, allowed statuses — empty: any).
+pub type PageKey = (Uuid, Uuid, u16, Vec<String>);
 
-/// The first page of interactions of many contacts in ONE statement: a window function
-/// numbers each contact's interactions (newest first) and keeps `limit + 1` per contact.
-pub struct InteractionPages {
+/// First pages of a child table for many parents in ONE statement: a window function numbers
+/// each parent's live children in the page order and keeps `limit + 1` per parent.
+pub struct ChildPages<E> {
     db: DatabaseConnection,
+    table: &'static str,
+    parent_column: &'static str,
+    /// `ORDER BY` inside the window, e.g. `interaction_date DESC, id DESC`.
+    order: &'static str,
+    parent_of: fn(&E) -> Uuid,
 }
 
-impl Loader<PageKey> for InteractionPages {
+/// First pages of interactions per contact, newest first.
+pub fn interaction_pages(db: &DatabaseConnection) -> ChildPages<contact_interactions::Model> {
+    ChildPages {
+        db: db.clone(),
+        table: "contact_interactions",
+        parent_column: "contact_id",
+        order: "interaction_date DESC, id DESC",
+        parent_of: |m| m.contact_id,
+    }
+}
+
+/// First pages of attendees per event, first registered first.
+pub fn attendee_pages(db: &DatabaseConnection) -> ChildPages<event_attendees::Model> {
+    ChildPages {
+        db: db.clone(),
+        table: "event_attendees",
+        parent_column: "event_id",
+        order: "registration_date ASC, id ASC",
+        parent_of: |m| m.event_id,
+    }
+}
+
+impl<M> Loader<PageKey> for ChildPages<M>
+where
+    M: FromQueryResult + Clone + Send + Sync + 'static,
+{
     /// The page and whether more follow.
-    type Value = (Vec<contact_interactions::Model>, bool);
+    type Value = (Vec<M>, bool);
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[PageKey]) -> Result<HashMap<PageKey, Self::Value>, Self::Error> {
-        let mut groups: HashMap<(Uuid, u16), Vec<Uuid>> = HashMap::new();
-        for (org, contact, limit) in keys {
-            groups.entry((*org, *limit)).or_default().push(*contact);
+        type Group = (Uuid, u16, Vec<String>);
+        let mut groups: HashMap<Group, Vec<Uuid>> = HashMap::new();
+        for (org, parent, limit, statuses) in keys {
+            groups
+                .entry((*org, *limit, statuses.clone()))
+                .or_default()
+                .push(*parent);
         }
         let backend = self.db.get_database_backend();
         let mut out = HashMap::new();
-        for ((org, limit), contacts) in groups {
+        for ((org, limit, statuses), parents) in groups {
             let mut values: Vec<sea_orm::Value> = vec![org.into()];
-            let mut marks = Vec::with_capacity(contacts.len());
-            for c in &contacts {
-                values.push((*c).into());
-                marks.push(placeholder(backend, values.len()));
-            }
-            values.push((limit as i64 + 1).into());
+            let mark = |values: &mut Vec<sea_orm::Value>, v: sea_orm::Value| {
+                values.push(v);
+                placeholder(backend, values.len())
+            };
+            let parent_marks: Vec<String> = parents
+                .iter()
+                .map(|p| mark(&mut values, (*p).into()))
+                .collect();
+            let status_filter = if statuses.is_empty() {
+                String::new()
+            } else {
+                let marks: Vec<String> = statuses
+                    .iter()
+                    .map(|s| mark(&mut values, s.clone().into()))
+                    .collect();
+                format!(" AND c.status IN ({})", marks.join(", "))
+            };
+            let limit_mark = mark(&mut values, (limit as i64 + 1).into());
             let sql = format!(
-                "SELECT * FROM (SELECT ci.*, ROW_NUMBER() OVER (PARTITION BY ci.contact_id \
-                 ORDER BY ci.interaction_date DESC, ci.id DESC) AS plugs_rn \
-                 FROM contact_interactions ci WHERE ci.organization_id = {} AND NOT ci.is_deleted \
-                 AND ci.contact_id IN ({})) paged WHERE paged.plugs_rn <= {} \
-                 ORDER BY paged.contact_id, paged.plugs_rn",
-                placeholder(backend, 1),
-                marks.join(", "),
-                placeholder(backend, values.len()),
+                "SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{parent} ORDER BY {order}) AS plugs_rn \
+                 FROM {table} c WHERE c.organization_id = {org_mark} AND NOT c.is_deleted \
+                 AND c.{parent} IN ({parents}){status_filter}) paged WHERE paged.plugs_rn <= {limit_mark} \
+                 ORDER BY paged.{parent}, paged.plugs_rn",
+                parent = self.parent_column,
+                order = self.order,
+                table = self.table,
+                org_mark = placeholder(backend, 1),
+                parents = parent_marks.join(", "),
             );
-            let rows = contact_interactions::Model::find_by_statement(
-                Statement::from_sql_and_values(backend, sql, values),
-            )
-            .all(&self.db)
-            .await
-            .map_err(AppError::from)?;
-            let mut by_contact: HashMap<Uuid, Vec<contact_interactions::Model>> = HashMap::new();
+            let rows = M::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+                .all(&self.db)
+                .await
+                .map_err(AppError::from)?;
+            let mut by_parent: HashMap<Uuid, Vec<M>> = HashMap::new();
             for r in rows {
-                by_contact.entry(r.contact_id).or_default().push(r);
+                by_parent.entry((self.parent_of)(&r)).or_default().push(r);
             }
-            for c in contacts {
-                let mut page = by_contact.remove(&c).unwrap_or_default();
+            for p in parents {
+                let mut page = by_parent.remove(&p).unwrap_or_default();
                 let more = page.len() > limit as usize;
                 page.truncate(limit as usize);
-                out.insert((org, c, limit), (page, more));
+                out.insert((org, p, limit, statuses.clone()), (page, more));
             }
         }
         Ok(out)
@@ -216,7 +261,8 @@ pub struct Loaders {
     pub users: Arc<Cached<ById<crate::entities::users::Entity>>>,
     pub organizations: Arc<Cached<Organizations>>,
     pub contacts: Arc<Cached<ById<crate::entities::contacts::Entity>>>,
-    pub interaction_pages: Arc<Cached<InteractionPages>>,
+    pub interaction_pages: Arc<Cached<ChildPages<contact_interactions::Model>>>,
+    pub attendee_pages: Arc<Cached<ChildPages<event_attendees::Model>>>,
     pub interaction_counts: Arc<Cached<InteractionCounts>>,
     pub events: Arc<Cached<ById<crate::entities::events::Entity>>>,
 }
@@ -250,7 +296,8 @@ impl Loaders {
             users: loader(ById::new(db.clone()), delay),
             organizations: loader(Organizations { db: db.clone() }, delay),
             contacts: loader(ById::new(db.clone()), delay),
-            interaction_pages: loader(InteractionPages { db: db.clone() }, delay),
+            interaction_pages: loader(interaction_pages(db), delay),
+            attendee_pages: loader(attendee_pages(db), delay),
             interaction_counts: loader(InteractionCounts { db: db.clone() }, delay),
             events: loader(ById::new(db.clone()), delay),
         }

@@ -736,3 +736,56 @@ pub async fn check(
     txn.commit().await?;
     Ok(row)
 }
+
+pub fn attendee_keyset() -> Keyset<event_attendees::Entity> {
+    Keyset {
+        name: "registration_date",
+        sort: event_attendees::Column::RegistrationDate,
+        kind: SortKind::Time,
+        nullable: false,
+        id: event_attendees::Column::Id,
+        direction: Order::Asc,
+        value: |m| SortValue::Time(m.registration_date.to_utc()),
+        id_of: |m| m.id,
+    }
+}
+
+/// An event's registrations, first registered first, optionally of some statuses.
+pub async fn list_attendees(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    event_id: Uuid,
+    statuses: &[AttendeeStatus],
+    args: &PageArgs,
+) -> Result<Page<event_attendees::Model>, AppError> {
+    let mut q = actor
+        .scope()
+        .live::<event_attendees::Entity>()
+        .filter(event_attendees::Column::EventId.eq(event_id));
+    if !statuses.is_empty() {
+        q = q.filter(event_attendees::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
+    }
+    paginate(db, q, &attendee_keyset(), args).await
+}
+
+/// Counts an event's registrations when called (and only then).
+pub fn attendee_count(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    event_id: Uuid,
+    statuses: &[AttendeeStatus],
+) -> crate::db::pagination::CountFn {
+    use sea_orm::PaginatorTrait;
+    let mut q = actor
+        .scope()
+        .live::<event_attendees::Entity>()
+        .filter(event_attendees::Column::EventId.eq(event_id));
+    if !statuses.is_empty() {
+        q = q.filter(event_attendees::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
+    }
+    let db = db.clone();
+    std::sync::Arc::new(move || {
+        let (q, db) = (q.clone(), db.clone());
+        Box::pin(async move { Ok(q.count(&db).await?) })
+    })
+}

@@ -173,6 +173,18 @@ async fn capacity_is_exact_under_concurrent_registration() {
         .await;
     assert_eq!(ev["data"]["event"]["currentAttendees"], 50);
     assert_eq!(ev["data"]["event"]["spotsLeft"], 0);
+    let analytics = app
+        .gql_as(
+            &s.access,
+            "{ eventAnalytics { eventType status eventCount avgAttendees totalExpenses } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        analytics["data"]["eventAnalytics"],
+        json!([{ "eventType": "NETWORKING", "status": "PUBLISHED", "eventCount": 1, "avgAttendees": 50.0, "totalExpenses": "0.00" }]),
+        "{analytics}"
+    );
 
     // A cancellation frees a seat that someone else then takes; re-registering reuses the row.
     let winner =
@@ -321,5 +333,129 @@ async fn registration_rules_and_idempotent_check_in() {
     assert_eq!(
         upd["data"]["updateEvent"],
         json!({ "maxAttendees": 2, "spotsLeft": 0 })
+    );
+}
+
+async fn statements(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("plugs_db_statements_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the statement counter")
+}
+
+/// A page of events with their organizer and first 10 attendees (with each attendee's user)
+/// runs a small constant number of statements, whether the page holds 4 events or 20.
+#[tokio::test]
+async fn the_nested_events_page_does_not_grow_with_its_size() {
+    use plugs::entities::{event_attendees, events, users};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let app =
+        crate::helpers::spawn_app_with(|c| c.loader_delay = std::time::Duration::from_millis(30))
+            .await;
+    let s = app.register().await;
+    let me = app
+        .gql_as(&s.access, "{ me { id } organization { id } }", json!({}))
+        .await;
+    let org: uuid::Uuid = me["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let admin: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let now = Utc::now().fixed_offset();
+    let people: Vec<uuid::Uuid> = (0..15).map(|_| uuid::Uuid::new_v4()).collect();
+    users::Entity::insert_many(people.iter().enumerate().map(|(i, id)| users::ActiveModel {
+        id: Set(*id),
+        organization_id: Set(org),
+        email: Set(format!("p{i}@{}", s.domain)),
+        password_hash: Set("x".into()),
+        first_name: Set(format!("P{i}")),
+        last_name: Set("Q".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }))
+    .exec(&app.db)
+    .await
+    .unwrap();
+    let mut evs = Vec::new();
+    let mut regs = Vec::new();
+    for i in 0..25 {
+        let id = uuid::Uuid::new_v4();
+        let start = now + Duration::days(i + 1);
+        evs.push(events::ActiveModel {
+            id: Set(id),
+            organization_id: Set(org),
+            created_by: Set(admin),
+            title: Set(format!("E{i}")),
+            status: Set("published".into()),
+            start_date: Set(start),
+            end_date: Set(start + Duration::hours(2)),
+            current_attendees: Set((i % 15) as i32),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        for p in people.iter().take((i % 15) as usize) {
+            regs.push(event_attendees::ActiveModel {
+                id: Set(uuid::Uuid::new_v4()),
+                organization_id: Set(org),
+                event_id: Set(id),
+                user_id: Set(*p),
+                registration_date: Set(now),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
+        }
+    }
+    events::Entity::insert_many(evs)
+        .exec(&app.db)
+        .await
+        .unwrap();
+    event_attendees::Entity::insert_many(regs)
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    let q = "query($n: Int) { events(first: $n) { nodes { id createdBy { id } spotsLeft
+        attendees(first: 10) { pageInfo { hasNextPage } nodes { user { firstName } } } } } }";
+    let mut deltas = Vec::new();
+    for n in [4, 20] {
+        let before = statements(&app).await;
+        let body = app.gql_as(&s.access, q, json!({ "n": n })).await;
+        let after = statements(&app).await;
+        assert!(body["errors"].is_null(), "{body}");
+        let nodes = body["data"]["events"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), n);
+        for (i, node) in nodes.iter().enumerate() {
+            let registered = i % 15;
+            assert_eq!(
+                node["attendees"]["nodes"].as_array().unwrap().len(),
+                registered.min(10)
+            );
+            assert_eq!(
+                node["attendees"]["pageInfo"]["hasNextPage"],
+                registered > 10
+            );
+        }
+        deltas.push(after - before);
+    }
+    assert!(
+        deltas.iter().all(|d| *d <= 10),
+        "a small constant number of statements: {deltas:?}"
+    );
+    assert!(
+        deltas[1] <= deltas[0] + 2,
+        "statements must not grow with the page size: {deltas:?}"
     );
 }

@@ -210,7 +210,7 @@ impl Contact {
         let limit = first.unwrap_or(crate::db::pagination::DEFAULT_PAGE as i32) as u16;
         let (rows, more) = loaders
             .interaction_pages
-            .load_one((self.organization_id, contact, limit))
+            .load_one((self.organization_id, contact, limit, Vec::<String>::new()))
             .await?
             .unwrap_or_default();
         let keyset = svc::interaction_keyset();
