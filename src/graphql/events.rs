@@ -5,15 +5,15 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::Order;
 
-use crate::domain::enums::{EventStatus, EventType};
+use crate::domain::enums::{AgendaItemStatus, AgendaItemType, EventStatus, EventType};
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
 use crate::graphql::context::{ContextExt, change, non_null, parse_id};
 use crate::graphql::networking::OrderDirection;
-use crate::graphql::types::{Event, EventAttendee};
-use crate::services::Change;
+use crate::graphql::types::{AgendaItem, Event, EventAttendee};
 use crate::services::events::{self as svc, EventSort};
+use crate::services::{Change, agenda};
 
 type Res<T> = async_graphql::Result<T>;
 
@@ -113,6 +113,46 @@ fn sort_of(order: Option<Vec<EventOrder>>) -> Result<(EventSort, Order), AppErro
         OrderDirection::Desc => Order::Desc,
     };
     Ok((field, dir))
+}
+
+#[derive(InputObject)]
+pub struct CreateAgendaItemInput {
+    title: String,
+    description: Option<String>,
+    /// Within the event's dates.
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    agenda_type: Option<AgendaItemType>,
+    location: Option<String>,
+    /// A member of the organization.
+    speaker_id: Option<ID>,
+    /// Default: after the last item.
+    sort_order: Option<i32>,
+    status: Option<AgendaItemStatus>,
+    metadata: Option<Json<serde_json::Value>>,
+}
+
+/// Omitted fields stay as they are; `null` clears an optional field.
+#[derive(InputObject)]
+pub struct UpdateAgendaItemInput {
+    title: MaybeUndefined<String>,
+    description: MaybeUndefined<String>,
+    start_time: MaybeUndefined<DateTime<Utc>>,
+    end_time: MaybeUndefined<DateTime<Utc>>,
+    agenda_type: MaybeUndefined<AgendaItemType>,
+    location: MaybeUndefined<String>,
+    speaker_id: MaybeUndefined<ID>,
+    sort_order: MaybeUndefined<i32>,
+    status: MaybeUndefined<AgendaItemStatus>,
+    metadata: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+fn id_change(v: MaybeUndefined<ID>, field: &str) -> Result<Change<uuid::Uuid>, AppError> {
+    Ok(match v {
+        MaybeUndefined::Undefined => Change::Keep,
+        MaybeUndefined::Null => Change::Clear,
+        MaybeUndefined::Value(id) => Change::Set(parse_id(&id, field)?),
+    })
 }
 
 #[derive(Default)]
@@ -320,6 +360,93 @@ impl EventsMutation {
         )
         .await?
         .into())
+    }
+
+    async fn create_agenda_item(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        input: CreateAgendaItemInput,
+    ) -> Res<AgendaItem> {
+        let i = input;
+        let speaker = match i.speaker_id {
+            Some(id) => Change::Set(parse_id(&id, "speakerId")?),
+            None => Change::Keep,
+        };
+        let patch = agenda::AgendaPatch {
+            title: Some(i.title),
+            description: set(i.description),
+            start_time: Some(i.start_time),
+            end_time: Some(i.end_time),
+            agenda_type: i.agenda_type,
+            location: set(i.location),
+            speaker_id: speaker,
+            sort_order: i.sort_order,
+            status: i.status,
+            metadata: i.metadata.map(|j| j.0),
+        };
+        Ok(agenda::create(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&event_id, "eventId")?,
+            patch,
+        )
+        .await?
+        .into())
+    }
+
+    async fn update_agenda_item(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateAgendaItemInput,
+    ) -> Res<AgendaItem> {
+        let i = input;
+        let patch = agenda::AgendaPatch {
+            title: non_null(i.title, "title")?,
+            description: change(i.description),
+            start_time: non_null(i.start_time, "startTime")?,
+            end_time: non_null(i.end_time, "endTime")?,
+            agenda_type: non_null(i.agenda_type, "agendaType")?,
+            location: change(i.location),
+            speaker_id: id_change(i.speaker_id, "speakerId")?,
+            sort_order: non_null(i.sort_order, "sortOrder")?,
+            status: non_null(i.status, "status")?,
+            metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
+        };
+        Ok(
+            agenda::update(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, patch)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Soft delete.
+    async fn delete_agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<AgendaItem> {
+        Ok(agenda::delete(ctx.db(), ctx.actor()?, parse_id(&id, "id")?)
+            .await?
+            .into())
+    }
+
+    /// Sets the agenda's order: `ids` lists each of the event's items exactly once.
+    async fn reorder_agenda(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+        ids: Vec<ID>,
+    ) -> Res<Vec<AgendaItem>> {
+        let ids = ids
+            .iter()
+            .map(|i| parse_id(i, "ids"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = agenda::reorder(
+            ctx.db(),
+            ctx.actor()?,
+            parse_id(&event_id, "eventId")?,
+            &ids,
+        )
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Frees the seat.

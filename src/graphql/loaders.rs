@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::scoped::{Scoped, TenantEntity};
-use crate::entities::{contact_interactions, event_attendees, organizations};
+use crate::entities::{contact_interactions, event_agenda_items, event_attendees, organizations};
 use crate::error::AppError;
 
 /// (organization, id).
@@ -216,6 +216,49 @@ fn placeholder(backend: sea_orm::DbBackend, n: usize) -> String {
     }
 }
 
+/// Each event's live agenda (by sort order, then start time), in one statement.
+pub struct AgendaByEvent {
+    db: DatabaseConnection,
+}
+
+impl Loader<ScopedKey> for AgendaByEvent {
+    type Value = Vec<event_agenda_items::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ScopedKey],
+    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
+        use event_agenda_items::Column as C;
+        use sea_orm::QueryOrder;
+        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (org, id) in keys {
+            by_org.entry(*org).or_default().push(*id);
+        }
+        let mut out = HashMap::new();
+        for (org, ids) in by_org {
+            let rows = Scoped::new(org)
+                .live::<event_agenda_items::Entity>()
+                .filter(C::EventId.is_in(ids.clone()))
+                .order_by_asc(C::SortOrder)
+                .order_by_asc(C::StartTime)
+                .order_by_asc(C::Id)
+                .all(&self.db)
+                .await
+                .map_err(AppError::from)?;
+            for id in ids {
+                out.insert((org, id), Vec::new());
+            }
+            for r in rows {
+                out.entry((org, r.event_id))
+                    .or_insert_with(Vec::new)
+                    .push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Live interactions per contact, in one grouped statement.
 pub struct InteractionCounts {
     db: DatabaseConnection,
@@ -265,6 +308,7 @@ pub struct Loaders {
     pub attendee_pages: Arc<Cached<ChildPages<event_attendees::Model>>>,
     pub interaction_counts: Arc<Cached<InteractionCounts>>,
     pub events: Arc<Cached<ById<crate::entities::events::Entity>>>,
+    pub agenda: Arc<Cached<AgendaByEvent>>,
 }
 
 pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
@@ -300,6 +344,7 @@ impl Loaders {
             attendee_pages: loader(attendee_pages(db), delay),
             interaction_counts: loader(InteractionCounts { db: db.clone() }, delay),
             events: loader(ById::new(db.clone()), delay),
+            agenda: loader(AgendaByEvent { db: db.clone() }, delay),
         }
     }
 }

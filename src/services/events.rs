@@ -356,6 +356,20 @@ pub async fn update(
         .ok_or_else(not_found)?;
     let mut a: events::ActiveModel = old.clone().into();
     apply(&mut a, patch)?;
+    // Moving the dates must not strand agenda items outside them: refused, not moved.
+    if let (Some(start), Some(end)) = (current(&a.start_date), current(&a.end_date))
+        && (start != old.start_date || end != old.end_date)
+    {
+        let stranded = super::agenda::outside(&txn, actor.organization_id, id, start, end).await?;
+        if stranded > 0 {
+            return Err(AppError::bad_input(
+                "startDate",
+                format!(
+                    "{stranded} agenda item(s) would fall outside the new dates; move them first"
+                ),
+            ));
+        }
+    }
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let row = a.update(&txn).await?;

@@ -1,6 +1,7 @@
 //! Business rules, one module per aggregate: validation, transactions, audit. No GraphQL here.
 
 pub mod accounts;
+pub mod agenda;
 pub mod audit;
 pub mod contacts;
 pub mod events;

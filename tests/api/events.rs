@@ -459,3 +459,137 @@ async fn the_nested_events_page_does_not_grow_with_its_size() {
         "statements must not grow with the page size: {deltas:?}"
     );
 }
+
+#[tokio::test]
+async fn the_agenda_stays_inside_the_event_in_the_order_given() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let speaker = app.member(&s, false).await;
+    let foreign = app.register().await;
+    let e = create_event(&app, &s, None).await;
+    let id = e["id"].as_str().unwrap();
+    let ev = app
+        .gql_as(
+            &s.access,
+            "query($id: ID!) { event(id: $id) { startDate endDate } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let start: chrono::DateTime<Utc> = ev["data"]["event"]["startDate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let add = "mutation($e: ID!, $i: CreateAgendaItemInput!) { createAgendaItem(eventId: $e, input: $i) { id title sortOrder speaker { id } } }";
+    let slot = |h: i64, title: &str| {
+        json!({ "title": title, "startTime": (start + Duration::hours(h)).to_rfc3339(),
+        "endTime": (start + Duration::hours(h) + Duration::minutes(45)).to_rfc3339() })
+    };
+    let mut ids = Vec::new();
+    for (h, title) in [(0, "Welcome"), (1, "Keynote"), (2, "Drinks")] {
+        let mut input = slot(h, title);
+        if title == "Keynote" {
+            input["speakerId"] = json!(speaker.user_id);
+        }
+        let body = app
+            .gql_as(&s.access, add, json!({ "e": id, "i": input }))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        ids.push(
+            body["data"]["createAgendaItem"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Outside the event, backwards, or with a speaker from elsewhere: refused.
+    let body = app
+        .gql_as(&s.access, add, json!({ "e": id, "i": slot(5, "Too late") }))
+        .await;
+    assert_eq!(field(&body), Some("startTime"), "{body}");
+    let mut backwards = slot(1, "Backwards");
+    backwards["endTime"] = json!((start).to_rfc3339());
+    assert_eq!(
+        field(
+            &app.gql_as(&s.access, add, json!({ "e": id, "i": backwards }))
+                .await
+        ),
+        Some("endTime")
+    );
+    let mut outsider = slot(1, "Outsider");
+    outsider["speakerId"] = json!(foreign.user_id);
+    assert_eq!(
+        error_code(
+            &app.gql_as(&s.access, add, json!({ "e": id, "i": outsider }))
+                .await
+        ),
+        Some("NOT_FOUND")
+    );
+
+    let agenda = "query($id: ID!) { event(id: $id) { agenda { title sortOrder speaker { id } } } }";
+    let titles = |b: &Value| -> Vec<String> {
+        b["data"]["event"]["agenda"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        titles(&app.gql_as(&s.access, agenda, json!({ "id": id })).await),
+        ["Welcome", "Keynote", "Drinks"]
+    );
+    let reorder = "mutation($e: ID!, $ids: [ID!]!) { reorderAgenda(eventId: $e, ids: $ids) { title sortOrder } }";
+    let body = app
+        .gql_as(
+            &s.access,
+            reorder,
+            json!({ "e": id, "ids": [&ids[2], &ids[0], &ids[1]] }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let now = app.gql_as(&s.access, agenda, json!({ "id": id })).await;
+    assert_eq!(titles(&now), ["Drinks", "Welcome", "Keynote"]);
+    assert_eq!(
+        now["data"]["event"]["agenda"][2]["speaker"]["id"],
+        speaker.user_id.as_str()
+    );
+    let body = app
+        .gql_as(
+            &s.access,
+            reorder,
+            json!({ "e": id, "ids": [&ids[0], &ids[1]] }),
+        )
+        .await;
+    assert_eq!(field(&body), Some("ids"), "every item exactly once");
+
+    // Shrinking the event so an item falls outside is refused.
+    let upd = "mutation($id: ID!, $end: DateTime!) { updateEvent(id: $id, input: { endDate: $end }) { endDate } }";
+    let body = app
+        .gql_as(
+            &s.access,
+            upd,
+            json!({ "id": id, "end": (start + Duration::hours(1)).to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(field(&body), Some("startDate"), "{body}");
+    let del = app
+        .gql_as(
+            &s.access,
+            "mutation($id: ID!) { deleteAgendaItem(id: $id) { deletedAt } }",
+            json!({ "id": ids[2] }),
+        )
+        .await;
+    assert!(del["data"]["deleteAgendaItem"]["deletedAt"].is_string());
+    let body = app
+        .gql_as(
+            &s.access,
+            upd,
+            json!({ "id": id, "end": (start + Duration::hours(2)).to_rfc3339() }),
+        )
+        .await;
+    assert!(
+        body["errors"].is_null(),
+        "once the late item is gone the event may shrink: {body}"
+    );
+}

@@ -23,6 +23,7 @@ enum Target {
     Contact,
     Interaction,
     Event,
+    AgendaItem,
     Email,
 }
 
@@ -33,6 +34,7 @@ struct Victim {
     contact: String,
     interaction: String,
     event: String,
+    agenda_item: String,
 }
 
 fn by_id(name: &'static str, query: &'static str, target: Target) -> Attack {
@@ -139,6 +141,7 @@ fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
         },
     ];
     let own_event = own2;
+    let own_event_for_agenda = own_event.clone();
     list.extend(vec![
         by_id("event(id)", "query($id: ID!) { event(id: $id) { id title } }", Target::Event),
         by_id("updateEvent", "mutation($id: ID!) { updateEvent(id: $id, input: { title: \"Pwned\" }) { id } }", Target::Event),
@@ -150,11 +153,29 @@ fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
         by_id("cancelEvent", "mutation($id: ID!) { cancelEvent(id: $id) { id } }", Target::Event),
         by_id("registerForEvent(eventId)", "mutation($id: ID!) { registerForEvent(eventId: $id) { id } }", Target::Event),
         by_id("cancelRegistration(eventId)", "mutation($id: ID!) { cancelRegistration(eventId: $id) { id } }", Target::Event),
+        by_id("updateAgendaItem", "mutation($id: ID!) { updateAgendaItem(id: $id, input: { title: \"Pwned\" }) { id } }", Target::AgendaItem),
+        by_id("deleteAgendaItem", "mutation($id: ID!) { deleteAgendaItem(id: $id) { id } }", Target::AgendaItem),
+        by_id("reorderAgenda(eventId)", "mutation($id: ID!) { reorderAgenda(eventId: $id, ids: []) { id } }", Target::Event),
+        Attack {
+            name: "createAgendaItem on a foreign event",
+            query: "mutation($e: ID!) { createAgendaItem(eventId: $e, input: { title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }",
+            vars: Box::new(|id| json!({ "e": id })),
+            target: Target::Event,
+        },
         by_id("events(createdBy)", "query($id: ID!) { events(filter: { createdBy: $id }) { totalCount nodes { id } } }", Target::User),
         Attack {
             name: "registerForEvent with a foreign userId",
             query: "mutation($e: ID!, $u: ID!) { registerForEvent(eventId: $e, userId: $u) { id } }",
             vars: Box::new(move |id| json!({ "e": own_event, "u": id })),
+            target: Target::User,
+        },
+        Attack {
+            name: "createAgendaItem with a foreign speaker",
+            query: "mutation($e: ID!, $u: ID!) { createAgendaItem(eventId: $e, input: { title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\", speakerId: $u }) { id } }",
+            vars: Box::new({
+                let e = own_event_for_agenda.clone();
+                move |id| json!({ "e": e, "u": id })
+            }),
             target: Target::User,
         },
         Attack {
@@ -244,12 +265,20 @@ async fn victim(app: &TestApp) -> Victim {
         json!({ "e": event }),
     )
     .await;
+    let item = app
+        .gql_as(&admin.access, "mutation($e: ID!) { createAgendaItem(eventId: $e, input: { title: \"Talk\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }", json!({ "e": event }))
+        .await;
+    let agenda_item = item["data"]["createAgendaItem"]["id"]
+        .as_str()
+        .expect("agenda item")
+        .to_owned();
     Victim {
         admin,
         member,
         contact,
         interaction,
         event,
+        agenda_item,
     }
 }
 
@@ -263,7 +292,7 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
     const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt } } auditLogs { totalCount }
         contacts { totalCount nodes { id firstName contactType leadScore deletedAt lastInteraction } }
         contactInteractions { totalCount nodes { id subject deletedAt } }
-        events { totalCount nodes { id title status currentAttendees deletedAt } } }";
+        events { totalCount nodes { id title status currentAttendees deletedAt agenda { id title sortOrder deletedAt } } } }";
     let before = app.gql_as(&v.admin.access, STATE, json!({})).await;
     let victim_lead = format!("lead@{}", v.admin.domain);
 
@@ -273,6 +302,7 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
             Target::Contact => vec![v.contact.as_str()],
             Target::Interaction => vec![v.interaction.as_str()],
             Target::Event => vec![v.event.as_str()],
+            Target::AgendaItem => vec![v.agenda_item.as_str()],
             Target::Email => vec![
                 v.admin.email.as_str(),
                 v.member.email.as_str(),

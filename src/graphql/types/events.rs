@@ -121,7 +121,14 @@ impl From<event_attendees::Model> for EventAttendee {
 
 /// One slot of an event's agenda.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct AgendaItem {
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub event_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub speaker_id: Option<uuid::Uuid>,
     pub id: ID,
     pub title: String,
     pub description: Option<String>,
@@ -140,6 +147,9 @@ pub struct AgendaItem {
 impl From<event_agenda_items::Model> for AgendaItem {
     fn from(m: event_agenda_items::Model) -> Self {
         Self {
+            organization_id: m.organization_id,
+            event_id: m.event_id,
+            speaker_id: m.speaker_id,
             id: m.id.into(),
             title: m.title,
             description: m.description,
@@ -231,6 +241,21 @@ impl Event {
         ))
     }
 
+    /// The agenda by `sortOrder`, then start time (batched across a page of events).
+    async fn agenda(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgendaItem>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
+        let items = loaders
+            .agenda
+            .load_one((self.organization_id, event))
+            .await?;
+        Ok(items
+            .unwrap_or_default()
+            .into_iter()
+            .map(AgendaItem::from)
+            .collect())
+    }
+
     /// Seats still free; `null` when there is no limit.
     async fn spots_left(&self) -> Option<i32> {
         self.max_attendees
@@ -256,5 +281,30 @@ impl EventAttendee {
             .load_one((self.organization_id, self.user_id))
             .await?;
         u.map(User::from).ok_or_else(|| dangling("user"))
+    }
+}
+
+#[ComplexObject]
+impl AgendaItem {
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+        let loaders = ctx.data::<Loaders>()?;
+        let e = loaders
+            .events
+            .load_one((self.organization_id, self.event_id))
+            .await?;
+        e.map(Event::from).ok_or_else(|| dangling("event"))
+    }
+
+    /// The member presenting, if any.
+    async fn speaker(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(id) = self.speaker_id else {
+            return Ok(None);
+        };
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders
+            .users
+            .load_one((self.organization_id, id))
+            .await?
+            .map(User::from))
     }
 }
