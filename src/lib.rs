@@ -9,6 +9,7 @@ pub mod entities;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod realtime;
 pub mod seed;
 pub mod services;
 pub mod startup;

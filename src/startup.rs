@@ -21,6 +21,7 @@ pub struct Application {
     router: axum::Router,
     addr: SocketAddr,
     db: DatabaseConnection,
+    broker: crate::realtime::SharedBroker,
 }
 
 impl Application {
@@ -47,7 +48,15 @@ impl Application {
         let counter = metrics.clone();
         db.set_metric_callback(move |_| counter.statement_executed());
         let auth = crate::auth::Auth::new(&config.auth);
-        let schema = build_schema(db.clone(), auth.clone(), metrics.clone(), &config);
+        let broker: crate::realtime::SharedBroker =
+            std::sync::Arc::new(crate::realtime::InProcessBroker::new(1024));
+        let schema = build_schema(
+            db.clone(),
+            auth.clone(),
+            metrics.clone(),
+            broker.clone(),
+            &config,
+        );
         let state = AppState {
             schema,
             auth,
@@ -60,6 +69,7 @@ impl Application {
             router: router(state),
             addr,
             db,
+            broker,
         })
     }
 
@@ -69,6 +79,11 @@ impl Application {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Where domain events are published (subscriptions listen here).
+    pub fn broker(&self) -> crate::realtime::SharedBroker {
+        self.broker.clone()
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.

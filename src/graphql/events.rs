@@ -12,6 +12,7 @@ use crate::graphql::connection::Connection;
 use crate::graphql::context::{ContextExt, change, non_null, parse_id};
 use crate::graphql::networking::OrderDirection;
 use crate::graphql::types::{AgendaItem, Event, EventAttendee};
+use crate::realtime::SharedBroker;
 use crate::services::events::{self as svc, EventSort};
 use crate::services::{Change, agenda};
 
@@ -354,6 +355,7 @@ impl EventsMutation {
             .transpose()?;
         Ok(svc::register(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
             user,
@@ -462,6 +464,7 @@ impl EventsMutation {
             .transpose()?;
         Ok(svc::cancel_registration(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
             user,
@@ -481,7 +484,16 @@ impl EventsMutation {
             parse_id(&event_id, "eventId")?,
             parse_id(&user_id, "userId")?,
         );
-        Ok(svc::check(ctx.db(), ctx.actor()?, e, u, true).await?.into())
+        Ok(svc::check(
+            ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.actor()?,
+            e,
+            u,
+            true,
+        )
+        .await?
+        .into())
     }
 
     /// Only after check-in; idempotent.
@@ -495,8 +507,15 @@ impl EventsMutation {
             parse_id(&event_id, "eventId")?,
             parse_id(&user_id, "userId")?,
         );
-        Ok(svc::check(ctx.db(), ctx.actor()?, e, u, false)
-            .await?
-            .into())
+        Ok(svc::check(
+            ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.actor()?,
+            e,
+            u,
+            false,
+        )
+        .await?
+        .into())
     }
 }

@@ -42,6 +42,7 @@ pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,
     metrics: Metrics,
+    broker: crate::realtime::SharedBroker,
     config: &crate::config::Config,
 ) -> AppSchema {
     let limits: &Limits = &config.limits;
@@ -49,6 +50,7 @@ pub fn build_schema(
     let mut b = builder()
         .data(db)
         .data(auth)
+        .data(broker)
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay))
         .extension(OperationMetrics::new(metrics))
         .extension(QueryLimits::new(limits))

@@ -20,6 +20,7 @@ use crate::domain::enums::{AttendeeStatus, AuditAction, DbEnum, EventStatus, Eve
 use crate::domain::money;
 use crate::entities::{event_attendees, events, users};
 use crate::error::AppError;
+use crate::realtime::{AttendeeChangeKind, Broker, DomainEvent};
 
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
@@ -476,6 +477,32 @@ pub async fn transition(
     Ok(row)
 }
 
+/// The event's seat count as the transaction sees it (for the domain event).
+async fn seats(txn: &impl ConnectionTrait, actor: &Actor, event_id: Uuid) -> Result<i32, AppError> {
+    Ok(actor
+        .scope()
+        .by_id::<events::Entity>(event_id)
+        .one(txn)
+        .await?
+        .map_or(0, |e| e.current_attendees))
+}
+
+fn announce(
+    broker: &dyn Broker,
+    row: &event_attendees::Model,
+    kind: AttendeeChangeKind,
+    current_attendees: i32,
+) {
+    broker.publish(DomainEvent::AttendeeChanged {
+        organization_id: row.organization_id,
+        event_id: row.event_id,
+        attendee_id: row.id,
+        user_id: row.user_id,
+        kind,
+        current_attendees,
+    });
+}
+
 fn ph(backend: sea_orm::DbBackend, n: usize) -> String {
     match backend {
         sea_orm::DbBackend::Postgres => format!("${n}"),
@@ -561,6 +588,7 @@ async fn attendee(
 
 pub async fn register(
     db: &DatabaseConnection,
+    broker: &dyn Broker,
     actor: &Actor,
     event_id: Uuid,
     user_id: Option<Uuid>,
@@ -636,12 +664,15 @@ pub async fn register(
         Some(snapshot(&row)),
     )
     .await?;
+    let current = seats(&txn, actor, row.event_id).await?;
     txn.commit().await?;
+    announce(broker, &row, AttendeeChangeKind::Registered, current);
     Ok(row)
 }
 
 pub async fn cancel_registration(
     db: &DatabaseConnection,
+    broker: &dyn Broker,
     actor: &Actor,
     event_id: Uuid,
     user_id: Option<Uuid>,
@@ -680,13 +711,16 @@ pub async fn cancel_registration(
         Some(snapshot(&row)),
     )
     .await?;
+    let current = seats(&txn, actor, row.event_id).await?;
     txn.commit().await?;
+    announce(broker, &row, AttendeeChangeKind::Cancelled, current);
     Ok(row)
 }
 
 /// Check-in (`true`) or check-out. Both are idempotent: a repeat returns the row as it is.
 pub async fn check(
     db: &DatabaseConnection,
+    broker: &dyn Broker,
     actor: &Actor,
     event_id: Uuid,
     user_id: Uuid,
@@ -747,7 +781,18 @@ pub async fn check(
         Some(snapshot(&row)),
     )
     .await?;
+    let current = seats(&txn, actor, row.event_id).await?;
     txn.commit().await?;
+    announce(
+        broker,
+        &row,
+        if check_in {
+            AttendeeChangeKind::CheckedIn
+        } else {
+            AttendeeChangeKind::CheckedOut
+        },
+        current,
+    );
     Ok(row)
 }
 

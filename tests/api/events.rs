@@ -593,3 +593,60 @@ async fn the_agenda_stays_inside_the_event_in_the_order_given() {
         "once the late item is gone the event may shrink: {body}"
     );
 }
+
+#[tokio::test]
+async fn committed_registration_changes_are_announced_and_refused_ones_are_not() {
+    use plugs::realtime::{AttendeeChangeKind, DomainEvent};
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let member = app.member(&s, false).await;
+    let mut rx = app.broker.subscribe();
+    let e = create_event(&app, &s, Some(1)).await;
+    let id = e["id"].as_str().unwrap();
+    lifecycle(&app, &s, "publishEvent", id).await;
+    register(&app, &s, id, None).await;
+    assert_eq!(
+        error_code(&register(&app, &member, id, None).await),
+        Some("EVENT_FULL")
+    );
+    app.gql_as(
+        &s.access,
+        "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+        json!({ "e": id }),
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        let DomainEvent::AttendeeChanged {
+            event_id,
+            user_id,
+            kind,
+            current_attendees,
+            ..
+        } = ev;
+        seen.push((
+            event_id.to_string(),
+            user_id.to_string(),
+            kind,
+            current_attendees,
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (
+                id.to_owned(),
+                s.user_id.clone(),
+                AttendeeChangeKind::Registered,
+                1
+            ),
+            (
+                id.to_owned(),
+                s.user_id.clone(),
+                AttendeeChangeKind::Cancelled,
+                0
+            ),
+        ],
+        "the EVENT_FULL attempt rolled back and announced nothing"
+    );
+}

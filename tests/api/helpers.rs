@@ -134,6 +134,7 @@ pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
+    pub broker: plugs::realtime::SharedBroker,
     /// Keeps a SQLite file alive for as long as the app runs.
     _test_db: Arc<TestDb>,
 }
@@ -149,11 +150,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(config).await.expect("app builds");
     let addr = format!("http://{}", app.addr());
     let db = app.db().clone();
+    let broker = app.broker();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         addr,
         client: reqwest::Client::new(),
         db,
+        broker,
         _test_db: Arc::new(test_db),
     }
 }
