@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::Order;
 
-use crate::domain::enums::{AgendaItemStatus, AgendaItemType, EventStatus, EventType};
+use crate::domain::enums::{
+    AgendaItemStatus, AgendaItemType, AttendeeStatus, EventStatus, EventType,
+};
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
@@ -146,6 +148,12 @@ pub struct UpdateAgendaItemInput {
     sort_order: MaybeUndefined<i32>,
     status: MaybeUndefined<AgendaItemStatus>,
     metadata: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateAttendeeInput {
+    status: MaybeUndefined<AttendeeStatus>,
+    notes: MaybeUndefined<String>,
 }
 
 fn id_change(v: MaybeUndefined<ID>, field: &str) -> Result<Change<uuid::Uuid>, AppError> {
@@ -449,6 +457,34 @@ impl EventsMutation {
         )
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Status (REGISTERED, CONFIRMED, or NO_SHOW after the event) and notes of a registration
+    /// (admins and the event's organizer).
+    async fn update_attendee(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateAttendeeInput,
+    ) -> Res<EventAttendee> {
+        let status = non_null(input.status, "status")?;
+        let row = svc::update_attendee(
+            ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            status,
+            change(input.notes),
+        )
+        .await?;
+        Ok(row.into())
+    }
+
+    /// After the event completes: every registration that never checked in becomes NO_SHOW.
+    /// Returns how many changed.
+    async fn mark_no_shows(&self, ctx: &Context<'_>, event_id: ID) -> Res<i32> {
+        let n = svc::mark_no_shows(ctx.db(), ctx.actor()?, parse_id(&event_id, "eventId")?).await?;
+        Ok(n as i32)
     }
 
     /// Frees the seat.

@@ -259,6 +259,58 @@ impl Loader<ScopedKey> for AgendaByEvent {
     }
 }
 
+/// Per event: (live non-cancelled registrations, attended, checked in), one grouped statement.
+pub struct AttendeeStats {
+    db: DatabaseConnection,
+}
+
+impl Loader<ScopedKey> for AttendeeStats {
+    type Value = (i64, i64, i64);
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ScopedKey],
+    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
+        use event_attendees::Column as C;
+        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (org, id) in keys {
+            by_org.entry(*org).or_default().push(*id);
+        }
+        let mut out = HashMap::new();
+        for (org, ids) in by_org {
+            let rows: Vec<(Uuid, String, i64, i64)> = Scoped::new(org)
+                .live::<event_attendees::Entity>()
+                .filter(C::EventId.is_in(ids.clone()))
+                .select_only()
+                .column(C::EventId)
+                .column(C::Status)
+                .column_as(C::Id.count(), "n")
+                .column_as(C::CheckInTime.count(), "checked_in")
+                .group_by(C::EventId)
+                .group_by(C::Status)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(AppError::from)?;
+            for id in &ids {
+                out.insert((org, *id), (0, 0, 0));
+            }
+            for (event, status, n, checked_in) in rows {
+                let e = out.entry((org, event)).or_insert((0, 0, 0));
+                if status != "cancelled" {
+                    e.0 += n;
+                    e.2 += checked_in;
+                }
+                if status == "attended" {
+                    e.1 += n;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Live interactions per contact, in one grouped statement.
 pub struct InteractionCounts {
     db: DatabaseConnection,
@@ -309,6 +361,7 @@ pub struct Loaders {
     pub interaction_counts: Arc<Cached<InteractionCounts>>,
     pub events: Arc<Cached<ById<crate::entities::events::Entity>>>,
     pub agenda: Arc<Cached<AgendaByEvent>>,
+    pub attendee_stats: Arc<Cached<AttendeeStats>>,
 }
 
 pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
@@ -345,6 +398,7 @@ impl Loaders {
             interaction_counts: loader(InteractionCounts { db: db.clone() }, delay),
             events: loader(ById::new(db.clone()), delay),
             agenda: loader(AgendaByEvent { db: db.clone() }, delay),
+            attendee_stats: loader(AttendeeStats { db: db.clone() }, delay),
         }
     }
 }

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, Order,
-    QueryFilter, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, Order, QueryFilter, Statement,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -847,4 +847,146 @@ pub fn attendee_count(
         let (q, db) = (q.clone(), db.clone());
         Box::pin(async move { Ok(q.count(&db).await?) })
     })
+}
+
+/// Changes a registration's status (REGISTERED, CONFIRMED, or NO_SHOW once the event is
+/// completed) and notes. Seats move only through register/cancel, attendance through check-in.
+pub async fn update_attendee(
+    db: &DatabaseConnection,
+    broker: &dyn Broker,
+    actor: &Actor,
+    id: Uuid,
+    status: Option<AttendeeStatus>,
+    notes: Change<String>,
+) -> Result<event_attendees::Model, AppError> {
+    let txn = crate::db::write_txn(db).await?;
+    let old = actor
+        .scope()
+        .live_by_id::<event_attendees::Entity>(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such registration".into()))?;
+    let event = live_event(&txn, actor, old.event_id).await?;
+    if !(actor.is_admin || event.created_by == actor.user_id) {
+        return Err(AppError::Forbidden(
+            "only an admin or the event's organizer may do this".into(),
+        ));
+    }
+    let mut a: event_attendees::ActiveModel = old.clone().into();
+    if let Some(s) = status {
+        let from = AttendeeStatus::from_db(&old.status);
+        let allowed = match s {
+            AttendeeStatus::Registered | AttendeeStatus::Confirmed => {
+                matches!(from, AttendeeStatus::Registered | AttendeeStatus::Confirmed)
+            }
+            AttendeeStatus::NoShow => {
+                EventStatus::from_db(&event.status) == EventStatus::Completed
+                    && matches!(from, AttendeeStatus::Registered | AttendeeStatus::Confirmed)
+            }
+            AttendeeStatus::Attended | AttendeeStatus::Cancelled => false,
+        };
+        if !allowed {
+            return Err(AppError::bad_input(
+                "status",
+                format!(
+                    "a {} registration cannot become {} here (use checkInAttendee / cancelRegistration; NO_SHOW after the event)",
+                    from.as_str(),
+                    s.as_str()
+                ),
+            ));
+        }
+        a.status = Set(s.as_str().into());
+    }
+    match notes {
+        Change::Keep => {}
+        Change::Clear => a.notes = Set(None),
+        Change::Set(n) => a.notes = Set(validate::optional("notes", Some(&n), 20_000)?),
+    }
+    a.updated_at = Set(now());
+    let row = a.update(&txn).await?;
+    audit_event(
+        &txn,
+        actor,
+        "event_attendees",
+        id,
+        AuditAction::Update,
+        Some(snapshot(&old)),
+        Some(snapshot(&row)),
+    )
+    .await?;
+    let current = seats(&txn, actor, row.event_id).await?;
+    txn.commit().await?;
+    announce(broker, &row, AttendeeChangeKind::Updated, current);
+    Ok(row)
+}
+
+/// After an event completes, every registration that never checked in becomes NO_SHOW.
+/// Returns how many changed. One audit row, on the event.
+pub async fn mark_no_shows(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    event_id: Uuid,
+) -> Result<u64, AppError> {
+    let txn = crate::db::write_txn(db).await?;
+    let event = live_event(&txn, actor, event_id).await?;
+    if !(actor.is_admin || event.created_by == actor.user_id) {
+        return Err(AppError::Forbidden(
+            "only an admin or the event's organizer may do this".into(),
+        ));
+    }
+    let status = EventStatus::from_db(&event.status);
+    if status != EventStatus::Completed {
+        return Err(AppError::bad_input(
+            "eventId",
+            format!(
+                "the event is {}; no-shows are marked after it completes",
+                status.as_str()
+            ),
+        ));
+    }
+    let changed = event_attendees::Entity::update_many()
+        .col_expr(
+            event_attendees::Column::Status,
+            sea_orm::sea_query::Expr::value(AttendeeStatus::NoShow.as_str()),
+        )
+        .col_expr(
+            event_attendees::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now()),
+        )
+        .filter(event_attendees::Column::OrganizationId.eq(actor.organization_id))
+        .filter(event_attendees::Column::EventId.eq(event_id))
+        .filter(event_attendees::Column::IsDeleted.eq(false))
+        .filter(event_attendees::Column::Status.is_in([
+            AttendeeStatus::Registered.as_str(),
+            AttendeeStatus::Confirmed.as_str(),
+        ]))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    audit_event(
+        &txn,
+        actor,
+        "events",
+        event_id,
+        AuditAction::Update,
+        None,
+        Some(serde_json::json!({ "no_shows": changed })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(changed)
+}
+
+/// A member's registrations (live ones), first registered first.
+pub async fn registrations_of(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: Uuid,
+    args: &PageArgs,
+) -> Result<Page<event_attendees::Model>, AppError> {
+    let q = actor
+        .scope()
+        .live::<event_attendees::Entity>()
+        .filter(event_attendees::Column::UserId.eq(user_id));
+    paginate(db, q, &attendee_keyset(), args).await
 }

@@ -650,3 +650,101 @@ async fn committed_registration_changes_are_announced_and_refused_ones_are_not()
         "the EVENT_FULL attempt rolled back and announced nothing"
     );
 }
+
+#[tokio::test]
+async fn attendance_and_no_shows_after_the_event() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let a = app.member(&s, false).await;
+    let b = app.member(&s, false).await;
+    let c = app.member(&s, false).await;
+    let e = create_event(&app, &s, None).await;
+    let id = e["id"].as_str().unwrap();
+    lifecycle(&app, &s, "publishEvent", id).await;
+    for m in [&a, &b, &c] {
+        register(&app, m, id, None).await;
+    }
+    let check_in = "mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }";
+    app.gql_as(&a.access, check_in, json!({ "e": id, "u": a.user_id }))
+        .await;
+    app.gql_as(
+        &c.access,
+        "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+        json!({ "e": id }),
+    )
+    .await;
+    let rates = "query($id: ID!) { event(id: $id) { attendanceRate checkInRate attendees(status: [REGISTERED]) { totalCount nodes { user { id } } } } }";
+    let body = app.gql_as(&s.access, rates, json!({ "id": id })).await;
+    assert_eq!(body["data"]["event"]["attendanceRate"], 0.5, "{body}");
+    assert_eq!(body["data"]["event"]["checkInRate"], 0.5);
+    assert_eq!(body["data"]["event"]["attendees"]["totalCount"], 1);
+    assert_eq!(
+        body["data"]["event"]["attendees"]["nodes"][0]["user"]["id"],
+        b.user_id.as_str()
+    );
+
+    let no_shows = "mutation($e: ID!) { markNoShows(eventId: $e) }";
+    let early = app.gql_as(&s.access, no_shows, json!({ "e": id })).await;
+    assert_eq!(
+        error_code(&early),
+        Some("BAD_USER_INPUT"),
+        "only after completion: {early}"
+    );
+    assert_eq!(
+        error_code(&app.gql_as(&a.access, no_shows, json!({ "e": id })).await),
+        Some("FORBIDDEN")
+    );
+    lifecycle(&app, &s, "startEvent", id).await;
+    lifecycle(&app, &s, "completeEvent", id).await;
+    let body = app.gql_as(&s.access, no_shows, json!({ "e": id })).await;
+    assert_eq!(body["data"]["markNoShows"], 1, "only b never came: {body}");
+    let mine = app
+        .gql_as(
+            &b.access,
+            "{ me { registrations { nodes { status event { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mine["data"]["me"]["registrations"]["nodes"],
+        json!([{ "status": "NO_SHOW", "event": { "id": id } }])
+    );
+
+    let upd = "mutation($id: ID!, $i: UpdateAttendeeInput!) { updateAttendee(id: $id, input: $i) { status notes } }";
+    let reg = app
+        .gql_as(
+            &a.access,
+            "{ me { registrations { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    let reg_id = reg["data"]["me"]["registrations"]["nodes"][0]["id"].clone();
+    let body = app
+        .gql_as(
+            &s.access,
+            upd,
+            json!({ "id": reg_id, "i": { "notes": "front row" } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateAttendee"],
+        json!({ "status": "ATTENDED", "notes": "front row" }),
+        "{body}"
+    );
+    let body = app
+        .gql_as(
+            &s.access,
+            upd,
+            json!({ "id": reg_id, "i": { "status": "CANCELLED" } }),
+        )
+        .await;
+    assert_eq!(field(&body), Some("status"));
+    let body = app
+        .gql_as(
+            &a.access,
+            upd,
+            json!({ "id": reg_id, "i": { "notes": "me" } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"));
+}

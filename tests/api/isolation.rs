@@ -24,6 +24,7 @@ enum Target {
     Interaction,
     Event,
     AgendaItem,
+    Attendee,
     Email,
 }
 
@@ -35,6 +36,7 @@ struct Victim {
     interaction: String,
     event: String,
     agenda_item: String,
+    attendee: String,
 }
 
 fn by_id(name: &'static str, query: &'static str, target: Target) -> Attack {
@@ -162,6 +164,8 @@ fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
             vars: Box::new(|id| json!({ "e": id })),
             target: Target::Event,
         },
+        by_id("updateAttendee", "mutation($id: ID!) { updateAttendee(id: $id, input: { notes: \"x\" }) { id } }", Target::Attendee),
+        by_id("markNoShows(eventId)", "mutation($id: ID!) { markNoShows(eventId: $id) }", Target::Event),
         by_id("events(createdBy)", "query($id: ID!) { events(filter: { createdBy: $id }) { totalCount nodes { id } } }", Target::User),
         Attack {
             name: "registerForEvent with a foreign userId",
@@ -259,12 +263,17 @@ async fn victim(app: &TestApp) -> Victim {
         .to_owned();
     let event = own_event(app, &admin).await;
     // The member holds a seat, so cancel/check-in attacks have a registration to aim at.
-    app.gql_as(
-        &member.access,
-        "mutation($e: ID!) { registerForEvent(eventId: $e) { id } }",
-        json!({ "e": event }),
-    )
-    .await;
+    let reg = app
+        .gql_as(
+            &member.access,
+            "mutation($e: ID!) { registerForEvent(eventId: $e) { id } }",
+            json!({ "e": event }),
+        )
+        .await;
+    let attendee = reg["data"]["registerForEvent"]["id"]
+        .as_str()
+        .expect("registration")
+        .to_owned();
     let item = app
         .gql_as(&admin.access, "mutation($e: ID!) { createAgendaItem(eventId: $e, input: { title: \"Talk\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }", json!({ "e": event }))
         .await;
@@ -279,6 +288,7 @@ async fn victim(app: &TestApp) -> Victim {
         interaction,
         event,
         agenda_item,
+        attendee,
     }
 }
 
@@ -292,7 +302,8 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
     const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt } } auditLogs { totalCount }
         contacts { totalCount nodes { id firstName contactType leadScore deletedAt lastInteraction } }
         contactInteractions { totalCount nodes { id subject deletedAt } }
-        events { totalCount nodes { id title status currentAttendees deletedAt agenda { id title sortOrder deletedAt } } } }";
+        events { totalCount nodes { id title status currentAttendees deletedAt agenda { id title sortOrder deletedAt }
+          attendees { nodes { id status notes } } } } }";
     let before = app.gql_as(&v.admin.access, STATE, json!({})).await;
     let victim_lead = format!("lead@{}", v.admin.domain);
 
@@ -303,6 +314,7 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
             Target::Interaction => vec![v.interaction.as_str()],
             Target::Event => vec![v.event.as_str()],
             Target::AgendaItem => vec![v.agenda_item.as_str()],
+            Target::Attendee => vec![v.attendee.as_str()],
             Target::Email => vec![
                 v.admin.email.as_str(),
                 v.member.email.as_str(),

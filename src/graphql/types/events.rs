@@ -171,6 +171,18 @@ fn dangling(what: &str) -> async_graphql::Error {
     AppError::Internal(format!("dangling reference to a {what}")).into()
 }
 
+impl Event {
+    async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<(i64, i64, i64)> {
+        let loaders = ctx.data::<Loaders>()?;
+        let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
+        Ok(loaders
+            .attendee_stats
+            .load_one((self.organization_id, event))
+            .await?
+            .unwrap_or_default())
+    }
+}
+
 #[ComplexObject]
 impl Event {
     /// The member who created the event (its organizer).
@@ -254,6 +266,18 @@ impl Event {
             .into_iter()
             .map(AgendaItem::from)
             .collect())
+    }
+
+    /// ATTENDED registrations / registrations not cancelled; `null` with no registrations.
+    async fn attendance_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
+        let (active, attended, _) = self.stats(ctx).await?;
+        Ok((active > 0).then(|| attended as f64 / active as f64))
+    }
+
+    /// Checked-in registrations / registrations not cancelled; `null` with no registrations.
+    async fn check_in_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
+        let (active, _, checked_in) = self.stats(ctx).await?;
+        Ok((active > 0).then(|| checked_in as f64 / active as f64))
     }
 
     /// Seats still free; `null` when there is no limit.

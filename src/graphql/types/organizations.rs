@@ -88,6 +88,33 @@ impl From<users::Model> for User {
 
 #[ComplexObject]
 impl User {
+    /// This member's event registrations, first registered first.
+    async fn registrations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<
+        crate::graphql::connection::Connection<crate::graphql::types::EventAttendee>,
+    > {
+        use crate::graphql::context::ContextExt;
+        let actor = ctx.actor()?;
+        let user = self
+            .id
+            .parse()
+            .map_err(|_| crate::error::AppError::Internal("bad user id".into()))?;
+        let args = crate::db::pagination::PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let page = crate::services::events::registrations_of(ctx.db(), actor, user, &args).await?;
+        Ok(crate::graphql::connection::Connection::from_page(page))
+    }
+
     /// Live contacts this member added, newest first.
     async fn contacts(
         &self,
