@@ -133,21 +133,7 @@ async fn record(
     old: Option<Value>,
     new: Option<Value>,
 ) -> Result<(), AppError> {
-    audit::record(
-        txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "event_agenda_items",
-            record_id: id,
-            action,
-            old,
-            new,
-        },
-    )
-    .await?;
-    Ok(())
+    audit::by_actor(txn, actor, "event_agenda_items", id, action, old, new).await
 }
 
 pub async fn create(

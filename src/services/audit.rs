@@ -55,3 +55,30 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), DbErr
     .await?;
     Ok(())
 }
+
+/// The audit row of a change made by `actor` (the common case).
+pub async fn by_actor(
+    db: &impl ConnectionTrait,
+    actor: &super::Actor,
+    table: &'static str,
+    record_id: Uuid,
+    action: AuditAction,
+    old: Option<Value>,
+    new: Option<Value>,
+) -> Result<(), crate::error::AppError> {
+    record(
+        db,
+        Entry {
+            organization_id: actor.organization_id,
+            user_id: Some(actor.user_id),
+            meta: &actor.meta,
+            table,
+            record_id,
+            action,
+            old,
+            new,
+        },
+    )
+    .await?;
+    Ok(())
+}

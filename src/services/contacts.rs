@@ -10,7 +10,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::audit::{self, Entry, snapshot};
+use super::audit::snapshot;
 use super::users::like_pattern;
 use super::{Actor, Change, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
@@ -309,31 +309,7 @@ fn apply(a: &mut contacts::ActiveModel, p: ContactPatch) -> Result<(), AppError>
     Ok(())
 }
 
-async fn write_audit(
-    txn: &impl ConnectionTrait,
-    actor: &Actor,
-    table: &'static str,
-    id: Uuid,
-    action: AuditAction,
-    old: Option<Value>,
-    new: Option<Value>,
-) -> Result<(), AppError> {
-    audit::record(
-        txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table,
-            record_id: id,
-            action,
-            old,
-            new,
-        },
-    )
-    .await?;
-    Ok(())
-}
+use super::audit::by_actor as write_audit;
 
 pub async fn create(
     db: &DatabaseConnection,

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::audit::{self, Entry, snapshot};
+use super::audit::snapshot;
 use super::{Actor, Change, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{AttendeeStatus, AuditAction, DbEnum, EventStatus, EventType};
@@ -273,31 +273,7 @@ fn apply(a: &mut events::ActiveModel, p: EventPatch) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn audit_event(
-    txn: &impl ConnectionTrait,
-    actor: &Actor,
-    table: &'static str,
-    id: Uuid,
-    action: AuditAction,
-    old: Option<Value>,
-    new: Option<Value>,
-) -> Result<(), AppError> {
-    audit::record(
-        txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table,
-            record_id: id,
-            action,
-            old,
-            new,
-        },
-    )
-    .await?;
-    Ok(())
-}
+use super::audit::by_actor as audit_event;
 
 pub async fn create(
     db: &DatabaseConnection,
