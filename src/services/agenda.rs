@@ -225,27 +225,9 @@ pub async fn delete(
     id: Uuid,
 ) -> Result<items::Model, AppError> {
     let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<items::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let t = now();
-    let mut a: items::ActiveModel = old.clone().into();
-    a.is_deleted = Set(true);
-    a.deleted_at = Set(Some(t));
-    a.updated_at = Set(t);
-    let row = a.update(&txn).await?;
-    record(
-        &txn,
-        actor,
-        id,
-        AuditAction::Delete,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    let row =
+        super::set_deleted::<items::Entity>(&txn, actor, "event_agenda_items", id, true, not_found)
+            .await?;
     txn.commit().await?;
     Ok(row)
 }

@@ -391,35 +391,9 @@ pub async fn set_deleted(
     deleted: bool,
 ) -> Result<contacts::Model, AppError> {
     let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .by_id::<contacts::Entity>(id)
-        .filter(contacts::Column::IsDeleted.eq(!deleted))
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let t = now();
-    let mut a: contacts::ActiveModel = old.clone().into();
-    a.is_deleted = Set(deleted);
-    a.deleted_at = Set(deleted.then_some(t));
-    a.updated_at = Set(t);
-    a.updated_by = Set(Some(actor.user_id));
-    let row = a.update(&txn).await?;
-    let action = if deleted {
-        AuditAction::Delete
-    } else {
-        AuditAction::Restore
-    };
-    write_audit(
-        &txn,
-        actor,
-        "contacts",
-        id,
-        action,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    let row =
+        super::set_deleted::<contacts::Entity>(&txn, actor, "contacts", id, deleted, not_found)
+            .await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -849,35 +823,16 @@ pub async fn set_interaction_deleted(
     deleted: bool,
 ) -> Result<contact_interactions::Model, AppError> {
     let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .by_id::<contact_interactions::Entity>(id)
-        .filter(contact_interactions::Column::IsDeleted.eq(!deleted))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such interaction".into()))?;
-    let t = now();
-    let mut a: contact_interactions::ActiveModel = old.clone().into();
-    a.is_deleted = Set(deleted);
-    a.deleted_at = Set(deleted.then_some(t));
-    a.updated_at = Set(t);
-    let row = a.update(&txn).await?;
-    refresh_last_interaction(&txn, actor, row.contact_id).await?;
-    let action = if deleted {
-        AuditAction::Delete
-    } else {
-        AuditAction::Restore
-    };
-    write_audit(
+    let row = super::set_deleted::<contact_interactions::Entity>(
         &txn,
         actor,
         "contact_interactions",
         id,
-        action,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
+        deleted,
+        || AppError::NotFound("no such interaction".into()),
     )
     .await?;
+    refresh_last_interaction(&txn, actor, row.contact_id).await?;
     txn.commit().await?;
     Ok(row)
 }

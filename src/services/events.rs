@@ -371,35 +371,8 @@ pub async fn set_deleted(
     deleted: bool,
 ) -> Result<events::Model, AppError> {
     let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .by_id::<events::Entity>(id)
-        .filter(events::Column::IsDeleted.eq(!deleted))
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let t = now();
-    let mut a: events::ActiveModel = old.clone().into();
-    a.is_deleted = Set(deleted);
-    a.deleted_at = Set(deleted.then_some(t));
-    a.updated_at = Set(t);
-    a.updated_by = Set(Some(actor.user_id));
-    let row = a.update(&txn).await?;
-    let action = if deleted {
-        AuditAction::Delete
-    } else {
-        AuditAction::Restore
-    };
-    audit_event(
-        &txn,
-        actor,
-        "events",
-        id,
-        action,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    let row =
+        super::set_deleted::<events::Entity>(&txn, actor, "events", id, deleted, not_found).await?;
     txn.commit().await?;
     Ok(row)
 }

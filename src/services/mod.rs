@@ -91,3 +91,63 @@ pub async fn lock_organization(
     .await?;
     Ok(())
 }
+
+/// Soft delete (`deleted = true`) or restore of one row of the caller's organization, with its
+/// audit row, inside `txn`. The row must currently be in the other state, else `missing`.
+/// Sets `is_deleted`, `deleted_at`, `updated_at`, and `updated_by` where the table has it.
+pub async fn set_deleted<E>(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    table: &'static str,
+    id: Uuid,
+    deleted: bool,
+    missing: fn() -> crate::error::AppError,
+) -> Result<E::Model, crate::error::AppError>
+where
+    E: crate::db::scoped::TenantEntity,
+    E::Model: sea_orm::IntoActiveModel<E::ActiveModel> + serde::Serialize + Clone + Send + Sync,
+    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
+{
+    use std::str::FromStr;
+
+    use sea_orm::{ActiveModelTrait, ColumnTrait, IntoActiveModel, QueryFilter};
+
+    let col = |name: &str| {
+        <E::Column as FromStr>::from_str(name)
+            .map_err(|_| crate::error::AppError::Internal(format!("{table} has no column {name}")))
+    };
+    let is_deleted = E::deleted_column()
+        .ok_or_else(|| crate::error::AppError::Internal(format!("{table} has no soft delete")))?;
+    let old = actor
+        .scope()
+        .by_id::<E>(id)
+        .filter(is_deleted.eq(!deleted))
+        .one(txn)
+        .await?
+        .ok_or_else(missing)?;
+    let t = now();
+    let mut a = old.clone().into_active_model();
+    a.set(is_deleted, deleted.into());
+    a.set(col("deleted_at")?, deleted.then_some(t).into());
+    a.set(col("updated_at")?, t.into());
+    if let Ok(updated_by) = col("updated_by") {
+        a.set(updated_by, Some(actor.user_id).into());
+    }
+    let row = a.update(txn).await?;
+    let action = if deleted {
+        crate::domain::enums::AuditAction::Delete
+    } else {
+        crate::domain::enums::AuditAction::Restore
+    };
+    audit::by_actor(
+        txn,
+        actor,
+        table,
+        id,
+        action,
+        Some(audit::snapshot(&old)),
+        Some(audit::snapshot(&row)),
+    )
+    .await?;
+    Ok(row)
+}

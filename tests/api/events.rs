@@ -750,3 +750,67 @@ async fn attendance_and_no_shows_after_the_event() {
         .await;
     assert_eq!(error_code(&body), Some("FORBIDDEN"));
 }
+
+#[tokio::test]
+async fn events_go_to_the_trash_and_come_back() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let id = create_event(&app, &s, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let del = app
+        .gql_as(
+            &s.access,
+            "mutation($id: ID!) { deleteEvent(id: $id) { deletedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(del["data"]["deleteEvent"]["deletedAt"].is_string(), "{del}");
+    let gone = app
+        .gql_as(
+            &s.access,
+            "query($id: ID!) { event(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(gone["data"]["event"].is_null());
+    let trash = app
+        .gql_as(
+            &s.access,
+            "{ events(filter: { deleted: true }) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(trash["data"]["events"]["nodes"][0]["id"], id.as_str());
+    let again = app
+        .gql_as(
+            &s.access,
+            "mutation($id: ID!) { deleteEvent(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(error_code(&again), Some("NOT_FOUND"));
+    let back = app
+        .gql_as(
+            &s.access,
+            "mutation($id: ID!) { restoreEvent(id: $id) { deletedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(
+        back["data"]["restoreEvent"]["deletedAt"].is_null(),
+        "{back}"
+    );
+    let log = app
+        .gql_as(
+            &s.access,
+            "query($id: ID!) { auditLogs(filter: { recordId: $id }) { nodes { action } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        log["data"]["auditLogs"]["nodes"],
+        json!([{ "action": "RESTORE" }, { "action": "DELETE" }, { "action": "CREATE" }])
+    );
+}
