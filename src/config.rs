@@ -72,6 +72,36 @@ impl Default for Limits {
     }
 }
 
+/// WebSocket and subscription settings (API.md "Limits", issue 7).
+#[derive(Clone, Debug)]
+pub struct RealtimeConfig {
+    /// `connection_init` must arrive within this (else close 4408).
+    pub init_timeout: std::time::Duration,
+    /// How often the server pings an idle socket (`ping`, or `ka` on legacy `graphql-ws`).
+    pub keepalive: std::time::Duration,
+    /// Most active subscriptions on one socket.
+    pub max_subscriptions: usize,
+    /// A socket that does not take a message within this is dropped.
+    pub write_timeout: std::time::Duration,
+    /// Deliveries one subscriber may fall behind before its socket is closed (1013).
+    pub buffer: usize,
+    /// How often expired notifications are purged.
+    pub purge_interval: std::time::Duration,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            init_timeout: std::time::Duration::from_secs(10),
+            keepalive: std::time::Duration::from_secs(15),
+            max_subscriptions: 100,
+            write_timeout: std::time::Duration::from_secs(10),
+            buffer: 256,
+            purge_interval: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Authentication settings (API.md "Authentication").
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
@@ -100,6 +130,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How long a DataLoader gathers keys before it runs its one batched statement.
     pub loader_delay: std::time::Duration,
+    pub realtime: RealtimeConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -198,6 +229,38 @@ impl Config {
                 "PLUGS_LOADER_DELAY_MS",
                 2,
             )?),
+            realtime: {
+                let d = RealtimeConfig::default();
+                let secs = |v: u64| std::time::Duration::from_secs(v);
+                RealtimeConfig {
+                    init_timeout: secs(parse_num(
+                        &get,
+                        "PLUGS_WS_INIT_TIMEOUT_SECS",
+                        d.init_timeout.as_secs(),
+                    )?),
+                    keepalive: secs(parse_num(
+                        &get,
+                        "PLUGS_WS_KEEPALIVE_SECS",
+                        d.keepalive.as_secs(),
+                    )?),
+                    max_subscriptions: parse_num(
+                        &get,
+                        "PLUGS_WS_MAX_SUBSCRIPTIONS",
+                        d.max_subscriptions,
+                    )?,
+                    write_timeout: secs(parse_num(
+                        &get,
+                        "PLUGS_WS_WRITE_TIMEOUT_SECS",
+                        d.write_timeout.as_secs(),
+                    )?),
+                    buffer: parse_num(&get, "PLUGS_REALTIME_BUFFER", d.buffer)?,
+                    purge_interval: secs(parse_num(
+                        &get,
+                        "PLUGS_NOTIFICATION_PURGE_SECS",
+                        d.purge_interval.as_secs(),
+                    )?),
+                }
+            },
         })
     }
 

@@ -48,8 +48,19 @@ impl Application {
         let counter = metrics.clone();
         db.set_metric_callback(move |_| counter.statement_executed());
         let auth = crate::auth::Auth::new(&config.auth);
-        let broker: crate::realtime::SharedBroker =
-            std::sync::Arc::new(crate::realtime::InProcessBroker::new(1024));
+        let capacity = config.realtime.buffer;
+        let broker: crate::realtime::SharedBroker = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => std::sync::Arc::new(
+                crate::realtime::postgres::PgBroker::start(
+                    &config.database_url,
+                    capacity,
+                    std::time::Duration::from_secs(10),
+                )
+                .await?,
+            ),
+            _ => std::sync::Arc::new(crate::realtime::InProcessBroker::new(capacity)),
+        };
+        spawn_housekeeping(&db, &broker, &config);
         let schema = build_schema(
             db.clone(),
             auth.clone(),
@@ -63,6 +74,7 @@ impl Application {
             db: db.clone(),
             metrics,
             config,
+            broker: broker.clone(),
         };
         Ok(Self {
             listener,
@@ -110,6 +122,27 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Periodic work of a running server: purging expired notifications, dropping hub topics
+/// nobody listens to any more. The tasks end with the runtime.
+fn spawn_housekeeping(
+    db: &DatabaseConnection,
+    broker: &crate::realtime::SharedBroker,
+    config: &Config,
+) {
+    crate::services::notifications::spawn_purge(db.clone(), config.realtime.purge_interval);
+    let hub = std::sync::Arc::downgrade(broker);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match hub.upgrade() {
+                Some(b) => b.hub().prune(),
+                None => return,
+            }
+        }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

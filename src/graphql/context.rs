@@ -67,11 +67,25 @@ pub fn parse_id(id: &async_graphql::ID, field: &str) -> Result<uuid::Uuid, AppEr
     uuid::Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(field, "is not a valid ID"))
 }
 
-/// What a WebSocket connection said in `connection_init`.
+/// Close code for a subscriber that fell behind its bounded buffer (1013: try again later).
+pub const CLOSE_TOO_SLOW: u16 = 1013;
+
+/// Lets an operation running on a WebSocket ask for the socket to be closed.
 #[derive(Clone, Debug)]
-pub struct WsSession {
-    pub authorization: Option<String>,
-    pub meta: RequestMeta,
+pub struct WsControl {
+    tx: tokio::sync::mpsc::Sender<(u16, String)>,
+}
+
+impl WsControl {
+    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<(u16, String)>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        (Self { tx }, rx)
+    }
+
+    /// The first request wins; later ones are dropped.
+    pub fn close(&self, code: u16, reason: String) {
+        let _ = self.tx.try_send((code, reason));
+    }
 }
 
 /// Reads `Bearer <token>` and resolves it to a caller. A refused token does not fail the

@@ -272,11 +272,15 @@ impl EventsMutation {
             settings: non_null(i.settings, "settings")?.map(|j| j.0),
             metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
         };
-        Ok(
-            svc::update(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, patch)
-                .await?
-                .into(),
+        Ok(svc::update(
+            ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            patch,
         )
+        .await?
+        .into())
     }
 
     /// Soft delete: the event moves to the trash (`filter: { deleted: true }`).
@@ -300,6 +304,7 @@ impl EventsMutation {
     async fn publish_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let row = svc::transition(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &[EventStatus::Draft],
@@ -313,6 +318,7 @@ impl EventsMutation {
     async fn start_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let row = svc::transition(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &[EventStatus::Published],
@@ -326,6 +332,7 @@ impl EventsMutation {
     async fn complete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let row = svc::transition(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &[EventStatus::Ongoing],
@@ -340,6 +347,7 @@ impl EventsMutation {
         let from = [EventStatus::Draft, EventStatus::Published];
         let row = svc::transition(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &from,
@@ -397,6 +405,7 @@ impl EventsMutation {
         };
         Ok(agenda::create(
             ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
             patch,
@@ -424,11 +433,15 @@ impl EventsMutation {
             status: non_null(i.status, "status")?,
             metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
         };
-        Ok(
-            agenda::update(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, patch)
-                .await?
-                .into(),
+        Ok(agenda::update(
+            ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            patch,
         )
+        .await?
+        .into())
     }
 
     /// Soft delete.

@@ -5,11 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
 };
 
-use crate::graphql::context::{WsSession, resolve_caller};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Response, ServerResult, Variables};
 
@@ -70,51 +68,6 @@ impl Extension for ErrorCodesExt {
             }
         }
         response
-    }
-}
-
-/// WebSocket operations: authenticates each one from the connection's `connection_init`
-/// token, so a socket never outlives the rights of the session that opened it.
-pub struct WsAuth;
-
-impl ExtensionFactory for WsAuth {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(WsAuthExt)
-    }
-}
-
-struct WsAuthExt;
-
-#[async_trait::async_trait]
-impl Extension for WsAuthExt {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        let mut request = request;
-        if let (Some(session), Some(db), Some(auth)) = (
-            ctx.data_opt::<WsSession>(),
-            ctx.data_opt::<sea_orm::DatabaseConnection>(),
-            ctx.data_opt::<crate::auth::Auth>(),
-        ) {
-            let mut meta = session.meta.clone();
-            meta.request_id = uuid::Uuid::new_v4();
-            let caller = resolve_caller(db, auth, session.authorization.as_deref(), &meta).await;
-            request = request
-                .data(caller)
-                .data(meta)
-                .data(crate::graphql::loaders::Loaders::new(
-                    db,
-                    ctx.data_opt::<crate::graphql::loaders::LoaderDelay>()
-                        .copied()
-                        .unwrap_or(crate::graphql::loaders::LoaderDelay(
-                            std::time::Duration::from_millis(2),
-                        )),
-                ));
-        }
-        next.run(ctx, request).await
     }
 }
 

@@ -401,4 +401,17 @@ impl Loaders {
             attendee_stats: loader(AttendeeStats { db: db.clone() }, delay),
         }
     }
+
+    /// Forgets everything loaded so far: a subscription resolves each delivery afresh.
+    pub fn clear(&self) {
+        self.users.clear::<ScopedKey>();
+        self.organizations.clear::<ScopedKey>();
+        self.contacts.clear::<ScopedKey>();
+        self.interaction_pages.clear::<PageKey>();
+        self.attendee_pages.clear::<PageKey>();
+        self.interaction_counts.clear::<ScopedKey>();
+        self.events.clear::<ScopedKey>();
+        self.agenda.clear::<ScopedKey>();
+        self.attendee_stats.clear::<ScopedKey>();
+    }
 }

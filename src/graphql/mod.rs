@@ -8,8 +8,10 @@ pub mod extensions;
 pub mod limits;
 pub mod loaders;
 pub mod networking;
+pub mod notifications;
 pub mod scalars;
 pub mod schema;
+pub mod subscriptions;
 pub mod types;
 
 pub use schema::{AppSchema, build_schema, sdl};

@@ -1,16 +1,18 @@
-use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Object, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Auth;
 use crate::config::Limits;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
-use crate::graphql::extensions::{ErrorCodes, OperationMetrics, WsAuth};
+use crate::graphql::extensions::{ErrorCodes, OperationMetrics};
 use crate::graphql::limits::QueryLimits;
 use crate::graphql::networking::{NetworkingMutation, NetworkingQuery};
+use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
+use crate::graphql::subscriptions::Subscription;
 use crate::http::metrics::Metrics;
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 #[derive(Default)]
 pub struct MetaQuery;
@@ -24,16 +26,27 @@ impl MetaQuery {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(MetaQuery, AccountQuery, NetworkingQuery, EventsQuery);
+pub struct Query(
+    MetaQuery,
+    AccountQuery,
+    NetworkingQuery,
+    EventsQuery,
+    NotificationsQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountMutation, NetworkingMutation, EventsMutation);
+pub struct Mutation(
+    AccountMutation,
+    NetworkingMutation,
+    EventsMutation,
+    NotificationsMutation,
+);
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     crate::graphql::types::register(Schema::build(
         Query::default(),
         Mutation::default(),
-        EmptySubscription,
+        Subscription,
     ))
 }
 
@@ -54,8 +67,7 @@ pub fn build_schema(
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay))
         .extension(OperationMetrics::new(metrics))
         .extension(QueryLimits::new(limits))
-        .extension(ErrorCodes)
-        .extension(WsAuth);
+        .extension(ErrorCodes);
     if !introspection {
         b = b.disable_introspection();
     }

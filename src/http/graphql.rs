@@ -5,14 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, ErrorExtensions};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::error::AppError;
-use crate::graphql::context::{Caller, WsSession, resolve_caller};
+use crate::graphql::context::{Caller, resolve_caller};
 use crate::graphql::loaders::Loaders;
 use crate::services::RequestMeta;
 
@@ -343,38 +343,22 @@ impl Drop for WsGuard {
     }
 }
 
-/// Authentication happens in `connection_init` (`{"authorization": "Bearer <token>"}`).
+/// Authentication happens in `connection_init` (`{"authorization": "Bearer <token>"}`);
+/// the protocol itself is in `http::ws`.
 pub async fn ws_handler(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let meta = request_meta(&state, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(state.config.limits.body_bytes)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_opened();
             let _guard = WsGuard(state.metrics.clone());
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload: serde_json::Value| async move {
-                    let authorization = payload
-                        .get("authorization")
-                        .or_else(|| payload.get("Authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned);
-                    // The token is checked again for every operation (see `WsAuth`), so a
-                    // logout, deactivation or demotion reaches open sockets too.
-                    let mut data = async_graphql::Data::default();
-                    data.insert(WsSession {
-                        authorization,
-                        meta,
-                    });
-                    Ok(data)
-                })
-                .serve()
-                .await;
+            super::ws::serve(socket, state, meta).await;
         })
         .into_response()
 }

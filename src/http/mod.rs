@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod ws;
 
 use axum::Router;
 use axum::routing::get;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub metrics: Metrics,
     pub config: Config,
+    pub broker: crate::realtime::SharedBroker,
 }
 
 pub fn router(state: AppState) -> Router {

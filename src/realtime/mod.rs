@@ -1,14 +1,33 @@
-//! The realtime seam: services publish domain events *after* their transaction commits, and
-//! subscribers (the WebSocket subscriptions of the notifications issue) receive them.
+//! The realtime seam. A writing service collects [`Signal`]s in an [`Outbox`] and commits
+//! through it; the [`Broker`] announces them so that nothing is announced for a change that
+//! rolled back:
 //!
-//! `InProcessBroker` (a tokio broadcast channel) serves one process, SQLite's case. The
-//! PostgreSQL LISTEN/NOTIFY broker for several instances plugs in behind the same trait.
+//! - [`InProcessBroker`] (SQLite, one process) hands the signals to the local [`Hub`] after the
+//!   transaction commits.
+//! - [`postgres::PgBroker`] issues `pg_notify` inside the writing transaction (PostgreSQL
+//!   delivers it only on commit) and a dedicated `LISTEN` connection on every instance hands
+//!   what arrives to that instance's hub.
+//!
+//! Signals carry ids only. A subscriber is routed by [`Topic`] (organization + event, or
+//! organization + user), so it never even sees another tenant's signal, and it loads the row
+//! itself, scoped to its own organization (and user).
+//!
+//! Delivery guarantee: at most once, in commit order per instance. A subscriber that loses
+//! its socket, or whose instance loses its `LISTEN` connection (the socket is then closed with
+//! 1012 so the client knows), may have missed signals; after reconnecting it re-queries
+//! (`notifications`, `event.attendees`) and sees everything that was committed.
 
-use serde::Serialize;
-use tokio::sync::broadcast;
+pub mod postgres;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sea_orm::{DatabaseTransaction, DbErr};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OnceCell, broadcast, watch};
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, async_graphql::Enum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 pub enum AttendeeChangeKind {
     Registered,
     Cancelled,
@@ -17,49 +36,198 @@ pub enum AttendeeChangeKind {
     Updated,
 }
 
-/// Only ids and small facts: a subscriber reloads what it shows, scoped to its own tenant.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum DomainEvent {
-    AttendeeChanged {
-        organization_id: Uuid,
-        event_id: Uuid,
-        attendee_id: Uuid,
-        user_id: Uuid,
+/// What crosses the wire between instances: ids and the kind of change, never row data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Signal {
+    Attendee {
+        org: Uuid,
+        event: Uuid,
+        attendee: Uuid,
         kind: AttendeeChangeKind,
-        current_attendees: i32,
+    },
+    Notification {
+        org: Uuid,
+        user: Uuid,
+        notification: Uuid,
     },
 }
 
-pub trait Broker: Send + Sync {
-    /// Fire and forget: a publish never fails the request that caused it.
-    fn publish(&self, event: DomainEvent);
-    fn subscribe(&self) -> broadcast::Receiver<DomainEvent>;
+/// Who may receive a signal: the members of one organization watching one event, or one user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Event { org: Uuid, event: Uuid },
+    User { org: Uuid, user: Uuid },
 }
 
-/// In-process fan-out. A receiver that falls more than `capacity` events behind loses the
-/// oldest ones (tokio reports `Lagged`), so a slow subscriber never blocks publishers.
+impl Signal {
+    pub fn topic(&self) -> Topic {
+        match *self {
+            Signal::Attendee { org, event, .. } => Topic::Event { org, event },
+            Signal::Notification { org, user, .. } => Topic::User { org, user },
+        }
+    }
+}
+
+/// One signal as the subscribers of its topic receive it. Every subscriber of a topic belongs
+/// to the topic's organization, so what one of them loads (scoped to that organization) is
+/// shared with the others through `loaded` instead of being loaded once per subscriber.
+#[derive(Debug)]
+pub struct Delivery {
+    pub signal: Signal,
+    pub loaded: OnceCell<Option<Arc<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl Delivery {
+    pub fn new(signal: Signal) -> Self {
+        Self {
+            signal,
+            loaded: OnceCell::new(),
+        }
+    }
+}
+
+/// This instance's subscribers, by topic. A topic's channel exists while someone listens.
+/// Each channel is bounded: a receiver that falls `capacity` deliveries behind is told it
+/// lagged (its socket is then closed) and publishers never wait for it.
+pub struct Hub {
+    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<Delivery>>>>,
+    capacity: usize,
+    /// Bumped when the feed was interrupted (the LISTEN connection was lost): open sockets
+    /// are closed so their clients reconnect and re-query.
+    interrupted: watch::Sender<u64>,
+}
+
+impl Hub {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            topics: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            interrupted: watch::channel(0).0,
+        }
+    }
+
+    fn topics(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<Delivery>>>> {
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Delivery>> {
+        let mut topics = self.topics();
+        topics
+            .entry(topic)
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Hands a signal to this instance's subscribers of its topic (if any).
+    pub fn deliver(&self, signal: Signal) {
+        let topic = signal.topic();
+        let mut topics = self.topics();
+        if let Some(tx) = topics.get(&topic) {
+            if tx.receiver_count() == 0 {
+                topics.remove(&topic);
+            } else {
+                let _ = tx.send(Arc::new(Delivery::new(signal)));
+            }
+        }
+    }
+
+    /// Drops the channels nobody listens to any more (run periodically).
+    pub fn prune(&self) {
+        self.topics().retain(|_, tx| tx.receiver_count() > 0);
+    }
+
+    /// How many topics have a channel (for metrics and tests).
+    pub fn topic_count(&self) -> usize {
+        self.topics().len()
+    }
+
+    pub fn interrupt(&self) {
+        self.interrupted.send_modify(|n| *n += 1);
+    }
+
+    pub fn interruptions(&self) -> watch::Receiver<u64> {
+        self.interrupted.subscribe()
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Broker: Send + Sync {
+    /// Called inside the writing transaction, just before it commits.
+    async fn stage(&self, txn: &DatabaseTransaction, signals: &[Signal]) -> Result<(), DbErr>;
+    /// Called after the commit succeeded.
+    fn committed(&self, signals: Vec<Signal>);
+    /// This instance's subscribers.
+    fn hub(&self) -> &Hub;
+}
+
+/// The broker shared by the schema and the services.
+pub type SharedBroker = Arc<dyn Broker>;
+
+/// One process: signals go to the local hub once the transaction has committed.
 pub struct InProcessBroker {
-    tx: broadcast::Sender<DomainEvent>,
+    hub: Hub,
 }
 
 impl InProcessBroker {
     pub fn new(capacity: usize) -> Self {
         Self {
-            tx: broadcast::channel(capacity).0,
+            hub: Hub::new(capacity),
         }
     }
 }
 
+#[async_trait::async_trait]
 impl Broker for InProcessBroker {
-    fn publish(&self, event: DomainEvent) {
-        // No receiver is not an error: nobody is listening right now.
-        let _ = self.tx.send(event);
+    async fn stage(&self, _txn: &DatabaseTransaction, _signals: &[Signal]) -> Result<(), DbErr> {
+        Ok(())
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<DomainEvent> {
-        self.tx.subscribe()
+    fn committed(&self, signals: Vec<Signal>) {
+        for s in signals {
+            self.hub.deliver(s);
+        }
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.hub
     }
 }
 
-/// The broker shared by the schema and the services.
-pub type SharedBroker = std::sync::Arc<dyn Broker>;
+/// The signals of one transaction. Committing through the outbox is the only way a service
+/// announces anything, so a returned error (rollback) announces nothing.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    signals: Vec<Signal>,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, signal: Signal) {
+        self.signals.push(signal);
+    }
+
+    pub fn extend(&mut self, signals: impl IntoIterator<Item = Signal>) {
+        self.signals.extend(signals);
+    }
+
+    pub async fn commit(
+        self,
+        txn: DatabaseTransaction,
+        broker: &dyn Broker,
+    ) -> Result<(), crate::error::AppError> {
+        if self.signals.is_empty() {
+            txn.commit().await?;
+            return Ok(());
+        }
+        broker.stage(&txn, &self.signals).await?;
+        txn.commit().await?;
+        broker.committed(self.signals);
+        Ok(())
+    }
+}

@@ -136,8 +136,41 @@ async fn record(
     audit::by_actor(txn, actor, "event_agenda_items", id, action, old, new).await
 }
 
+/// A member who becomes an item's speaker is told so (not again when other fields change).
+async fn notify_speaker(
+    txn: &impl sea_orm::ConnectionTrait,
+    outbox: &mut crate::realtime::Outbox,
+    event: &events::Model,
+    previous: Option<Uuid>,
+    row: &items::Model,
+) -> Result<(), AppError> {
+    use crate::domain::enums::NotificationType;
+    use crate::services::notifications::{NewNotification, notify};
+    let Some(speaker) = row.speaker_id.filter(|s| Some(*s) != previous) else {
+        return Ok(());
+    };
+    notify(
+        txn,
+        outbox,
+        row.organization_id,
+        vec![NewNotification::new(
+            speaker,
+            NotificationType::Info,
+            "You are speaking",
+            format!(
+                "You were added as the speaker of {} at {}.",
+                row.title, event.title
+            ),
+            serde_json::json!({ "eventId": event.id, "agendaItemId": row.id }),
+        )],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn create(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     actor: &Actor,
     event_id: Uuid,
     patch: AgendaPatch,
@@ -179,12 +212,15 @@ pub async fn create(
         Some(snapshot(&row)),
     )
     .await?;
-    txn.commit().await?;
+    let mut outbox = crate::realtime::Outbox::new();
+    notify_speaker(&txn, &mut outbox, &event, None, &row).await?;
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 
 pub async fn update(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     actor: &Actor,
     id: Uuid,
     patch: AgendaPatch,
@@ -215,7 +251,9 @@ pub async fn update(
         Some(snapshot(&row)),
     )
     .await?;
-    txn.commit().await?;
+    let mut outbox = crate::realtime::Outbox::new();
+    notify_speaker(&txn, &mut outbox, &event, old.speaker_id, &row).await?;
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 

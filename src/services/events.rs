@@ -14,13 +14,15 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::audit::snapshot;
+use super::notifications::{NewNotification, notify};
 use super::{Actor, Change, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
+use crate::domain::enums::NotificationType;
 use crate::domain::enums::{AttendeeStatus, AuditAction, DbEnum, EventStatus, EventType};
 use crate::domain::money;
 use crate::entities::{event_attendees, events, users};
 use crate::error::AppError;
-use crate::realtime::{AttendeeChangeKind, Broker, DomainEvent};
+use crate::realtime::{AttendeeChangeKind, Broker, Outbox, Signal};
 
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
@@ -320,6 +322,7 @@ pub async fn create(
 
 pub async fn update(
     db: &DatabaseConnection,
+    broker: &dyn Broker,
     actor: &Actor,
     id: Uuid,
     patch: EventPatch,
@@ -360,7 +363,23 @@ pub async fn update(
         Some(snapshot(&row)),
     )
     .await?;
-    txn.commit().await?;
+    let mut outbox = Outbox::new();
+    let moved = row.start_date != old.start_date
+        || row.end_date != old.end_date
+        || row.location != old.location
+        || row.venue != old.venue;
+    if moved && EventStatus::from_db(&row.status) != EventStatus::Draft {
+        notify_registrants(
+            &txn,
+            &mut outbox,
+            &row,
+            NotificationType::Warning,
+            format!("{} has changed", row.title),
+            "The time or place of an event you registered for has changed.".into(),
+        )
+        .await?;
+    }
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 
@@ -381,6 +400,7 @@ pub async fn set_deleted(
 /// transitions cannot both win. A refused move names the current status.
 pub async fn transition(
     db: &DatabaseConnection,
+    broker: &dyn Broker,
     actor: &Actor,
     id: Uuid,
     from: &[EventStatus],
@@ -422,34 +442,83 @@ pub async fn transition(
         Some(snapshot(&row)),
     )
     .await?;
-    txn.commit().await?;
+    let mut outbox = Outbox::new();
+    if to == EventStatus::Cancelled {
+        notify_registrants(
+            &txn,
+            &mut outbox,
+            &row,
+            NotificationType::Warning,
+            format!("{} is cancelled", row.title),
+            "An event you registered for has been cancelled.".into(),
+        )
+        .await?;
+    }
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 
-/// The event's seat count as the transaction sees it (for the domain event).
-async fn seats(txn: &impl ConnectionTrait, actor: &Actor, event_id: Uuid) -> Result<i32, AppError> {
-    Ok(actor
-        .scope()
-        .by_id::<events::Entity>(event_id)
-        .one(txn)
-        .await?
-        .map_or(0, |e| e.current_attendees))
+fn attendee_signal(row: &event_attendees::Model, kind: AttendeeChangeKind) -> Signal {
+    Signal::Attendee {
+        org: row.organization_id,
+        event: row.event_id,
+        attendee: row.id,
+        kind,
+    }
 }
 
-fn announce(
-    broker: &dyn Broker,
-    row: &event_attendees::Model,
-    kind: AttendeeChangeKind,
-    current_attendees: i32,
-) {
-    broker.publish(DomainEvent::AttendeeChanged {
-        organization_id: row.organization_id,
-        event_id: row.event_id,
-        attendee_id: row.id,
-        user_id: row.user_id,
-        kind,
-        current_attendees,
-    });
+/// The users holding a live registration (not cancelled) for the event.
+async fn registrants(
+    txn: &impl ConnectionTrait,
+    org: Uuid,
+    event_id: Uuid,
+) -> Result<Vec<Uuid>, AppError> {
+    use sea_orm::QuerySelect as _;
+    Ok(crate::db::scoped::Scoped::new(org)
+        .live::<event_attendees::Entity>()
+        .filter(event_attendees::Column::EventId.eq(event_id))
+        .filter(event_attendees::Column::Status.ne(AttendeeStatus::Cancelled.as_str()))
+        .select_only()
+        .column(event_attendees::Column::UserId)
+        .into_tuple()
+        .all(txn)
+        .await?)
+}
+
+fn event_data(event: &events::Model) -> Value {
+    serde_json::json!({
+        "eventId": event.id,
+        "startDate": event.start_date.to_utc(),
+        "endDate": event.end_date.to_utc(),
+        "location": event.location,
+        "venue": event.venue,
+    })
+}
+
+/// Tells every registrant about a change of the event, in the writing transaction.
+async fn notify_registrants(
+    txn: &impl ConnectionTrait,
+    outbox: &mut Outbox,
+    event: &events::Model,
+    notification_type: NotificationType,
+    title: String,
+    message: String,
+) -> Result<(), AppError> {
+    let users = registrants(txn, event.organization_id, event.id).await?;
+    let items = users
+        .into_iter()
+        .map(|u| {
+            NewNotification::new(
+                u,
+                notification_type,
+                title.clone(),
+                message.clone(),
+                event_data(event),
+            )
+        })
+        .collect();
+    notify(txn, outbox, event.organization_id, items).await?;
+    Ok(())
 }
 
 fn ph(backend: sea_orm::DbBackend, n: usize) -> String {
@@ -613,9 +682,22 @@ pub async fn register(
         Some(snapshot(&row)),
     )
     .await?;
-    let current = seats(&txn, actor, row.event_id).await?;
-    txn.commit().await?;
-    announce(broker, &row, AttendeeChangeKind::Registered, current);
+    let mut outbox = Outbox::new();
+    outbox.push(attendee_signal(&row, AttendeeChangeKind::Registered));
+    notify(
+        &txn,
+        &mut outbox,
+        actor.organization_id,
+        vec![NewNotification::new(
+            row.user_id,
+            NotificationType::Success,
+            "Registration confirmed",
+            format!("You are registered for {}.", event.title),
+            serde_json::json!({ "eventId": event.id, "attendeeId": row.id }),
+        )],
+    )
+    .await?;
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 
@@ -660,9 +742,9 @@ pub async fn cancel_registration(
         Some(snapshot(&row)),
     )
     .await?;
-    let current = seats(&txn, actor, row.event_id).await?;
-    txn.commit().await?;
-    announce(broker, &row, AttendeeChangeKind::Cancelled, current);
+    let mut outbox = Outbox::new();
+    outbox.push(attendee_signal(&row, AttendeeChangeKind::Cancelled));
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 
@@ -730,18 +812,16 @@ pub async fn check(
         Some(snapshot(&row)),
     )
     .await?;
-    let current = seats(&txn, actor, row.event_id).await?;
-    txn.commit().await?;
-    announce(
-        broker,
+    let mut outbox = Outbox::new();
+    outbox.push(attendee_signal(
         &row,
         if check_in {
             AttendeeChangeKind::CheckedIn
         } else {
             AttendeeChangeKind::CheckedOut
         },
-        current,
-    );
+    ));
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 
@@ -863,9 +943,9 @@ pub async fn update_attendee(
         Some(snapshot(&row)),
     )
     .await?;
-    let current = seats(&txn, actor, row.event_id).await?;
-    txn.commit().await?;
-    announce(broker, &row, AttendeeChangeKind::Updated, current);
+    let mut outbox = Outbox::new();
+    outbox.push(attendee_signal(&row, AttendeeChangeKind::Updated));
+    outbox.commit(txn, broker).await?;
     Ok(row)
 }
 

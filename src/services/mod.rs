@@ -5,6 +5,7 @@ pub mod agenda;
 pub mod audit;
 pub mod contacts;
 pub mod events;
+pub mod notifications;
 pub mod organizations;
 pub mod users;
 pub mod validate;

@@ -14,6 +14,8 @@ mod isolation;
 mod limits;
 mod migrations;
 mod money;
+mod notifications;
+mod subscriptions;
 mod users;
 mod views;
 mod ws;

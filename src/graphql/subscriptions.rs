@@ -1,0 +1,186 @@
+//! Subscriptions. Each one listens to one hub topic (the caller's own user, or one event of
+//! the caller's organization), so another tenant's or user's signal never reaches it; the
+//! row a signal names is then loaded scoped to the caller's organization (and user).
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, SimpleObject, Subscription};
+use futures_util::Stream;
+use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::entities::{event_attendees, events};
+use crate::error::AppError;
+use crate::graphql::context::{ContextExt, WsControl, parse_id};
+use crate::graphql::loaders::Loaders;
+use crate::graphql::types::{EventAttendee, Notification};
+use crate::realtime::{AttendeeChangeKind, Delivery, SharedBroker, Signal, Topic};
+use crate::services::Actor;
+
+type Res<T> = async_graphql::Result<T>;
+
+/// One change to an event's registrations.
+#[derive(SimpleObject, Clone)]
+pub struct EventAttendeeChange {
+    pub kind: AttendeeChangeKind,
+    pub attendee: EventAttendee,
+    /// The event's seat count once the change was committed.
+    pub current_attendees: i32,
+}
+
+#[derive(Default)]
+pub struct Subscription;
+
+/// What a subscription needs after its resolver returned (the context does not live on).
+struct Listener {
+    rx: tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+    db: DatabaseConnection,
+    actor: Actor,
+    loaders: Option<Loaders>,
+    control: Option<WsControl>,
+}
+
+impl Listener {
+    fn new(ctx: &Context<'_>, topic: Topic) -> Res<Self> {
+        let broker = ctx.data::<SharedBroker>()?;
+        Ok(Self {
+            rx: broker.hub().subscribe(topic),
+            db: ctx.db().clone(),
+            actor: ctx.actor()?.clone(),
+            loaders: ctx.data_opt::<Loaders>().cloned(),
+            control: ctx.data_opt::<WsControl>().cloned(),
+        })
+    }
+
+    /// The next delivery, or `None` when the subscription must end. A subscriber that fell
+    /// behind the topic's bounded buffer has its socket closed (it must re-query).
+    async fn next(&mut self) -> Option<Arc<Delivery>> {
+        match self.rx.recv().await {
+            Ok(d) => {
+                if let Some(l) = &self.loaders {
+                    l.clear();
+                }
+                Some(d)
+            }
+            Err(RecvError::Lagged(n)) => {
+                if let Some(c) = &self.control {
+                    c.close(
+                        crate::graphql::context::CLOSE_TOO_SLOW,
+                        format!("subscriber too slow: {n} events missed; reconnect and re-query"),
+                    );
+                }
+                None
+            }
+            Err(RecvError::Closed) => None,
+        }
+    }
+}
+
+/// The attendee and seat count a signal names, loaded once per delivery for every
+/// subscriber of the topic (all of them in the topic's organization).
+async fn attendee_change(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    d: &Delivery,
+) -> Result<Option<EventAttendeeChange>, AppError> {
+    let Signal::Attendee {
+        event,
+        attendee,
+        kind,
+        ..
+    } = d.signal
+    else {
+        return Ok(None);
+    };
+    // The load runs in a task of its own: the subscriber that started it may sit behind a
+    // slow socket, and the others must not wait for that.
+    let (db, scope) = (db.clone(), actor.scope());
+    let loaded = d
+        .loaded
+        .get_or_try_init(|| async move {
+            tokio::spawn(async move {
+                let row = scope
+                    .by_id::<event_attendees::Entity>(attendee)
+                    .one(&db)
+                    .await?;
+                let seats = scope.by_id::<events::Entity>(event).one(&db).await?;
+                Ok::<_, AppError>(match (row, seats) {
+                    (Some(row), Some(e)) => Some(Arc::new((row, e.current_attendees))
+                        as Arc<dyn std::any::Any + Send + Sync>),
+                    _ => None,
+                })
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("loading a delivery: {e}")))?
+        })
+        .await?;
+    Ok(loaded
+        .as_ref()
+        .and_then(|a| a.downcast_ref::<(event_attendees::Model, i32)>())
+        .map(|(row, seats)| EventAttendeeChange {
+            kind,
+            attendee: row.clone().into(),
+            current_attendees: *seats,
+        }))
+}
+
+#[Subscription]
+impl Subscription {
+    /// The caller's own notifications as they are created.
+    async fn notification_received(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = Res<Notification>> + use<>> {
+        let actor = ctx.actor()?;
+        let topic = Topic::User {
+            org: actor.organization_id,
+            user: actor.user_id,
+        };
+        let listener = Listener::new(ctx, topic)?;
+        Ok(futures_util::stream::unfold(listener, |mut l| async move {
+            loop {
+                let d = l.next().await?;
+                let Signal::Notification { notification, .. } = d.signal else {
+                    continue;
+                };
+                match crate::services::notifications::visible(&l.db, &l.actor, notification).await {
+                    Ok(Some(n)) => return Some((Ok(n.into()), l)),
+                    Ok(None) => continue, // deleted or expired before it was read
+                    Err(e) => return Some((Err(e.into()), l)),
+                }
+            }
+        }))
+    }
+
+    /// Registrations, cancellations, check-ins and -outs and updates of one event of the
+    /// caller's organization. Another organization's event is NOT_FOUND.
+    async fn event_attendee_changed(
+        &self,
+        ctx: &Context<'_>,
+        event_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Res<EventAttendeeChange>> + use<>> {
+        let actor = ctx.actor()?;
+        let event = parse_id(&event_id, "eventId")?;
+        actor
+            .scope()
+            .live_by_id::<events::Entity>(event)
+            .one(ctx.db())
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such event".into()))?;
+        let topic = Topic::Event {
+            org: actor.organization_id,
+            event,
+        };
+        let listener = Listener::new(ctx, topic)?;
+        Ok(futures_util::stream::unfold(listener, |mut l| async move {
+            loop {
+                let d = l.next().await?;
+                match attendee_change(&l.db, &l.actor, &d).await {
+                    Ok(Some(c)) => return Some((Ok(c), l)),
+                    Ok(None) => continue,
+                    Err(e) => return Some((Err(e.into()), l)),
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,383 @@
+//! `/graphql/ws`: GraphQL over WebSocket, `graphql-transport-ws` (preferred) and the legacy
+//! `graphql-ws` (subscriptions-transport-ws) protocol.
+//!
+//! One task per socket owns it: it reads client messages, runs each operation as a stream,
+//! writes what they yield, pings, and closes the socket with the protocol's codes:
+//! 4400 malformed message, 4401 subscribe before `connection_ack`, 4403 token refused or
+//! expired, 4408 no `connection_init` in time, 4409 duplicate operation id, 4429 a second
+//! `connection_init`; 1013 a subscriber fell behind its bounded buffer; 1012 this instance
+//! lost its realtime feed (reconnect and re-query). A socket that does not take a message within the write timeout is dropped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use super::AppState;
+use crate::graphql::context::{Caller, WsControl, resolve_caller};
+use crate::graphql::loaders::{LoaderDelay, Loaders};
+use crate::services::RequestMeta;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    /// `graphql-transport-ws`
+    Transport,
+    /// legacy `graphql-ws`
+    Legacy,
+}
+
+/// Client messages of both protocols.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Pong {},
+    Subscribe {
+        id: String,
+        payload: async_graphql::Request,
+    },
+    Start {
+        id: String,
+        payload: async_graphql::Request,
+    },
+    Complete {
+        id: String,
+    },
+    Stop {
+        id: String,
+    },
+    ConnectionTerminate {},
+}
+
+struct Close(u16, String);
+
+impl Close {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Self(code, reason.into())
+    }
+}
+
+/// Why the loop ended.
+enum End {
+    Close(Close),
+    /// The client went away or stopped reading: nothing more can be sent.
+    Gone,
+}
+
+struct Connection {
+    protocol: Protocol,
+    state: AppState,
+    meta: RequestMeta,
+    control: WsControl,
+    /// Set by `connection_init` once the token was accepted.
+    authorization: Option<String>,
+    acked: bool,
+    /// When the access token expires (the socket closes then).
+    expires: Option<Instant>,
+    active: HashMap<String, AbortHandle>,
+    streams: SelectAll<BoxStream<'static, (String, Option<async_graphql::Response>)>>,
+}
+
+/// Serves one upgraded socket. The subprotocol is the one negotiated at the upgrade
+/// (`graphql-transport-ws` when the client named none).
+pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
+    let protocol = match socket.protocol().and_then(|p| p.to_str().ok()) {
+        Some("graphql-ws") => Protocol::Legacy,
+        _ => Protocol::Transport,
+    };
+    let cfg = state.config.realtime.clone();
+    let (mut sink, mut incoming) = socket.split();
+    let (control, mut close_requests) = WsControl::new();
+    let mut interrupted = state.broker.hub().interruptions();
+    interrupted.mark_unchanged();
+    let mut conn = Connection {
+        protocol,
+        state,
+        meta,
+        control,
+        authorization: None,
+        acked: false,
+        expires: None,
+        active: HashMap::new(),
+        streams: SelectAll::new(),
+    };
+    let init_deadline = Instant::now() + cfg.init_timeout;
+    let mut keepalive = tokio::time::interval_at(Instant::now() + cfg.keepalive, cfg.keepalive);
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+
+    let end = loop {
+        let out: Result<Vec<Message>, End> = tokio::select! {
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Text(text))) => conn.on_message(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(4400, "binary messages are not supported"))),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
+                Some(Ok(_)) => Ok(Vec::new()), // ping/pong frames: axum answers pings itself
+            },
+            Some((id, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
+                Ok(conn.on_item(id, item))
+            }
+            _ = sleep_until(init_deadline), if conn.authorization.is_none() => {
+                Err(End::Close(Close::new(4408, "Connection initialisation timeout")))
+            }
+            _ = sleep_until(conn.expires.unwrap_or(far)), if conn.expires.is_some() => {
+                Err(End::Close(Close::new(4403, "the access token has expired; reconnect with a fresh one")))
+            }
+            _ = keepalive.tick() => Ok(match (conn.acked, conn.protocol) {
+                (false, _) => Vec::new(),
+                (true, Protocol::Transport) => vec![text(json!({"type": "ping"}))],
+                (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
+            }),
+            Some((code, reason)) = close_requests.recv() => Err(End::Close(Close(code, reason))),
+            Ok(()) = interrupted.changed() => Err(End::Close(Close::new(
+                1012,
+                "the realtime feed was interrupted; reconnect and re-query",
+            ))),
+        };
+        match out {
+            Ok(messages) => {
+                let mut delivered = true;
+                for m in messages {
+                    if !send(&mut sink, m, cfg.write_timeout).await {
+                        delivered = false;
+                        break;
+                    }
+                }
+                if !delivered {
+                    break End::Gone;
+                }
+            }
+            Err(end) => break end,
+        }
+    };
+    for (_, handle) in conn.active.drain() {
+        handle.abort();
+    }
+    if let End::Close(Close(code, reason)) = end {
+        if protocol == Protocol::Legacy && code == 4403 {
+            // The legacy protocol reports a refused init with a message before closing.
+            let refused = text(json!({"type": "connection_error", "payload": {"message": reason}}));
+            let _ = send(&mut sink, refused, cfg.write_timeout).await;
+        }
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        }));
+        let _ = tokio::time::timeout(cfg.write_timeout, sink.send(frame)).await;
+    }
+}
+
+/// `false` when the socket is gone or did not take the message in time.
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    m: Message,
+    timeout: Duration,
+) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, sink.send(m)).await,
+        Ok(Ok(()))
+    )
+}
+
+fn text(v: Value) -> Message {
+    Message::Text(Utf8Bytes::from(v.to_string()))
+}
+
+async fn caller(state: &AppState, meta: &RequestMeta, authorization: &str) -> Caller {
+    let mut meta = meta.clone();
+    meta.request_id = uuid::Uuid::new_v4();
+    resolve_caller(&state.db, &state.auth, Some(authorization), &meta).await
+}
+
+/// A request that never ran (parse or validation failure): no data, no error path.
+fn is_request_error(r: &async_graphql::Response) -> bool {
+    r.data == async_graphql::Value::Null
+        && !r.errors.is_empty()
+        && r.errors.iter().all(|e| e.path.is_empty())
+}
+
+impl Connection {
+    async fn on_message(&mut self, raw: &str) -> Result<Vec<Message>, End> {
+        let msg: ClientMessage = serde_json::from_str(raw).map_err(|e| {
+            End::Close(Close::new(
+                4400,
+                format!("invalid message: {e}")
+                    .chars()
+                    .take(120)
+                    .collect::<String>(),
+            ))
+        })?;
+        match msg {
+            ClientMessage::ConnectionInit { payload } => self.on_init(payload).await,
+            ClientMessage::Ping { payload } => Ok(match self.protocol {
+                Protocol::Transport => {
+                    let mut pong = json!({"type": "pong"});
+                    if let Some(p) = payload {
+                        pong["payload"] = p;
+                    }
+                    vec![text(pong)]
+                }
+                Protocol::Legacy => Vec::new(),
+            }),
+            ClientMessage::Pong {} => Ok(Vec::new()),
+            ClientMessage::Subscribe { id, payload } | ClientMessage::Start { id, payload } => {
+                self.on_subscribe(id, payload).await
+            }
+            ClientMessage::Complete { id } | ClientMessage::Stop { id } => {
+                if let Some(h) = self.active.remove(&id) {
+                    h.abort();
+                }
+                Ok(Vec::new())
+            }
+            ClientMessage::ConnectionTerminate {} => {
+                Err(End::Close(Close::new(1000, "terminated")))
+            }
+        }
+    }
+
+    async fn on_init(&mut self, payload: Option<Value>) -> Result<Vec<Message>, End> {
+        if self.authorization.is_some() {
+            return Err(End::Close(Close::new(
+                4429,
+                "Too many initialisation requests",
+            )));
+        }
+        let authorization = payload
+            .as_ref()
+            .and_then(|p| p.get("authorization").or_else(|| p.get("Authorization")))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let refuse = |why: String| -> Result<Vec<Message>, End> {
+            Err(End::Close(Close::new(4403, format!("Forbidden: {why}"))))
+        };
+        let Some(authorization) = authorization else {
+            return refuse(
+                "send {\"authorization\": \"Bearer <accessToken>\"} in connection_init".into(),
+            );
+        };
+        let caller = caller(&self.state, &self.meta, &authorization).await;
+        let actor = match caller {
+            Caller::Authenticated(a) => a,
+            Caller::Refused(why) => return refuse(why),
+            Caller::Anonymous => return refuse("no access token".into()),
+        };
+        let token = authorization.split_once(' ').map_or("", |(_, t)| t.trim());
+        let remaining = self
+            .state
+            .auth
+            .jwt
+            .verify(token)
+            .ok()
+            .map(|c| (c.exp - chrono::Utc::now().timestamp()).max(0) as u64)
+            .unwrap_or(0);
+        self.expires = Some(Instant::now() + Duration::from_secs(remaining));
+        self.authorization = Some(authorization);
+        self.acked = true;
+        tracing::debug!(user = %actor.user_id, "websocket connection acknowledged");
+        Ok(vec![text(json!({"type": "connection_ack"}))])
+    }
+
+    async fn on_subscribe(
+        &mut self,
+        id: String,
+        request: async_graphql::Request,
+    ) -> Result<Vec<Message>, End> {
+        let Some(authorization) = self.authorization.clone() else {
+            return Err(End::Close(Close::new(4401, "Unauthorized")));
+        };
+        if self.active.contains_key(&id) {
+            return Err(End::Close(Close::new(
+                4409,
+                format!("Subscriber for {id} already exists"),
+            )));
+        }
+        let max = self.state.config.realtime.max_subscriptions;
+        if self.active.len() >= max {
+            return Ok(vec![self.error(
+                &id,
+                json!([{
+                    "message": format!("at most {max} active operations per connection; complete one first"),
+                    "extensions": {"code": "BAD_USER_INPUT"},
+                }]),
+            )]);
+        }
+        // Every operation is authorized afresh: a session that ended since the socket
+        // opened cannot start anything new. That (like everything touching the database)
+        // happens inside the operation's stream, never in this loop: the loop must keep
+        // polling the other operations, which may hold pooled connections meanwhile.
+        let (state, meta, control) = (self.state.clone(), self.meta.clone(), self.control.clone());
+        let stream = futures_util::stream::once(async move {
+            let caller = caller(&state, &meta, &authorization).await;
+            let mut meta = meta;
+            meta.request_id = uuid::Uuid::new_v4();
+            let request = request
+                .data(caller)
+                .data(meta)
+                .data(control)
+                .data(Loaders::new(
+                    &state.db,
+                    LoaderDelay(state.config.loader_delay),
+                ));
+            state.schema.execute_stream(request)
+        })
+        .flatten();
+        let (handle, registration) = AbortHandle::new_pair();
+        let tagged = {
+            let id = id.clone();
+            let done = id.clone();
+            stream
+                .map(move |r| (id.clone(), Some(r)))
+                .chain(futures_util::stream::once(async move { (done, None) }))
+        };
+        self.streams
+            .push(Abortable::new(tagged, registration).boxed());
+        self.active.insert(id, handle);
+        Ok(Vec::new())
+    }
+
+    fn error(&self, id: &str, errors: Value) -> Message {
+        text(
+            json!({"type": "error", "id": id, "payload": match self.protocol {
+                Protocol::Transport => errors,
+                // The legacy protocol carries one error object.
+                Protocol::Legacy => errors.get(0).cloned().unwrap_or(Value::Null),
+            }}),
+        )
+    }
+
+    fn on_item(&mut self, id: String, item: Option<async_graphql::Response>) -> Vec<Message> {
+        if !self.active.contains_key(&id) {
+            return Vec::new(); // completed by the client meanwhile
+        }
+        match item {
+            Some(r) if is_request_error(&r) => {
+                self.active.remove(&id);
+                let errors = serde_json::to_value(&r.errors).unwrap_or(Value::Null);
+                vec![self.error(&id, errors)]
+            }
+            Some(r) => {
+                let kind = match self.protocol {
+                    Protocol::Transport => "next",
+                    Protocol::Legacy => "data",
+                };
+                let payload = serde_json::to_value(&r).unwrap_or(Value::Null);
+                vec![text(json!({"type": kind, "id": id, "payload": payload}))]
+            }
+            None => {
+                self.active.remove(&id);
+                vec![text(json!({"type": "complete", "id": id}))]
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! PostgreSQL LISTEN/NOTIFY: every instance of the server hears every committed signal.
+//!
+//! Publishing is `SELECT pg_notify(..)` on the writing transaction's own connection, so
+//! PostgreSQL delivers the notification when (and only when) that transaction commits. Each
+//! instance keeps one dedicated `LISTEN` connection (not taken from the request pool); when it
+//! is lost the instance closes its sockets (1012, see `Hub::interrupt`) and reconnects with
+//! exponential backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
+use tokio::sync::watch;
+
+use super::{Broker, Hub, Signal};
+
+pub const CHANNEL: &str = "plugs_realtime";
+/// PostgreSQL refuses payloads of 8000 bytes or more; signals are batched below that.
+const MAX_PAYLOAD: usize = 7000;
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+pub struct PgBroker {
+    hub: Arc<Hub>,
+}
+
+impl PgBroker {
+    /// Starts the listener and waits (up to `wait`) until it listens, so that a server that
+    /// answers requests also hears its own changes.
+    pub async fn start(
+        database_url: &str,
+        capacity: usize,
+        wait: Duration,
+    ) -> Result<Self, String> {
+        let hub = Arc::new(Hub::new(capacity));
+        let (ready_tx, mut ready) = watch::channel(false);
+        tokio::spawn(listen(database_url.to_owned(), hub.clone(), ready_tx));
+        tokio::time::timeout(wait, ready.wait_for(|r| *r))
+            .await
+            .map_err(|_| format!("the LISTEN connection was not up within {wait:?}"))?
+            .map_err(|_| "the realtime listener stopped".to_string())?;
+        Ok(Self { hub })
+    }
+}
+
+/// Packs signals into JSON arrays that each stay under PostgreSQL's payload limit.
+pub fn payloads(signals: &[Signal]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 2;
+    for s in signals {
+        let one = serde_json::to_string(s).expect("signals serialize");
+        if !current.is_empty() && size + one.len() + 1 > MAX_PAYLOAD {
+            out.push(format!("[{}]", current.join(",")));
+            current.clear();
+            size = 2;
+        }
+        size += one.len() + 1;
+        current.push(one);
+    }
+    if !current.is_empty() {
+        out.push(format!("[{}]", current.join(",")));
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl Broker for PgBroker {
+    async fn stage(&self, txn: &DatabaseTransaction, signals: &[Signal]) -> Result<(), DbErr> {
+        for payload in payloads(signals) {
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn committed(&self, _signals: Vec<Signal>) {
+        // The LISTEN connection delivers them, to this instance as to every other.
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match connect(&url).await {
+            Ok(mut listener) => {
+                if *ready.borrow() {
+                    tracing::info!("realtime: LISTEN connection re-established");
+                }
+                ready.send_replace(true);
+                backoff = Duration::from_millis(100);
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => match serde_json::from_str::<Vec<Signal>>(n.payload()) {
+                            Ok(signals) => signals.into_iter().for_each(|s| hub.deliver(s)),
+                            Err(e) => tracing::warn!("realtime: ignoring a malformed payload: {e}"),
+                        },
+                        Ok(None) => {
+                            tracing::warn!("realtime: LISTEN connection lost; reconnecting");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!("realtime: LISTEN connection failed: {e}; reconnecting");
+                            break;
+                        }
+                    }
+                }
+                // Whatever was committed until the new LISTEN is up is not delivered:
+                // the sockets are closed so their clients reconnect and re-query.
+                hub.interrupt();
+            }
+            Err(e) => tracing::warn!("realtime: cannot LISTEN ({e}); retrying in {backoff:?}"),
+        }
+        if ready.is_closed() && Arc::strong_count(&hub) == 1 {
+            return; // the application is gone
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    // Reconnection (and its backoff) is ours: a lost connection ends this listener.
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn payloads_stay_under_the_limit_and_keep_every_signal() {
+        let signals: Vec<Signal> = (0..500)
+            .map(|_| Signal::Notification {
+                org: Uuid::new_v4(),
+                user: Uuid::new_v4(),
+                notification: Uuid::new_v4(),
+            })
+            .collect();
+        let out = payloads(&signals);
+        assert!(out.len() > 1);
+        let mut back = Vec::new();
+        for p in &out {
+            assert!(p.len() < 8000, "{}", p.len());
+            back.extend(serde_json::from_str::<Vec<Signal>>(p).unwrap());
+        }
+        assert_eq!(back, signals);
+    }
+}

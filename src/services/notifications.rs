@@ -1,0 +1,412 @@
+//! Notifications: each user reads, marks and deletes only their own. The system creates them
+//! inside the transaction of the change that causes them (`notify`), so a rolled-back change
+//! leaves no notification behind and announces nothing. Expired ones are hidden at once and
+//! purged by a periodic task.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter, QuerySelect, Select,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::audit::{self, snapshot};
+use super::{Actor, now, validate};
+use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
+use crate::domain::enums::{AuditAction, DbEnum, NotificationChannel, NotificationType};
+use crate::entities::{notifications, users};
+use crate::error::AppError;
+use crate::realtime::{Broker, Outbox, Signal};
+
+/// One notification the system (or an admin) is about to create.
+#[derive(Clone, Debug)]
+pub struct NewNotification {
+    pub user_id: Uuid,
+    pub title: String,
+    pub message: String,
+    pub notification_type: NotificationType,
+    pub data: Value,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewNotification {
+    pub fn new(
+        user_id: Uuid,
+        notification_type: NotificationType,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        data: Value,
+    ) -> Self {
+        Self {
+            user_id,
+            title: title.into(),
+            message: message.into(),
+            notification_type,
+            data,
+            expires_at: None,
+        }
+    }
+}
+
+/// Rows per INSERT: 13 columns each stays below SQLite's and PostgreSQL's parameter limits.
+const INSERT_CHUNK: usize = 500;
+
+/// Creates notifications for users of `organization_id` inside `txn` and queues their
+/// signals in `outbox` (delivered only if the transaction commits).
+pub async fn notify(
+    txn: &impl ConnectionTrait,
+    outbox: &mut Outbox,
+    organization_id: Uuid,
+    items: Vec<NewNotification>,
+) -> Result<Vec<Uuid>, AppError> {
+    let t = now();
+    let mut ids = Vec::with_capacity(items.len());
+    for chunk in items.chunks(INSERT_CHUNK) {
+        let rows: Vec<notifications::ActiveModel> = chunk
+            .iter()
+            .map(|n| {
+                let id = Uuid::new_v4();
+                ids.push(id);
+                outbox.push(Signal::Notification {
+                    org: organization_id,
+                    user: n.user_id,
+                    notification: id,
+                });
+                notifications::ActiveModel {
+                    id: Set(id),
+                    organization_id: Set(organization_id),
+                    user_id: Set(n.user_id),
+                    title: Set(n.title.clone()),
+                    message: Set(n.message.clone()),
+                    notification_type: Set(n.notification_type.as_str().into()),
+                    channel: Set(NotificationChannel::InApp.as_str().into()),
+                    data: Set(n.data.clone()),
+                    is_read: Set(false),
+                    read_at: Set(None),
+                    expires_at: Set(n.expires_at.map(|e| e.fixed_offset())),
+                    created_at: Set(t),
+                    updated_at: Set(t),
+                    is_deleted: Set(false),
+                }
+            })
+            .collect();
+        if !rows.is_empty() {
+            notifications::Entity::insert_many(rows)
+                .exec_without_returning(txn)
+                .await?;
+        }
+    }
+    Ok(ids)
+}
+
+/// The caller's own notifications that are neither deleted nor expired.
+fn own(actor: &Actor) -> Select<notifications::Entity> {
+    use notifications::Column as C;
+    actor
+        .scope()
+        .live::<notifications::Entity>()
+        .filter(C::UserId.eq(actor.user_id))
+        .filter(
+            Condition::any()
+                .add(C::ExpiresAt.is_null())
+                .add(C::ExpiresAt.gt(now())),
+        )
+}
+
+/// The one a subscriber loads when a signal names it: scoped to its organization and user.
+pub async fn visible(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Option<notifications::Model>, AppError> {
+    Ok(own(actor)
+        .filter(notifications::Column::Id.eq(id))
+        .one(db)
+        .await?)
+}
+
+pub fn keyset() -> Keyset<notifications::Entity> {
+    Keyset {
+        name: "created_at desc",
+        sort: notifications::Column::CreatedAt,
+        kind: SortKind::Time,
+        nullable: false,
+        id: notifications::Column::Id,
+        direction: Order::Desc,
+        value: |m| SortValue::Time(m.created_at.to_utc()),
+        id_of: |m| m.id,
+    }
+}
+
+/// Newest first; `unread: Some(true)` only unread, `Some(false)` only read.
+pub async fn list(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    unread: Option<bool>,
+    args: &PageArgs,
+) -> Result<Page<notifications::Model>, AppError> {
+    let mut q = own(actor);
+    if let Some(u) = unread {
+        q = q.filter(notifications::Column::IsRead.eq(!u));
+    }
+    paginate(db, q, &keyset(), args).await
+}
+
+pub async fn unread_count(db: &DatabaseConnection, actor: &Actor) -> Result<u64, AppError> {
+    Ok(own(actor)
+        .filter(notifications::Column::IsRead.eq(false))
+        .count(db)
+        .await?)
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("no such notification".into())
+}
+
+/// Idempotent: marking a read notification again returns it unchanged (and writes nothing).
+pub async fn mark_read(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<notifications::Model, AppError> {
+    let txn = crate::db::write_txn(db).await?;
+    let old = own(actor)
+        .filter(notifications::Column::Id.eq(id))
+        .one(&txn)
+        .await?
+        .ok_or_else(not_found)?;
+    if old.is_read {
+        return Ok(old);
+    }
+    let t = now();
+    let mut a: notifications::ActiveModel = old.clone().into();
+    a.is_read = Set(true);
+    a.read_at = Set(Some(t));
+    a.updated_at = Set(t);
+    let row = a.update(&txn).await?;
+    audit::by_actor(
+        &txn,
+        actor,
+        "notifications",
+        id,
+        AuditAction::Update,
+        Some(snapshot(&old)),
+        Some(snapshot(&row)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Marks every unread notification of the caller read; returns how many changed. One audit
+/// row (on the caller's user) records the count.
+pub async fn mark_all_read(db: &DatabaseConnection, actor: &Actor) -> Result<u64, AppError> {
+    use notifications::Column as C;
+    let txn = crate::db::write_txn(db).await?;
+    let t = now();
+    let ids: Vec<Uuid> = own(actor)
+        .filter(C::IsRead.eq(false))
+        .select_only()
+        .column(C::Id)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let mut changed = 0;
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        changed += notifications::Entity::update_many()
+            .col_expr(C::IsRead, Expr::value(true))
+            .col_expr(C::ReadAt, Expr::value(t))
+            .col_expr(C::UpdatedAt, Expr::value(t))
+            .filter(C::OrganizationId.eq(actor.organization_id))
+            .filter(C::UserId.eq(actor.user_id))
+            .filter(C::Id.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+    }
+    if changed > 0 {
+        audit::by_actor(
+            &txn,
+            actor,
+            "notifications",
+            actor.user_id,
+            AuditAction::Update,
+            None,
+            Some(json!({ "markedRead": changed })),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(changed)
+}
+
+/// Soft delete (the row is hidden from then on).
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<notifications::Model, AppError> {
+    let txn = crate::db::write_txn(db).await?;
+    let old = own(actor)
+        .filter(notifications::Column::Id.eq(id))
+        .one(&txn)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut a: notifications::ActiveModel = old.clone().into();
+    a.is_deleted = Set(true);
+    a.updated_at = Set(now());
+    let row = a.update(&txn).await?;
+    audit::by_actor(
+        &txn,
+        actor,
+        "notifications",
+        id,
+        AuditAction::Delete,
+        Some(snapshot(&old)),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Who an admin's notification goes to.
+#[derive(Clone, Debug)]
+pub enum Recipients {
+    Users(Vec<Uuid>),
+    AllMembers,
+}
+
+#[derive(Clone, Debug)]
+pub struct SendInput {
+    pub recipients: Recipients,
+    pub title: String,
+    pub message: String,
+    pub notification_type: NotificationType,
+    pub data: Option<Value>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub const MAX_RECIPIENTS: usize = 1000;
+
+/// An admin's notification to some members (active ones of the organization) or to all.
+/// Returns how many were created. One audit row records the send.
+pub async fn send(
+    db: &DatabaseConnection,
+    broker: &dyn Broker,
+    actor: &Actor,
+    input: SendInput,
+) -> Result<u64, AppError> {
+    let title = validate::required("title", &input.title, 255)?;
+    let message = validate::required("message", &input.message, 10_000)?;
+    let data = input.data.unwrap_or_else(|| json!({}));
+    if !data.is_object() {
+        return Err(AppError::bad_input("data", "must be a JSON object"));
+    }
+    if serde_json::to_string(&data).map_or(0, |s| s.len()) > 16_384 {
+        return Err(AppError::bad_input(
+            "data",
+            "must be at most 16 KiB of JSON",
+        ));
+    }
+    if let Some(e) = input.expires_at
+        && e <= Utc::now()
+    {
+        return Err(AppError::bad_input("expiresAt", "must be in the future"));
+    }
+    let txn = crate::db::write_txn(db).await?;
+    let mut members = actor
+        .scope()
+        .live::<users::Entity>()
+        .filter(users::Column::IsActive.eq(true))
+        .select_only()
+        .column(users::Column::Id);
+    match &input.recipients {
+        Recipients::AllMembers => {}
+        Recipients::Users(ids) => {
+            if ids.is_empty() {
+                return Err(AppError::bad_input(
+                    "userIds",
+                    "name at least one user, or set allMembers",
+                ));
+            }
+            if ids.len() > MAX_RECIPIENTS {
+                return Err(AppError::bad_input(
+                    "userIds",
+                    format!("at most {MAX_RECIPIENTS} users per notification; use allMembers"),
+                ));
+            }
+            members = members.filter(users::Column::Id.is_in(ids.clone()));
+        }
+    }
+    let found: Vec<Uuid> = members.into_tuple().all(&txn).await?;
+    if let Recipients::Users(ids) = &input.recipients {
+        let mut wanted = ids.clone();
+        wanted.sort();
+        wanted.dedup();
+        if found.len() != wanted.len() {
+            // Another organization's user is as missing as one that does not exist.
+            return Err(AppError::NotFound(
+                "no such user (every userId must be an active member)".into(),
+            ));
+        }
+    }
+    let items: Vec<NewNotification> = found
+        .iter()
+        .map(|&user_id| NewNotification {
+            user_id,
+            title: title.clone(),
+            message: message.clone(),
+            notification_type: input.notification_type,
+            data: data.clone(),
+            expires_at: input.expires_at,
+        })
+        .collect();
+    let mut outbox = Outbox::new();
+    let ids = notify(&txn, &mut outbox, actor.organization_id, items).await?;
+    audit::by_actor(
+        &txn,
+        actor,
+        "notifications",
+        ids.first().copied().unwrap_or(actor.organization_id),
+        AuditAction::Create,
+        None,
+        Some(json!({
+            "title": title,
+            "notificationType": input.notification_type.as_str(),
+            "recipients": found,
+        })),
+    )
+    .await?;
+    outbox.commit(txn, broker).await?;
+    Ok(ids.len() as u64)
+}
+
+/// Deletes notifications whose `expiresAt` has passed. Returns how many.
+pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, AppError> {
+    Ok(notifications::Entity::delete_many()
+        .filter(notifications::Column::ExpiresAt.lte(now()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Runs `purge_expired` every `every` until the process ends.
+pub fn spawn_purge(db: DatabaseConnection, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match purge_expired(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("purged {n} expired notification(s)"),
+                Err(e) => {
+                    use async_graphql::ErrorExtensions as _;
+                    let _ = e.extend(); // logs the cause
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,564 @@
+//! Subscriptions over real WebSocket clients: delivery, both protocols, the protocol's edge
+//! cases, tenant and user isolation, rollback, fan-out to many subscribers and across
+//! instances (PostgreSQL).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::events::{create_event, lifecycle, register};
+use crate::helpers::{Session, TestApp, spawn_app, spawn_app_with};
+use crate::notifications::send;
+use crate::ws::{
+    Socket, assert_silent, connect_as, expect_close, next_json, open, send_json, subscribe,
+};
+
+const ATTENDEE_CHANGED: &str = "subscription($e: ID!) { eventAttendeeChanged(eventId: $e) { kind currentAttendees attendee { id status user { id } event { id } } } }";
+const NOTIFICATION_RECEIVED: &str =
+    "subscription { notificationReceived { id title message notificationType isRead data } }";
+
+/// The next message for `id`, within a second.
+async fn within_a_second(ws: &mut Socket, id: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let m = next_json(ws).await;
+            if m["id"] == id {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("delivered within a second")
+}
+
+/// A published event with room for `max`.
+async fn open_event(app: &TestApp, admin: &Session, max: Option<i32>) -> String {
+    let e = create_event(app, admin, max).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let body = lifecycle(app, admin, "publishEvent", &id).await;
+    assert!(body["errors"].is_null(), "{body}");
+    id
+}
+
+/// Subscribes and proves the subscription is live: the server has run its resolver once a
+/// later operation on the same socket answered.
+async fn subscribed(ws: &mut Socket, id: &str, query: &str, variables: Value) {
+    subscribe(ws, id, query, variables).await;
+    let probe = format!("{id}-probe");
+    subscribe(ws, &probe, "{ apiVersion }", json!({})).await;
+    loop {
+        let m = next_json(ws).await;
+        if m["id"] == probe && m["type"] == "complete" {
+            break;
+        }
+        assert_ne!(m["id"], id, "the subscription answered early: {m}");
+    }
+}
+
+#[tokio::test]
+async fn organizers_watch_attendees_arrive_live() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let event = open_event(&app, &admin, Some(10)).await;
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+
+    assert!(register(&app, &member, &event, None).await["errors"].is_null());
+    let m = within_a_second(&mut ws, "a").await;
+    assert_eq!(m["type"], "next", "{m}");
+    let change = &m["payload"]["data"]["eventAttendeeChanged"];
+    assert_eq!(change["kind"], "REGISTERED");
+    assert_eq!(change["currentAttendees"], 1);
+    assert_eq!(change["attendee"]["user"]["id"], member.user_id.as_str());
+    assert_eq!(change["attendee"]["event"]["id"], event.as_str());
+
+    for (op, kind, seats) in [
+        ("checkInAttendee", "CHECKED_IN", 1),
+        ("checkOutAttendee", "CHECKED_OUT", 1),
+    ] {
+        let body = app
+            .gql_as(
+                &admin.access,
+                &format!("mutation($e: ID!, $u: ID!) {{ {op}(eventId: $e, userId: $u) {{ id }} }}"),
+                json!({ "e": event, "u": member.user_id }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let m = within_a_second(&mut ws, "a").await;
+        let change = &m["payload"]["data"]["eventAttendeeChanged"];
+        assert_eq!(
+            (change["kind"].clone(), change["currentAttendees"].clone()),
+            (json!(kind), json!(seats))
+        );
+    }
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    let m = within_a_second(&mut ws, "a").await;
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["currentAttendees"],
+        2
+    );
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+            json!({ "e": event }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let m = within_a_second(&mut ws, "a").await;
+    let change = &m["payload"]["data"]["eventAttendeeChanged"];
+    assert_eq!(
+        (change["kind"].clone(), change["currentAttendees"].clone()),
+        (json!("CANCELLED"), json!(1))
+    );
+
+    // Completing the operation stops delivery on it; the socket stays usable.
+    send_json(&mut ws, json!({ "type": "complete", "id": "a" })).await;
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    assert_silent(&mut ws, 300).await;
+}
+
+#[tokio::test]
+async fn notifications_reach_their_own_user_live_and_nobody_else() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let alice = app.member(&admin, false).await;
+    let bob = app.member(&admin, false).await;
+    let stranger = app.register().await;
+    let mut a = connect_as(&app, &alice.access).await;
+    let mut b = connect_as(&app, &bob.access).await;
+    let mut s = connect_as(&app, &stranger.access).await;
+    for ws in [&mut a, &mut b, &mut s] {
+        subscribed(ws, "n", NOTIFICATION_RECEIVED, json!({})).await;
+    }
+    let body = send(
+        &app,
+        &admin,
+        json!({ "userIds": [alice.user_id], "title": "For Alice", "message": "only" }),
+    )
+    .await;
+    assert_eq!(body["data"]["sendNotification"], 1, "{body}");
+    let m = within_a_second(&mut a, "n").await;
+    let n = &m["payload"]["data"]["notificationReceived"];
+    assert_eq!(
+        (n["title"].clone(), n["isRead"].clone()),
+        (json!("For Alice"), json!(false))
+    );
+    // Bob's first delivery is his own later one: Alice's never reached him.
+    send(
+        &app,
+        &admin,
+        json!({ "userIds": [bob.user_id], "title": "For Bob", "message": "only" }),
+    )
+    .await;
+    let m = within_a_second(&mut b, "n").await;
+    assert_eq!(
+        m["payload"]["data"]["notificationReceived"]["title"],
+        "For Bob"
+    );
+    // Another organization's broadcast reaches none of us, and ours none of them.
+    send(
+        &app,
+        &stranger,
+        json!({ "allMembers": true, "title": "Stranger news", "message": "x" }),
+    )
+    .await;
+    let m = within_a_second(&mut s, "n").await;
+    assert_eq!(
+        m["payload"]["data"]["notificationReceived"]["title"],
+        "Stranger news"
+    );
+    assert_silent(&mut a, 300).await;
+    assert_silent(&mut b, 100).await;
+    assert_silent(&mut s, 100).await;
+
+    // System notifications arrive too: a registration confirmation.
+    let event = open_event(&app, &admin, None).await;
+    assert!(register(&app, &alice, &event, None).await["errors"].is_null());
+    let m = within_a_second(&mut a, "n").await;
+    let n = &m["payload"]["data"]["notificationReceived"];
+    assert_eq!(
+        (n["title"].clone(), n["data"]["eventId"].clone()),
+        (json!("Registration confirmed"), json!(event))
+    );
+}
+
+#[tokio::test]
+async fn another_organization_cannot_watch_our_events_even_with_the_id() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let attacker = app.register().await;
+    let event = open_event(&app, &admin, None).await;
+    let their_event = open_event(&app, &attacker, None).await;
+    let mut ws = connect_as(&app, &attacker.access).await;
+    subscribe(&mut ws, "x", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let m = within_a_second(&mut ws, "x").await;
+    assert_eq!(m["type"], "next", "{m}");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{m}"
+    );
+    assert_eq!(within_a_second(&mut ws, "x").await["type"], "complete");
+    // Watching their own event, they hear nothing of ours.
+    subscribed(
+        &mut ws,
+        "own",
+        ATTENDEE_CHANGED,
+        json!({ "e": their_event }),
+    )
+    .await;
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    assert_silent(&mut ws, 300).await;
+    // Malformed ids are refused the same way as on HTTP.
+    subscribe(&mut ws, "bad", ATTENDEE_CHANGED, json!({ "e": "nope" })).await;
+    let m = within_a_second(&mut ws, "bad").await;
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["field"], "eventId",
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_change_announces_nothing() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let event = open_event(&app, &admin, Some(1)).await;
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let mut mine = connect_as(&app, &member.access).await;
+    subscribed(&mut mine, "n", NOTIFICATION_RECEIVED, json!({})).await;
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    assert_eq!(
+        within_a_second(&mut ws, "a").await["payload"]["data"]["eventAttendeeChanged"]["kind"],
+        "REGISTERED"
+    );
+    let full = register(&app, &member, &event, None).await;
+    assert_eq!(full["errors"][0]["extensions"]["code"], "EVENT_FULL");
+    assert_silent(&mut ws, 300).await;
+    assert_silent(&mut mine, 100).await;
+}
+
+#[tokio::test]
+async fn a_signal_staged_in_a_rolled_back_transaction_is_never_delivered() {
+    use plugs::realtime::{Signal, Topic};
+    use sea_orm::TransactionTrait;
+    let app = spawn_app().await;
+    let (org, event) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let mut rx = app.broker.hub().subscribe(Topic::Event { org, event });
+    let signal = |kind| Signal::Attendee {
+        org,
+        event,
+        attendee: uuid::Uuid::new_v4(),
+        kind,
+    };
+    let rolled_back = signal(plugs::realtime::AttendeeChangeKind::Registered);
+    let txn = app.db.begin().await.unwrap();
+    app.broker
+        .stage(&txn, std::slice::from_ref(&rolled_back))
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+    let committed = signal(plugs::realtime::AttendeeChangeKind::Updated);
+    let mut outbox = plugs::realtime::Outbox::new();
+    outbox.push(committed.clone());
+    let txn = app.db.begin().await.unwrap();
+    outbox.commit(txn, app.broker.as_ref()).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .expect("the committed signal arrives")
+        .unwrap();
+    assert_eq!(first.signal, committed, "the rolled-back one came first");
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn legacy_graphql_ws_clients_are_served_too() {
+    let app = spawn_app_with(|c| c.realtime.keepalive = Duration::from_millis(200)).await;
+    let admin = app.register().await;
+    let event = open_event(&app, &admin, None).await;
+    let mut ws = open(&app, "graphql-ws").await;
+    send_json(&mut ws, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", admin.access) } })).await;
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    // The legacy keep-alive.
+    let ka = loop {
+        let m = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures_util::StreamExt::next(&mut ws),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            break serde_json::from_str::<Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(ka["type"], "ka");
+    send_json(&mut ws, json!({ "type": "start", "id": "1", "payload": { "query": ATTENDEE_CHANGED, "variables": { "e": event } } })).await;
+    send_json(
+        &mut ws,
+        json!({ "type": "start", "id": "probe", "payload": { "query": "{ apiVersion }" } }),
+    )
+    .await;
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["id"] == "probe" {
+            assert_eq!(m["type"], "data", "{m}");
+            break;
+        }
+    }
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    let m = within_a_second(&mut ws, "1").await;
+    assert_eq!(m["type"], "data", "{m}");
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["kind"],
+        "REGISTERED"
+    );
+    send_json(&mut ws, json!({ "type": "stop", "id": "1" })).await;
+    send_json(&mut ws, json!({ "type": "connection_terminate" })).await;
+    let (code, _) = expect_close(&mut ws).await;
+    assert_eq!(code, 1000);
+
+    // A refused token: connection_error, then the socket closes.
+    let mut ws = open(&app, "graphql-ws").await;
+    send_json(
+        &mut ws,
+        json!({ "type": "connection_init", "payload": { "authorization": "Bearer nope" } }),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["type"], "connection_error");
+    assert_eq!(expect_close(&mut ws).await.0, 4403);
+}
+
+#[tokio::test]
+async fn the_protocol_rules_close_misbehaving_sockets_with_their_codes() {
+    let app = spawn_app_with(|c| c.realtime.init_timeout = Duration::from_millis(300)).await;
+    let admin = app.register().await;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", admin.access) } });
+
+    // No connection_init in time: 4408.
+    let mut ws = open(&app, "graphql-transport-ws").await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (4408, "Connection initialisation timeout")
+    );
+
+    // Subscribe before the ack: 4401.
+    let mut ws = open(&app, "graphql-transport-ws").await;
+    subscribe(&mut ws, "1", "{ apiVersion }", json!({})).await;
+    assert_eq!(expect_close(&mut ws).await.0, 4401);
+
+    // A second connection_init: 4429.
+    let mut ws = open(&app, "graphql-transport-ws").await;
+    send_json(&mut ws, init.clone()).await;
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    send_json(&mut ws, init.clone()).await;
+    assert_eq!(expect_close(&mut ws).await.0, 4429);
+
+    // Garbage: 4400.
+    let mut ws = connect_as(&app, &admin.access).await;
+    send_json(&mut ws, json!({ "type": "subscribe" })).await;
+    assert_eq!(expect_close(&mut ws).await.0, 4400);
+
+    // ping -> pong, with the payload echoed.
+    let mut ws = connect_as(&app, &admin.access).await;
+    send_json(&mut ws, json!({ "type": "ping", "payload": { "n": 1 } })).await;
+    let pong = next_json(&mut ws).await;
+    assert_eq!(
+        (pong["type"].clone(), pong["payload"]["n"].clone()),
+        (json!("pong"), json!(1))
+    );
+
+    // A duplicate id while the first is active: 4409.
+    subscribed(&mut ws, "dup", NOTIFICATION_RECEIVED, json!({})).await;
+    subscribe(&mut ws, "dup", NOTIFICATION_RECEIVED, json!({})).await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (4409, "Subscriber for dup already exists")
+    );
+
+    // At most 100 active subscriptions: the 101st is refused, the socket stays.
+    let mut ws = connect_as(&app, &admin.access).await;
+    for i in 0..100 {
+        subscribe(&mut ws, &format!("s{i}"), NOTIFICATION_RECEIVED, json!({})).await;
+    }
+    subscribe(&mut ws, "s100", NOTIFICATION_RECEIVED, json!({})).await;
+    let m = within_a_second(&mut ws, "s100").await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert!(
+        m["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100"),
+        "{m}"
+    );
+    // Completing makes room; a notification then reaches every active one (99 + the new).
+    for id in ["s0", "s1"] {
+        send_json(&mut ws, json!({ "type": "complete", "id": id })).await;
+    }
+    subscribed(&mut ws, "s100", NOTIFICATION_RECEIVED, json!({})).await;
+    send(
+        &app,
+        &admin,
+        json!({ "userIds": [admin.user_id], "title": "hundred", "message": "m" }),
+    )
+    .await;
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 99 {
+        let m = next_json(&mut ws).await;
+        assert_eq!(
+            m["payload"]["data"]["notificationReceived"]["title"], "hundred",
+            "{m}"
+        );
+        ids.insert(m["id"].as_str().unwrap().to_owned());
+    }
+    assert!(!ids.contains("s0") && !ids.contains("s1") && ids.contains("s100"));
+    assert_silent(&mut ws, 200).await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_and_a_token_expiring_mid_subscription_ends_delivery() {
+    let app = spawn_app_with(|c| c.auth.access_ttl = Duration::from_secs(2)).await;
+    let admin = app.register().await;
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "n", NOTIFICATION_RECEIVED, json!({})).await;
+    let started = std::time::Instant::now();
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // The same token is refused outright now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ws = open(&app, "graphql-transport-ws").await;
+    send_json(&mut ws, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", admin.access) } })).await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 4403);
+    assert!(reason.contains("expired"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_dropped_with_a_reason() {
+    use plugs::realtime::{AttendeeChangeKind, Signal};
+    let app = spawn_app_with(|c| c.realtime.buffer = 4).await;
+    let admin = app.register().await;
+    let event = open_event(&app, &admin, None).await;
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let org = app
+        .gql_as(&admin.access, "{ organization { id } }", json!({}))
+        .await["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Far more signals than the buffer holds, faster than anyone can load them.
+    for _ in 0..1000 {
+        app.broker.hub().deliver(Signal::Attendee {
+            org,
+            event: event.parse().unwrap(),
+            attendee: uuid::Uuid::new_v4(),
+            kind: AttendeeChangeKind::Updated,
+        });
+    }
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("too slow"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_thousand_subscribers_on_one_event_all_receive_one_change() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let event = open_event(&app, &admin, None).await;
+    // At most 50 handshakes at a time: the test is about delivery, not the accept queue.
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(50));
+    let sockets: Vec<Socket> = futures_util::future::join_all((0..1000).map(|_| {
+        let (app, token, event, gate) = (&app, admin.access.clone(), event.clone(), gate.clone());
+        async move {
+            let _permit = gate.acquire().await.unwrap();
+            let mut ws = connect_as(app, &token).await;
+            subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+            ws
+        }
+    }))
+    .await;
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    let got = futures_util::future::join_all(sockets.into_iter().map(|mut ws| async move {
+        let m = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let m = next_json(&mut ws).await;
+                if m["id"] == "a" {
+                    return m;
+                }
+            }
+        })
+        .await
+        .expect("every subscriber is served");
+        m["payload"]["data"]["eventAttendeeChanged"]["kind"].clone()
+    }))
+    .await;
+    assert_eq!(got.len(), 1000);
+    assert!(
+        got.iter().all(|k| k == "REGISTERED"),
+        "{:?}",
+        got.iter().find(|k| *k != "REGISTERED")
+    );
+}
+
+#[tokio::test]
+async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!(
+            "runs on PostgreSQL only (several instances share a database there); set PLUGS_TEST_DATABASE_URL — CI does"
+        );
+        return;
+    }
+    // Instances of one deployment share the token secret.
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let a = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let b = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let admin = a.register().await;
+    let member = a.member(&admin, false).await;
+    let event = open_event(&a, &admin, None).await;
+    let mut on_b = connect_as(&b, &admin.access).await;
+    subscribed(&mut on_b, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let mut member_on_b = connect_as(&b, &member.access).await;
+    subscribed(&mut member_on_b, "n", NOTIFICATION_RECEIVED, json!({})).await;
+    assert!(register(&a, &member, &event, None).await["errors"].is_null());
+    let m = within_a_second(&mut on_b, "a").await;
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["kind"], "REGISTERED",
+        "{m}"
+    );
+    let m = within_a_second(&mut member_on_b, "n").await;
+    assert_eq!(
+        m["payload"]["data"]["notificationReceived"]["title"],
+        "Registration confirmed"
+    );
+    // And the other way round, on the instance that made the change as well.
+    let mut on_a = connect_as(&a, &admin.access).await;
+    subscribed(&mut on_a, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let body = b
+        .gql_as(
+            &admin.access,
+            "mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }",
+            json!({ "e": event, "u": member.user_id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    for ws in [&mut on_a, &mut on_b] {
+        let m = within_a_second(ws, "a").await;
+        assert_eq!(
+            m["payload"]["data"]["eventAttendeeChanged"]["kind"],
+            "CHECKED_IN"
+        );
+    }
+}
