@@ -25,6 +25,7 @@ enum Target {
     Event,
     AgendaItem,
     Attendee,
+    Notification,
     Email,
 }
 
@@ -37,6 +38,8 @@ struct Victim {
     event: String,
     agenda_item: String,
     attendee: String,
+    /// The member's "Registration confirmed".
+    notification: String,
 }
 
 fn by_id(name: &'static str, query: &'static str, target: Target) -> Attack {
@@ -196,6 +199,14 @@ fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
         },
     ]);
     list.extend(vec![
+        by_id("markNotificationRead", "mutation($id: ID!) { markNotificationRead(id: $id) { id } }", Target::Notification),
+        by_id("deleteNotification", "mutation($id: ID!) { deleteNotification(id: $id) { id } }", Target::Notification),
+        Attack {
+            name: "sendNotification to a foreign user",
+            query: "mutation($id: ID!) { sendNotification(input: { userIds: [$id], title: \"x\", message: \"y\" }) }",
+            vars: Box::new(|id| json!({ "id": id })),
+            target: Target::User,
+        },
         by_id("user(id)", "query($id: ID!) { user(id: $id) { id email } }", Target::User),
         by_id("updateUser", "mutation($id: ID!) { updateUser(id: $id, input: { firstName: \"Pwned\", isAdmin: true }) { id } }", Target::User),
         by_id("deleteUser", "mutation($id: ID!) { deleteUser(id: $id) { id } }", Target::User),
@@ -281,6 +292,17 @@ async fn victim(app: &TestApp) -> Victim {
         .as_str()
         .expect("agenda item")
         .to_owned();
+    let n = app
+        .gql_as(
+            &member.access,
+            "{ notifications { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let notification = n["data"]["notifications"]["nodes"][0]["id"]
+        .as_str()
+        .expect("the registration's notification")
+        .to_owned();
     Victim {
         admin,
         member,
@@ -289,6 +311,7 @@ async fn victim(app: &TestApp) -> Victim {
         event,
         agenda_item,
         attendee,
+        notification,
     }
 }
 
@@ -305,6 +328,17 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
         events { totalCount nodes { id title status currentAttendees deletedAt agenda { id title sortOrder deletedAt }
           attendees { nodes { id status notes } } } } }";
     let before = app.gql_as(&v.admin.access, STATE, json!({})).await;
+    let member_before = app
+        .gql_as(
+            &v.member.access,
+            "{ unreadNotificationCount notifications { totalCount nodes { id title isRead } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        member_before["data"]["unreadNotificationCount"], 1,
+        "{member_before}"
+    );
     let victim_lead = format!("lead@{}", v.admin.domain);
 
     for attack in attacks(own.clone(), own_ev.clone()) {
@@ -315,6 +349,7 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
             Target::Event => vec![v.event.as_str()],
             Target::AgendaItem => vec![v.agenda_item.as_str()],
             Target::Attendee => vec![v.attendee.as_str()],
+            Target::Notification => vec![v.notification.as_str()],
             Target::Email => vec![
                 v.admin.email.as_str(),
                 v.member.email.as_str(),
@@ -368,6 +403,13 @@ async fn another_organization_sees_and_touches_nothing_of_the_first() {
     // Nothing of the victim changed, and no audit row was written in its name.
     let after = app.gql_as(&v.admin.access, STATE, json!({})).await;
     assert_eq!(before, after);
+    const MINE: &str =
+        "{ unreadNotificationCount notifications { totalCount nodes { id title isRead } } }";
+    let member_after = app.gql_as(&v.member.access, MINE, json!({})).await;
+    assert_eq!(
+        member_before, member_after,
+        "the member's notifications are untouched"
+    );
 }
 
 #[tokio::test]
