@@ -96,6 +96,8 @@ pub struct Hub {
     /// Bumped when the feed was interrupted (the LISTEN connection was lost): open sockets
     /// are closed so their clients reconnect and re-query.
     interrupted: watch::Sender<u64>,
+    /// Names this instance (its `LISTEN` connection's `application_name` on PostgreSQL).
+    instance_id: Uuid,
 }
 
 impl Hub {
@@ -104,6 +106,7 @@ impl Hub {
             topics: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
             interrupted: watch::channel(0).0,
+            instance_id: Uuid::new_v4(),
         }
     }
 
@@ -142,6 +145,10 @@ impl Hub {
     /// How many topics have a channel (for metrics and tests).
     pub fn topic_count(&self) -> usize {
         self.topics().len()
+    }
+
+    pub fn instance_id(&self) -> Uuid {
+        self.instance_id
     }
 
     pub fn interrupt(&self) {

@@ -87,10 +87,16 @@ impl Broker for PgBroker {
     }
 }
 
+/// The `application_name` of an instance's `LISTEN` connection (`pg_stat_activity`).
+pub fn listener_name(hub: &Hub) -> String {
+    format!("plugs-realtime-{}", hub.instance_id().simple())
+}
+
 async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
     let mut backoff = Duration::from_millis(100);
+    let name = listener_name(&hub);
     loop {
-        match connect(&url).await {
+        match connect(&url, &name).await {
             Ok(mut listener) => {
                 if *ready.borrow() {
                     tracing::info!("realtime: LISTEN connection re-established");
@@ -127,8 +133,16 @@ async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
     }
 }
 
-async fn connect(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
+/// A pool of its own with one connection: the listener never takes one from the requests.
+async fn connect(url: &str, name: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    let options: PgConnectOptions = url.parse::<PgConnectOptions>()?.application_name(name);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
     // Reconnection (and its backoff) is ours: a lost connection ends this listener.
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;

@@ -562,3 +562,73 @@ async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
+    use sea_orm::{ConnectionTrait, Statement};
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!(
+            "runs on PostgreSQL only (the LISTEN connection); set PLUGS_TEST_DATABASE_URL — CI does"
+        );
+        return;
+    }
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let event = open_event(&app, &admin, None).await;
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let name = plugs::realtime::postgres::listener_name(app.broker.hub());
+    let listeners = |sql: &'static str| {
+        let (db, name) = (app.db.clone(), name.clone());
+        async move {
+            db.query_all_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                sql,
+                [name.into()],
+            ))
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    const TERMINATE: &str =
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1";
+    const LISTENING: &str =
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'";
+    assert_eq!(
+        listeners(LISTENING).await,
+        1,
+        "one dedicated LISTEN connection"
+    );
+    assert_eq!(listeners(TERMINATE).await, 1);
+    // The socket is told to reconnect and re-query.
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 1012, "{reason}");
+    // A change committed while the listener is away is not lost for a client that re-queries.
+    assert!(register(&app, &member, &event, None).await["errors"].is_null());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while listeners(LISTENING).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let seen = app
+        .gql_as(&admin.access, "query($e: ID!) { event(id: $e) { currentAttendees attendees { nodes { user { id } } } } }", json!({ "e": event }))
+        .await;
+    assert_eq!(
+        seen["data"]["event"]["attendees"]["nodes"][0]["user"]["id"],
+        member.user_id.as_str(),
+        "{seen}"
+    );
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    let m = within_a_second(&mut ws, "a").await;
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["currentAttendees"], 2,
+        "{m}"
+    );
+}

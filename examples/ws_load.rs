@@ -1,0 +1,233 @@
+//! Load script for the realtime issue: N idle subscriptions to one event on one server, then
+//! a series of changes to that event. Prints the server's resident memory before and after
+//! the sockets opened, and, per change, the time from the mutation's HTTP response to each
+//! subscriber's delivery (p50/p99 over every delivery, and the last subscriber's).
+//!
+//! ```sh
+//! ulimit -n 30000
+//! cargo run --release &                      # SQLite; or PLUGS_DATABASE_URL=postgres://...
+//! cargo run --release --example ws_load -- http://127.0.0.1:8080 10000 1 20 $(pgrep -n plugs)
+//! #                                         server URL            sockets subs/socket changes server pid
+//! ```
+//! The client runs on the same machine, so its own scheduling is part of what it measures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+async fn gql(client: &reqwest::Client, url: &str, token: &str, query: &str, vars: Value) -> Value {
+    let body: Value = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": vars }))
+        .send()
+        .await
+        .expect("server answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(body["errors"].is_null(), "{query}: {body}");
+    body
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn rss_mib(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return "n/a (pass the server pid)".into();
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or("n/a".into(), |kb| format!("{:.1} MiB", kb / 1024.0))
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let sockets: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let per_socket: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let changes: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let pid: Option<u32> = args.next().and_then(|s| s.parse().ok());
+    let url = format!("{base}/graphql");
+    let ws_url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
+    let client = reqwest::Client::new();
+
+    // A fresh organization with one published event and one registration to change.
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let reg: Value = client
+        .post(&url)
+        .json(&json!({ "query": "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+            "variables": { "i": { "organizationName": "WS load", "organizationDomain": format!("ws-{}.test", &tag[..10]),
+                "email": format!("admin@ws-{}.test", &tag[..10]), "password": "ws load password", "firstName": "W", "lastName": "S" } } }))
+        .send().await.unwrap().json().await.unwrap();
+    let token = reg["data"]["register"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("register: {reg}"))
+        .to_owned();
+    let start = chrono::Utc::now() + chrono::Duration::days(7);
+    let e = gql(&client, &url, &token, "mutation($i: CreateEventInput!) { createEvent(input: $i) { id } }",
+        json!({ "i": { "title": "Load", "startDate": start.to_rfc3339(), "endDate": (start + chrono::Duration::hours(2)).to_rfc3339() } })).await;
+    let event = e["data"]["createEvent"]["id"].as_str().unwrap().to_owned();
+    gql(
+        &client,
+        &url,
+        &token,
+        "mutation($id: ID!) { publishEvent(id: $id) { id } }",
+        json!({ "id": event }),
+    )
+    .await;
+    let r = gql(
+        &client,
+        &url,
+        &token,
+        "mutation($e: ID!) { registerForEvent(eventId: $e) { id } }",
+        json!({ "e": event }),
+    )
+    .await;
+    let attendee = r["data"]["registerForEvent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    println!("server RSS before the sockets: {}", rss_mib(pid));
+    // Every delivery: (change number, when it arrived).
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let gate = Arc::new(tokio::sync::Semaphore::new(200));
+    let opened = Instant::now();
+    let mut ready = Vec::new();
+    for _ in 0..sockets {
+        let (ws_url, token, event, tx, gate) = (
+            ws_url.clone(),
+            token.clone(),
+            event.clone(),
+            tx.clone(),
+            gate.clone(),
+        );
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+        ready.push(ready_rx);
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.unwrap();
+            let mut req = ws_url.into_client_request().unwrap();
+            req.headers_mut().insert(
+                "sec-websocket-protocol",
+                "graphql-transport-ws".parse().unwrap(),
+            );
+            let (mut ws, _) = tokio_tungstenite::connect_async(req)
+                .await
+                .expect("upgrade");
+            ws.send(Message::text(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }).to_string())).await.unwrap();
+            for i in 0..per_socket {
+                ws.send(Message::text(json!({ "id": format!("s{i}"), "type": "subscribe", "payload": {
+                    "query": "subscription($e: ID!) { eventAttendeeChanged(eventId: $e) { kind currentAttendees attendee { id notes } } }",
+                    "variables": { "e": event } } }).to_string())).await.unwrap();
+            }
+            // A probe operation answers once the subscriptions before it are running.
+            ws.send(Message::text(
+                json!({ "id": "probe", "type": "subscribe", "payload": { "query": "{ apiVersion }" } })
+                    .to_string(),
+            ))
+            .await
+            .unwrap();
+            let mut ready_tx = Some(ready_tx);
+            let mut permit = Some(permit);
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(t) = msg else { continue };
+                let v: Value = serde_json::from_str(&t).unwrap();
+                match v["type"].as_str() {
+                    Some("complete") if v["id"] == "probe" => {
+                        permit.take();
+                        if let Some(r) = ready_tx.take() {
+                            let _ = r.send(());
+                        }
+                    }
+                    Some("ping") => {
+                        let _ = ws
+                            .send(Message::text(json!({ "type": "pong" }).to_string()))
+                            .await;
+                    }
+                    Some("next") if v["id"] != "probe" => {
+                        let at = Instant::now();
+                        let notes =
+                            v["payload"]["data"]["eventAttendeeChanged"]["attendee"]["notes"]
+                                .as_str()
+                                .unwrap_or("");
+                        if let Ok(n) = notes.trim_start_matches("change ").parse::<usize>() {
+                            let _ = tx.send((n, at));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+    drop(tx);
+    for r in ready {
+        r.await.expect("every socket subscribed");
+    }
+    let subscriptions = sockets * per_socket;
+    println!(
+        "{sockets} sockets x {per_socket} = {subscriptions} subscriptions ready in {:.1?}",
+        opened.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("server RSS with them idle: {}", rss_mib(pid));
+
+    let mut all = Vec::new();
+    let mut lasts = Vec::new();
+    for n in 1..=changes {
+        gql(
+            &client,
+            &url,
+            &token,
+            "mutation($id: ID!, $n: String!) { updateAttendee(id: $id, input: { notes: $n }) { id } }",
+            json!({ "id": attendee, "n": format!("change {n}") }),
+        )
+        .await;
+        let responded = Instant::now();
+        let mut got = 0;
+        let mut last = Duration::ZERO;
+        while got < subscriptions {
+            let (m, at) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("every subscriber is served within 30 s")
+                .expect("sockets open");
+            if m != n {
+                continue; // a late copy of an earlier change
+            }
+            let d = at.saturating_duration_since(responded);
+            all.push(d);
+            last = last.max(d);
+            got += 1;
+        }
+        lasts.push(last);
+        println!("change {n}: all {subscriptions} delivered, last after {last:.1?}");
+    }
+    all.sort();
+    lasts.sort();
+    println!(
+        "from the mutation's response to a delivery, over {} deliveries: p50 {:.1?}, p99 {:.1?}",
+        all.len(),
+        pct(&all, 0.5),
+        pct(&all, 0.99)
+    );
+    println!(
+        "to the last subscriber's delivery, over {changes} changes: p50 {:.1?}, p99 {:.1?}",
+        pct(&lasts, 0.5),
+        pct(&lasts, 0.99)
+    );
+    println!("server RSS after: {}", rss_mib(pid));
+}
