@@ -9,6 +9,7 @@
 //! lost its realtime feed (reconnect and re-query). A socket that does not take a message within the write timeout is dropped.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -16,11 +17,13 @@ use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep_until};
 
 use super::AppState;
 use crate::graphql::context::{Caller, WsControl, resolve_caller};
 use crate::graphql::loaders::{LoaderDelay, Loaders};
+use crate::realtime::{Delivery, Topic};
 use crate::services::RequestMeta;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +89,8 @@ struct Connection {
     acked: bool,
     /// When the access token expires (the socket closes then).
     expires: Option<Instant>,
+    /// The session the socket was opened with, and its user's signals (to hear it end).
+    session: Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>,
     active: HashMap<String, AbortHandle>,
     streams: SelectAll<BoxStream<'static, (String, Option<async_graphql::Response>)>>,
 }
@@ -110,6 +115,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         authorization: None,
         acked: false,
         expires: None,
+        session: None,
         active: HashMap::new(),
         streams: SelectAll::new(),
     };
@@ -140,6 +146,10 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                 (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
             }),
             Some((code, reason)) = close_requests.recv() => Err(End::Close(Close(code, reason))),
+            () = session_ended(&mut conn.session) => Err(End::Close(Close::new(
+                4403,
+                "the session has ended (signed out, password changed or account deactivated)",
+            ))),
             Ok(()) = interrupted.changed() => Err(End::Close(Close::new(
                 1012,
                 "the realtime feed was interrupted; reconnect and re-query",
@@ -192,6 +202,20 @@ async fn send(
 
 fn text(v: Value) -> Message {
     Message::Text(Utf8Bytes::from(v.to_string()))
+}
+
+/// Resolves when a signal ends the socket's session; never without a session.
+async fn session_ended(session: &mut Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>) {
+    let Some((family, rx)) = session else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(d) if d.signal.ends_session(*family) => return,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
 }
 
 async fn caller(state: &AppState, meta: &RequestMeta, authorization: &str) -> Caller {
@@ -282,6 +306,11 @@ impl Connection {
             .map(|c| (c.exp - chrono::Utc::now().timestamp()).max(0) as u64)
             .unwrap_or(0);
         self.expires = Some(Instant::now() + Duration::from_secs(remaining));
+        let topic = Topic::User {
+            org: actor.organization_id,
+            user: actor.user_id,
+        };
+        self.session = Some((actor.session_id, self.state.broker.hub().subscribe(topic)));
         self.authorization = Some(authorization);
         self.acked = true;
         tracing::debug!(user = %actor.user_id, "websocket connection acknowledged");

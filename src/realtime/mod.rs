@@ -51,6 +51,14 @@ pub enum Signal {
         user: Uuid,
         notification: Uuid,
     },
+    /// Sessions of a user ended (logout, reuse detected, password changed, deactivated,
+    /// deleted): `family` only that one, else all of them `except` one (or all).
+    SessionsEnded {
+        org: Uuid,
+        user: Uuid,
+        family: Option<Uuid>,
+        except: Option<Uuid>,
+    },
 }
 
 /// Who may receive a signal: the members of one organization watching one event, or one user.
@@ -64,7 +72,19 @@ impl Signal {
     pub fn topic(&self) -> Topic {
         match *self {
             Signal::Attendee { org, event, .. } => Topic::Event { org, event },
-            Signal::Notification { org, user, .. } => Topic::User { org, user },
+            Signal::Notification { org, user, .. } | Signal::SessionsEnded { org, user, .. } => {
+                Topic::User { org, user }
+            }
+        }
+    }
+
+    /// Whether this signal ends the session `family` (sockets opened with it close).
+    pub fn ends_session(&self, family: Uuid) -> bool {
+        match *self {
+            Signal::SessionsEnded {
+                family: f, except, ..
+            } => f.is_none_or(|f| f == family) && except != Some(family),
+            _ => false,
         }
     }
 }

@@ -268,16 +268,40 @@ pub fn all_of_user(user_id: Uuid) -> sea_orm::Condition {
     sea_orm::Condition::all().add(refresh_tokens::Column::UserId.eq(user_id))
 }
 
+/// Open sockets of the ended session(s) close (see `Signal::SessionsEnded`).
+fn session_ended(
+    row: &refresh_tokens::Model,
+    family: Option<Uuid>,
+    except: Option<Uuid>,
+) -> crate::realtime::Outbox {
+    let mut outbox = crate::realtime::Outbox::new();
+    outbox.push(crate::realtime::Signal::SessionsEnded {
+        org: row.organization_id,
+        user: row.user_id,
+        family,
+        except,
+    });
+    outbox
+}
+
 /// Revokes all sessions of a user (deactivation, deletion).
 pub async fn revoke_user_sessions(
     db: &impl sea_orm::ConnectionTrait,
-    user_id: Uuid,
+    outbox: &mut crate::realtime::Outbox,
+    user: &users::Model,
 ) -> Result<u64, AppError> {
-    revoke(db, all_of_user(user_id)).await
+    outbox.push(crate::realtime::Signal::SessionsEnded {
+        org: user.organization_id,
+        user: user.id,
+        family: None,
+        except: None,
+    });
+    revoke(db, all_of_user(user.id)).await
 }
 
 pub async fn refresh(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     auth: &Auth,
     token: &str,
     meta: &RequestMeta,
@@ -321,7 +345,9 @@ pub async fn refresh(
             },
         )
         .await?;
-        txn.commit().await?;
+        session_ended(&row, Some(row.family_id), None)
+            .commit(txn, broker)
+            .await?;
         return Err(unauthenticated(
             "this refresh token was already used; the session has been revoked",
         ));
@@ -368,6 +394,7 @@ pub async fn refresh(
 
 pub async fn logout(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     token: &str,
     meta: &RequestMeta,
 ) -> Result<bool, AppError> {
@@ -394,12 +421,15 @@ pub async fn logout(
         },
     )
     .await?;
-    txn.commit().await?;
+    session_ended(&row, Some(row.family_id), None)
+        .commit(txn, broker)
+        .await?;
     Ok(true)
 }
 
 pub async fn change_password(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     auth: &Auth,
     actor: &Actor,
     current: String,
@@ -455,7 +485,14 @@ pub async fn change_password(
         },
     )
     .await?;
-    txn.commit().await?;
+    let mut outbox = crate::realtime::Outbox::new();
+    outbox.push(crate::realtime::Signal::SessionsEnded {
+        org: actor.organization_id,
+        user: actor.user_id,
+        family: None,
+        except: Some(actor.session_id),
+    });
+    outbox.commit(txn, broker).await?;
     Ok(true)
 }
 

@@ -274,12 +274,14 @@ const LAST_ADMIN: &str = "the organization must keep at least one active admin";
 /// Changes a member. Admins change anyone (including themselves); members use `update_me`.
 pub async fn update(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     actor: &Actor,
     id: Uuid,
     patch: UserPatch,
 ) -> Result<users::Model, AppError> {
     require_admin(actor)?;
     let txn = crate::db::write_txn(db).await?;
+    let mut outbox = crate::realtime::Outbox::new();
     lock_organization(&txn, actor.organization_id).await?;
     let old = actor
         .scope()
@@ -313,7 +315,7 @@ pub async fn update(
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&txn).await?;
     if old.is_active && !user.is_active {
-        accounts::revoke_user_sessions(&txn, user.id).await?;
+        accounts::revoke_user_sessions(&txn, &mut outbox, &user).await?;
     }
     audit::record(
         &txn,
@@ -329,7 +331,7 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await?;
+    outbox.commit(txn, broker).await?;
     Ok(user)
 }
 
@@ -371,6 +373,7 @@ pub async fn update_me(
 /// Soft delete: the member can no longer sign in and every session of theirs ends.
 pub async fn delete(
     db: &DatabaseConnection,
+    broker: &dyn crate::realtime::Broker,
     actor: &Actor,
     id: Uuid,
 ) -> Result<users::Model, AppError> {
@@ -382,6 +385,7 @@ pub async fn delete(
         ));
     }
     let txn = crate::db::write_txn(db).await?;
+    let mut outbox = crate::realtime::Outbox::new();
     lock_organization(&txn, actor.organization_id).await?;
     let old = actor
         .scope()
@@ -399,7 +403,7 @@ pub async fn delete(
     a.updated_at = Set(t);
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&txn).await?;
-    accounts::revoke_user_sessions(&txn, user.id).await?;
+    accounts::revoke_user_sessions(&txn, &mut outbox, &user).await?;
     audit::record(
         &txn,
         Entry {
@@ -414,7 +418,7 @@ pub async fn delete(
         },
     )
     .await?;
-    txn.commit().await?;
+    outbox.commit(txn, broker).await?;
     Ok(user)
 }
 

@@ -205,7 +205,7 @@ pub struct Session {
 pub const AUTH_FIELDS: &str = "accessToken refreshToken expiresIn user { id email isAdmin }";
 
 impl Session {
-    fn from_payload(payload: &Value, domain: &str) -> Session {
+    pub fn from_payload(payload: &Value, domain: &str) -> Session {
         assert!(payload.is_object(), "no auth payload: {payload}");
         Session {
             access: payload["accessToken"].as_str().unwrap().to_owned(),

@@ -632,3 +632,55 @@ async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn ending_a_session_closes_its_sockets_and_only_its_own() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let a = app.member(&admin, false).await;
+    let sign_in = || async {
+        let body = app.login(&a.email, crate::helpers::PASSWORD, None).await;
+        Session::from_payload(&body["data"]["login"], &a.domain)
+    };
+    let (b, c) = (sign_in().await, sign_in().await);
+    let mut sockets = Vec::new();
+    for s in [&a, &b, &c, &admin] {
+        let mut ws = connect_as(&app, &s.access).await;
+        subscribed(&mut ws, "n", NOTIFICATION_RECEIVED, json!({})).await;
+        sockets.push(ws);
+    }
+    let [ws_a, ws_b, ws_c, ws_admin] = &mut sockets[..] else {
+        unreachable!()
+    };
+    // Signing out of one session closes its socket only.
+    let body = app
+        .gql_as(
+            &a.access,
+            "mutation($r: String!) { logout(refreshToken: $r) }",
+            json!({ "r": a.refresh }),
+        )
+        .await;
+    assert_eq!(body["data"]["logout"], true, "{body}");
+    let (code, reason) = expect_close(ws_a).await;
+    assert_eq!(code, 4403, "{reason}");
+    assert_silent(ws_b, 200).await;
+    // Changing the password ends the other sessions, not the one that asked.
+    let body = app
+        .gql_as(&b.access, "mutation($c: String!) { changePassword(currentPassword: $c, newPassword: \"a brand new passphrase\") }",
+            json!({ "c": crate::helpers::PASSWORD }))
+        .await;
+    assert_eq!(body["data"]["changePassword"], true, "{body}");
+    assert_eq!(expect_close(ws_c).await.0, 4403);
+    assert_silent(ws_b, 200).await;
+    // Deactivation ends every session of the member; the admin's socket stays.
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { updateUser(id: $id, input: { isActive: false }) { id } }",
+            json!({ "id": a.user_id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(expect_close(ws_b).await.0, 4403);
+    assert_silent(ws_admin, 200).await;
+}
