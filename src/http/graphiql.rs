@@ -19,12 +19,15 @@ const PAGE: &str = r#"<!doctype html>
   <script src="/assets/graphiql/react-dom.production.min.js"></script>
   <script src="/assets/graphiql/graphiql.min.js"></script>
   <script>
-    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+    // Subscriptions go over /graphql/ws (graphql-transport-ws); the headers pane's
+    // Authorization is sent as the connection_init payload.
+    const ws = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql/ws';
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: ws });
     const root = ReactDOM.createRoot(document.getElementById('graphiql'));
     root.render(React.createElement(GraphiQL, {
       fetcher,
       defaultEditorToolsVisibility: true,
-      defaultQuery: '# Welcome to The Plugs API.\n# Authenticate with an Authorization: Bearer <token> header.\n{\n  apiVersion\n}\n',
+      defaultQuery: '# Welcome to The Plugs API.\n# Authenticate with {\"Authorization\": \"Bearer <token>\"} in the Headers pane\n# (used for subscriptions too).\n{\n  apiVersion\n}\n',
     }));
   </script>
 </body>

@@ -128,6 +128,10 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
             msg = incoming.next() => match msg {
                 Some(Ok(Message::Text(text))) => conn.on_message(text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(4400, "binary messages are not supported"))),
+                Some(Err(e)) if e.to_string().contains("too long") => Err(End::Close(Close::new(
+                    1009,
+                    format!("messages are limited to {} bytes", conn.state.config.limits.body_bytes),
+                ))),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
                 Some(Ok(_)) => Ok(Vec::new()), // ping/pong frames: axum answers pings itself
             },

@@ -684,3 +684,14 @@ async fn ending_a_session_closes_its_sockets_and_only_its_own() {
     assert_eq!(expect_close(ws_b).await.0, 4403);
     assert_silent(ws_admin, 200).await;
 }
+
+#[tokio::test]
+async fn an_oversized_message_closes_the_socket_with_1009() {
+    let app = spawn_app_with(|c| c.limits.body_bytes = 4096).await;
+    let admin = app.register().await;
+    let mut ws = connect_as(&app, &admin.access).await;
+    let big = format!("{{ apiVersion # {} }}", "x".repeat(8192));
+    subscribe(&mut ws, "big", &big, json!({})).await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 1009, "{reason}");
+}
