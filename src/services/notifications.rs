@@ -108,11 +108,14 @@ fn own(actor: &Actor) -> Select<notifications::Entity> {
         .scope()
         .live::<notifications::Entity>()
         .filter(C::UserId.eq(actor.user_id))
-        .filter(
-            Condition::any()
-                .add(C::ExpiresAt.is_null())
-                .add(C::ExpiresAt.gt(now())),
-        )
+        .filter(unexpired())
+}
+
+fn unexpired() -> Condition {
+    use notifications::Column as C;
+    Condition::any()
+        .add(C::ExpiresAt.is_null())
+        .add(C::ExpiresAt.gt(now()))
 }
 
 /// The one a subscriber loads when a signal names it: scoped to its organization and user.
@@ -206,26 +209,18 @@ pub async fn mark_all_read(db: &DatabaseConnection, actor: &Actor) -> Result<u64
     use notifications::Column as C;
     let txn = crate::db::write_txn(db).await?;
     let t = now();
-    let ids: Vec<Uuid> = own(actor)
+    let changed = notifications::Entity::update_many()
+        .col_expr(C::IsRead, Expr::value(true))
+        .col_expr(C::ReadAt, Expr::value(t))
+        .col_expr(C::UpdatedAt, Expr::value(t))
+        .filter(C::OrganizationId.eq(actor.organization_id))
+        .filter(C::UserId.eq(actor.user_id))
+        .filter(C::IsDeleted.eq(false))
         .filter(C::IsRead.eq(false))
-        .select_only()
-        .column(C::Id)
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    let mut changed = 0;
-    for chunk in ids.chunks(INSERT_CHUNK) {
-        changed += notifications::Entity::update_many()
-            .col_expr(C::IsRead, Expr::value(true))
-            .col_expr(C::ReadAt, Expr::value(t))
-            .col_expr(C::UpdatedAt, Expr::value(t))
-            .filter(C::OrganizationId.eq(actor.organization_id))
-            .filter(C::UserId.eq(actor.user_id))
-            .filter(C::Id.is_in(chunk.to_vec()))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-    }
+        .filter(unexpired())
+        .exec(&txn)
+        .await?
+        .rows_affected;
     if changed > 0 {
         audit::by_actor(
             &txn,
