@@ -106,7 +106,13 @@ async fn main() {
     println!("server RSS before the sockets: {}", rss_mib(pid));
     // Every delivery: (change number, when it arrived).
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
-    let gate = Arc::new(tokio::sync::Semaphore::new(200));
+    // Sockets set up at once (env WS_LOAD_CONCURRENCY): a burst of setups costs the server
+    // transient memory that its allocator may keep as resident afterwards.
+    let concurrency: usize = std::env::var("WS_LOAD_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let gate = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let opened = Instant::now();
     let mut ready = Vec::new();
     for _ in 0..sockets {
@@ -188,6 +194,7 @@ async fn main() {
 
     let mut all = Vec::new();
     let mut lasts = Vec::new();
+    let changes = if subscriptions == 0 { 0 } else { changes };
     for n in 1..=changes {
         gql(
             &client,
@@ -218,6 +225,9 @@ async fn main() {
     }
     all.sort();
     lasts.sort();
+    if changes == 0 {
+        return;
+    }
     println!(
         "from the mutation's response to a delivery, over {} deliveries: p50 {:.1?}, p99 {:.1?}",
         all.len(),

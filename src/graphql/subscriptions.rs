@@ -143,7 +143,14 @@ impl Subscription {
                 let Signal::Notification { notification, .. } = d.signal else {
                     continue;
                 };
-                match crate::services::notifications::visible(&l.db, &l.actor, notification).await {
+                // Boxed, so the idle stream stays small (it waits in `next` nearly all its life).
+                match Box::pin(crate::services::notifications::visible(
+                    &l.db,
+                    &l.actor,
+                    notification,
+                ))
+                .await
+                {
                     Ok(Some(n)) => return Some((Ok(n.into()), l)),
                     Ok(None) => continue, // deleted or expired before it was read
                     Err(e) => return Some((Err(e.into()), l)),
@@ -175,7 +182,7 @@ impl Subscription {
         Ok(futures_util::stream::unfold(listener, |mut l| async move {
             loop {
                 let d = l.next().await?;
-                match attendee_change(&l.db, &l.actor, &d).await {
+                match Box::pin(attendee_change(&l.db, &l.actor, &d)).await {
                     Ok(Some(c)) => return Some((Ok(c), l)),
                     Ok(None) => continue,
                     Err(e) => return Some((Err(e.into()), l)),

@@ -355,6 +355,10 @@ pub async fn ws_handler(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(state.config.limits.body_bytes)
+        // tungstenite's default 128 KiB read buffer per socket dominated memory with many
+        // idle subscriptions; messages here are small, and larger ones still arrive whole.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_opened();
             let _guard = WsGuard(state.metrics.clone());

@@ -350,7 +350,9 @@ impl Connection {
         // happens inside the operation's stream, never in this loop: the loop must keep
         // polling the other operations, which may hold pooled connections meanwhile.
         let (state, meta, control) = (self.state.clone(), self.meta.clone(), self.control.clone());
-        let stream = futures_util::stream::once(async move {
+        // Boxed: the setup future is large and, once done, must not keep its size for the
+        // subscription's whole life (memory per idle subscription).
+        let stream = futures_util::stream::once(Box::pin(async move {
             let caller = caller(&state, &meta, &authorization).await;
             let mut meta = meta;
             meta.request_id = uuid::Uuid::new_v4();
@@ -363,7 +365,7 @@ impl Connection {
                     LoaderDelay(state.config.loader_delay),
                 ));
             state.schema.execute_stream(request)
-        })
+        }))
         .flatten();
         let (handle, registration) = AbortHandle::new_pair();
         let tagged = {
