@@ -168,11 +168,14 @@ fn not_found() -> AppError {
     AppError::NotFound("no such notification".into())
 }
 
-/// Idempotent: marking a read notification again returns it unchanged (and writes nothing).
-pub async fn mark_read(
+/// Loads one of the caller's own notifications in a write transaction and applies `change`
+/// with one audit row; `change` returning `None` leaves it as it is (nothing written).
+async fn change_own(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
+    action: AuditAction,
+    change: impl FnOnce(notifications::ActiveModel) -> Option<notifications::ActiveModel>,
 ) -> Result<notifications::Model, AppError> {
     let txn = crate::db::write_txn(db).await?;
     let old = own(actor)
@@ -180,27 +183,41 @@ pub async fn mark_read(
         .one(&txn)
         .await?
         .ok_or_else(not_found)?;
-    if old.is_read {
+    let Some(mut a) = change(old.clone().into()) else {
         return Ok(old);
-    }
-    let t = now();
-    let mut a: notifications::ActiveModel = old.clone().into();
-    a.is_read = Set(true);
-    a.read_at = Set(Some(t));
-    a.updated_at = Set(t);
+    };
+    a.updated_at = Set(now());
     let row = a.update(&txn).await?;
+    let new = (action != AuditAction::Delete).then(|| snapshot(&row));
     audit::by_actor(
         &txn,
         actor,
         "notifications",
         id,
-        AuditAction::Update,
+        action,
         Some(snapshot(&old)),
-        Some(snapshot(&row)),
+        new,
     )
     .await?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// Idempotent: marking a read notification again returns it unchanged (and writes nothing).
+pub async fn mark_read(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<notifications::Model, AppError> {
+    change_own(db, actor, id, AuditAction::Update, |mut a| {
+        if a.is_read.as_ref() == &true {
+            return None;
+        }
+        a.is_read = Set(true);
+        a.read_at = Set(Some(now()));
+        Some(a)
+    })
+    .await
 }
 
 /// Marks every unread notification of the caller read; returns how many changed. One audit
@@ -243,28 +260,11 @@ pub async fn delete(
     actor: &Actor,
     id: Uuid,
 ) -> Result<notifications::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = own(actor)
-        .filter(notifications::Column::Id.eq(id))
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let mut a: notifications::ActiveModel = old.clone().into();
-    a.is_deleted = Set(true);
-    a.updated_at = Set(now());
-    let row = a.update(&txn).await?;
-    audit::by_actor(
-        &txn,
-        actor,
-        "notifications",
-        id,
-        AuditAction::Delete,
-        Some(snapshot(&old)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
+    change_own(db, actor, id, AuditAction::Delete, |mut a| {
+        a.is_deleted = Set(true);
+        Some(a)
+    })
+    .await
 }
 
 /// Who an admin's notification goes to.

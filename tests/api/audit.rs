@@ -32,6 +32,9 @@ async fn each_mutation_writes_one_audit_row_without_secrets() {
             json!({ "e": admin.email }), "users", "UPDATE"),
         ("changePassword", "mutation { changePassword(currentPassword: \"correct horse battery\", newPassword: \"another fine pass\") }".into(),
             json!({}), "users", "UPDATE"),
+        ("sendNotification", "mutation { sendNotification(input: { allMembers: true, title: \"Hi\", message: \"all\" }) }".into(),
+            json!({}), "notifications", "CREATE"),
+        ("markAllNotificationsRead", "mutation { markAllNotificationsRead }".into(), json!({}), "notifications", "UPDATE"),
     ];
     let mut expected = 1;
     for (name, q, vars, table, action) in steps {
