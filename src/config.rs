@@ -233,12 +233,12 @@ impl Config {
                 let d = RealtimeConfig::default();
                 let secs = |v: u64| std::time::Duration::from_secs(v);
                 RealtimeConfig {
-                    init_timeout: secs(parse_num(
+                    init_timeout: secs(parse_positive(
                         &get,
                         "PLUGS_WS_INIT_TIMEOUT_SECS",
                         d.init_timeout.as_secs(),
                     )?),
-                    keepalive: secs(parse_num(
+                    keepalive: secs(parse_positive(
                         &get,
                         "PLUGS_WS_KEEPALIVE_SECS",
                         d.keepalive.as_secs(),
@@ -248,13 +248,14 @@ impl Config {
                         "PLUGS_WS_MAX_SUBSCRIPTIONS",
                         d.max_subscriptions,
                     )?,
-                    write_timeout: secs(parse_num(
+                    write_timeout: secs(parse_positive(
                         &get,
                         "PLUGS_WS_WRITE_TIMEOUT_SECS",
                         d.write_timeout.as_secs(),
                     )?),
-                    buffer: parse_num(&get, "PLUGS_REALTIME_BUFFER", d.buffer)?,
-                    purge_interval: secs(parse_num(
+                    buffer: parse_positive(&get, "PLUGS_REALTIME_BUFFER", d.buffer as u64)?
+                        as usize,
+                    purge_interval: secs(parse_positive(
                         &get,
                         "PLUGS_NOTIFICATION_PURGE_SECS",
                         d.purge_interval.as_secs(),
@@ -287,6 +288,21 @@ fn parse_num<T: FromStr + Copy>(
             var,
             message: format!("{v:?} is not a positive whole number"),
         }),
+    }
+}
+
+/// As `parse_num`, refusing 0 (an interval or a buffer of zero cannot work).
+fn parse_positive(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match parse_num(get, var, default)? {
+        0 => Err(ConfigError::Invalid {
+            var,
+            message: "must be at least 1".into(),
+        }),
+        n => Ok(n),
     }
 }
 

@@ -52,6 +52,7 @@ impl Application {
         let broker: crate::realtime::SharedBroker = match db.get_database_backend() {
             sea_orm::DbBackend::Postgres => std::sync::Arc::new(
                 crate::realtime::postgres::PgBroker::start(
+                    &db,
                     &config.database_url,
                     capacity,
                     std::time::Duration::from_secs(10),

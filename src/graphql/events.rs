@@ -496,7 +496,13 @@ impl EventsMutation {
     /// After the event completes: every registration that never checked in becomes NO_SHOW.
     /// Returns how many changed.
     async fn mark_no_shows(&self, ctx: &Context<'_>, event_id: ID) -> Res<i32> {
-        let n = svc::mark_no_shows(ctx.db(), ctx.actor()?, parse_id(&event_id, "eventId")?).await?;
+        let n = svc::mark_no_shows(
+            ctx.db(),
+            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.actor()?,
+            parse_id(&event_id, "eventId")?,
+        )
+        .await?;
         Ok(n as i32)
     }
 

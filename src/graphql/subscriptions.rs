@@ -24,7 +24,7 @@ type Res<T> = async_graphql::Result<T>;
 pub struct EventAttendeeChange {
     pub kind: AttendeeChangeKind,
     pub attendee: EventAttendee,
-    /// The event's seat count once the change was committed.
+    /// The event's seat count as committed when the change is delivered (the latest).
     pub current_attendees: i32,
 }
 
@@ -92,28 +92,29 @@ async fn attendee_change(
     else {
         return Ok(None);
     };
-    // The load runs in a task of its own: the subscriber that started it may sit behind a
-    // slow socket, and the others must not wait for that.
     let (db, scope) = (db.clone(), actor.scope());
     let loaded = d
-        .loaded
-        .get_or_try_init(|| async move {
-            tokio::spawn(async move {
-                let row = scope
-                    .by_id::<event_attendees::Entity>(attendee)
-                    .one(&db)
-                    .await?;
-                let seats = scope.by_id::<events::Entity>(event).one(&db).await?;
-                Ok::<_, AppError>(match (row, seats) {
-                    (Some(row), Some(e)) => Some(Arc::new((row, e.current_attendees))
-                        as Arc<dyn std::any::Any + Send + Sync>),
-                    _ => None,
-                })
+        .load(|| async move {
+            let row = scope
+                .by_id::<event_attendees::Entity>(attendee)
+                .one(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            let seats = scope
+                .by_id::<events::Entity>(event)
+                .one(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(match (row, seats) {
+                (Some(row), Some(e)) => {
+                    Some(Arc::new((row, e.current_attendees))
+                        as Arc<dyn std::any::Any + Send + Sync>)
+                }
+                _ => None,
             })
-            .await
-            .map_err(|e| AppError::Internal(format!("loading a delivery: {e}")))?
         })
-        .await?;
+        .await
+        .map_err(|e| AppError::Internal(format!("loading a delivery: {e}")))?;
     Ok(loaded
         .as_ref()
         .and_then(|a| a.downcast_ref::<(event_attendees::Model, i32)>())

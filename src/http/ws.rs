@@ -72,6 +72,19 @@ impl Close {
     }
 }
 
+/// A close frame's reason holds at most 123 bytes; longer ones are cut at a character.
+fn limit_reason(mut reason: String) -> String {
+    if reason.len() > 123 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str("...");
+    }
+    reason
+}
+
 /// Why the loop ended.
 enum End {
     Close(Close),
@@ -91,8 +104,11 @@ struct Connection {
     expires: Option<Instant>,
     /// The session the socket was opened with, and its user's signals (to hear it end).
     session: Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>,
-    active: HashMap<String, AbortHandle>,
-    streams: SelectAll<BoxStream<'static, (String, Option<async_graphql::Response>)>>,
+    /// Active operations by id, each with the number it was started under (an id may be
+    /// reused once its operation is over; a late item of the old one must not touch the new).
+    active: HashMap<String, (u64, AbortHandle)>,
+    started: u64,
+    streams: SelectAll<BoxStream<'static, (String, u64, Option<async_graphql::Response>)>>,
 }
 
 /// Serves one upgraded socket. The subprotocol is the one negotiated at the upgrade
@@ -117,6 +133,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         expires: None,
         session: None,
         active: HashMap::new(),
+        started: 0,
         streams: SelectAll::new(),
     };
     let init_deadline = Instant::now() + cfg.init_timeout;
@@ -132,11 +149,16 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                     1009,
                     format!("messages are limited to {} bytes", conn.state.config.limits.body_bytes),
                 ))),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite queued its reply; let it out.
+                    let _ = tokio::time::timeout(cfg.write_timeout, sink.flush()).await;
+                    Err(End::Gone)
+                }
+                None | Some(Err(_)) => Err(End::Gone),
                 Some(Ok(_)) => Ok(Vec::new()), // ping/pong frames: axum answers pings itself
             },
-            Some((id, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
-                Ok(conn.on_item(id, item))
+            Some((id, n, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
+                Ok(conn.on_item(id, n, item))
             }
             _ = sleep_until(init_deadline), if conn.authorization.is_none() => {
                 Err(End::Close(Close::new(4408, "Connection initialisation timeout")))
@@ -150,10 +172,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                 (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
             }),
             Some((code, reason)) = close_requests.recv() => Err(End::Close(Close(code, reason))),
-            () = session_ended(&mut conn.session) => Err(End::Close(Close::new(
-                4403,
-                "the session has ended (signed out, password changed or account deactivated)",
-            ))),
+            close = session_ended(&mut conn.session) => Err(End::Close(close)),
             Ok(()) = interrupted.changed() => Err(End::Close(Close::new(
                 1012,
                 "the realtime feed was interrupted; reconnect and re-query",
@@ -175,7 +194,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
             Err(end) => break end,
         }
     };
-    for (_, handle) in conn.active.drain() {
+    for (_, (_, handle)) in conn.active.drain() {
         handle.abort();
     }
     if let End::Close(Close(code, reason)) = end {
@@ -186,7 +205,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         }
         let frame = Message::Close(Some(CloseFrame {
             code,
-            reason: Utf8Bytes::from(reason),
+            reason: Utf8Bytes::from(limit_reason(reason)),
         }));
         let _ = tokio::time::timeout(cfg.write_timeout, sink.send(frame)).await;
     }
@@ -208,18 +227,43 @@ fn text(v: Value) -> Message {
     Message::Text(Utf8Bytes::from(v.to_string()))
 }
 
-/// Resolves when a signal ends the socket's session; never without a session.
-async fn session_ended(session: &mut Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>) {
+/// Resolves when a signal ends the socket's session (or when such a signal may have been
+/// missed); never without a session.
+async fn session_ended(
+    session: &mut Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>,
+) -> Close {
     let Some((family, rx)) = session else {
         return std::future::pending().await;
     };
     loop {
         match rx.recv().await {
-            Ok(d) if d.signal.ends_session(*family) => return,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Ok(d) if d.signal.ends_session(*family) => {
+                return Close::new(
+                    4403,
+                    "the session has ended (signed out, password changed or account deactivated)",
+                );
+            }
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                return Close::new(
+                    crate::graphql::context::CLOSE_TOO_SLOW,
+                    "too many events missed; reconnect and re-query",
+                );
+            }
             Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         }
     }
+}
+
+/// The `type` of a raw client message, for error messages.
+fn raw_type(raw: &str) -> String {
+    serde_json::from_str::<Value>(raw)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+        .chars()
+        .take(40)
+        .collect()
 }
 
 async fn caller(state: &AppState, meta: &RequestMeta, authorization: &str) -> Caller {
@@ -246,6 +290,30 @@ impl Connection {
                     .collect::<String>(),
             ))
         })?;
+        let allowed = matches!(
+            (&msg, self.protocol),
+            (ClientMessage::ConnectionInit { .. }, _)
+                | (
+                    ClientMessage::Ping { .. }
+                        | ClientMessage::Pong {}
+                        | ClientMessage::Subscribe { .. }
+                        | ClientMessage::Complete { .. },
+                    Protocol::Transport,
+                )
+                | (
+                    ClientMessage::Start { .. }
+                        | ClientMessage::Stop { .. }
+                        | ClientMessage::ConnectionTerminate {},
+                    Protocol::Legacy,
+                )
+        );
+        if !allowed {
+            let name = raw_type(raw);
+            return Err(End::Close(Close::new(
+                4400,
+                format!("{name:?} is not a message of this subprotocol"),
+            )));
+        }
         match msg {
             ClientMessage::ConnectionInit { payload } => self.on_init(payload).await,
             ClientMessage::Ping { payload } => Ok(match self.protocol {
@@ -263,7 +331,7 @@ impl Connection {
                 self.on_subscribe(id, payload).await
             }
             ClientMessage::Complete { id } | ClientMessage::Stop { id } => {
-                if let Some(h) = self.active.remove(&id) {
+                if let Some((_, h)) = self.active.remove(&id) {
                     h.abort();
                 }
                 Ok(Vec::new())
@@ -285,7 +353,7 @@ impl Connection {
             .as_ref()
             .and_then(|p| p.get("authorization").or_else(|| p.get("Authorization")))
             .and_then(|v| v.as_str())
-            .map(str::to_owned);
+            .map(|v| v.trim().to_owned());
         let refuse = |why: String| -> Result<Vec<Message>, End> {
             Err(End::Close(Close::new(4403, format!("Forbidden: {why}"))))
         };
@@ -368,16 +436,18 @@ impl Connection {
         }))
         .flatten();
         let (handle, registration) = AbortHandle::new_pair();
+        self.started += 1;
+        let n = self.started;
         let tagged = {
             let id = id.clone();
             let done = id.clone();
             stream
-                .map(move |r| (id.clone(), Some(r)))
-                .chain(futures_util::stream::once(async move { (done, None) }))
+                .map(move |r| (id.clone(), n, Some(r)))
+                .chain(futures_util::stream::once(async move { (done, n, None) }))
         };
         self.streams
             .push(Abortable::new(tagged, registration).boxed());
-        self.active.insert(id, handle);
+        self.active.insert(id, (n, handle));
         Ok(Vec::new())
     }
 
@@ -391,9 +461,14 @@ impl Connection {
         )
     }
 
-    fn on_item(&mut self, id: String, item: Option<async_graphql::Response>) -> Vec<Message> {
-        if !self.active.contains_key(&id) {
-            return Vec::new(); // completed by the client meanwhile
+    fn on_item(
+        &mut self,
+        id: String,
+        n: u64,
+        item: Option<async_graphql::Response>,
+    ) -> Vec<Message> {
+        if self.active.get(&id).map(|(m, _)| *m) != Some(n) {
+            return Vec::new(); // completed (or ended) meanwhile
         }
         match item {
             Some(r) if is_request_error(&r) => {

@@ -20,11 +20,14 @@
 pub mod postgres;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{OnceCell, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
@@ -89,21 +92,50 @@ impl Signal {
     }
 }
 
+/// What a delivery's shared load produced (an error is its message).
+pub type Loaded = Result<Option<Arc<dyn std::any::Any + Send + Sync>>, String>;
+
 /// One signal as the subscribers of its topic receive it. Every subscriber of a topic belongs
 /// to the topic's organization, so what one of them loads (scoped to that organization) is
-/// shared with the others through `loaded` instead of being loaded once per subscriber.
-#[derive(Debug)]
+/// shared with the others instead of being loaded once per subscriber.
 pub struct Delivery {
     pub signal: Signal,
-    pub loaded: OnceCell<Option<Arc<dyn std::any::Any + Send + Sync>>>,
+    load: OnceLock<Shared<BoxFuture<'static, Loaded>>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("signal", &self.signal)
+            .finish()
+    }
 }
 
 impl Delivery {
     pub fn new(signal: Signal) -> Self {
         Self {
             signal,
-            loaded: OnceCell::new(),
+            load: OnceLock::new(),
         }
+    }
+
+    /// The shared load: the first caller starts `make` in a task of its own, every caller
+    /// awaits the same result. No subscriber drives it for the others, so one stuck behind a
+    /// slow socket delays nobody.
+    pub async fn load<F>(&self, make: impl FnOnce() -> F) -> Loaded
+    where
+        F: std::future::Future<Output = Loaded> + Send + 'static,
+    {
+        let shared = self
+            .load
+            .get_or_init(|| {
+                let task = tokio::spawn(make());
+                async move { task.await.unwrap_or_else(|e| Err(e.to_string())) }
+                    .boxed()
+                    .shared()
+            })
+            .clone();
+        shared.await
     }
 }
 

@@ -19,6 +19,11 @@ pub const CHANNEL: &str = "plugs_realtime";
 /// PostgreSQL refuses payloads of 8000 bytes or more; signals are batched below that.
 const MAX_PAYLOAD: usize = 7000;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Every instance sends an empty notification this often through its request pool...
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// ...so a LISTEN connection that hears nothing for this long is taken as dead (a half-open
+/// TCP connection would otherwise wait forever) and replaced.
+const SILENCE: Duration = Duration::from_secs(65);
 
 pub struct PgBroker {
     hub: Arc<Hub>,
@@ -28,6 +33,7 @@ impl PgBroker {
     /// Starts the listener and waits (up to `wait`) until it listens, so that a server that
     /// answers requests also hears its own changes.
     pub async fn start(
+        db: &sea_orm::DatabaseConnection,
         database_url: &str,
         capacity: usize,
         wait: Duration,
@@ -35,6 +41,7 @@ impl PgBroker {
         let hub = Arc::new(Hub::new(capacity));
         let (ready_tx, mut ready) = watch::channel(false);
         tokio::spawn(listen(database_url.to_owned(), hub.clone(), ready_tx));
+        tokio::spawn(heartbeat(db.clone(), Arc::downgrade(&hub)));
         tokio::time::timeout(wait, ready.wait_for(|r| *r))
             .await
             .map_err(|_| format!("the LISTEN connection was not up within {wait:?}"))?
@@ -92,6 +99,21 @@ pub fn listener_name(hub: &Hub) -> String {
     format!("plugs-realtime-{}", hub.instance_id().simple())
 }
 
+async fn heartbeat(db: sea_orm::DatabaseConnection, hub: std::sync::Weak<Hub>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    while hub.strong_count() > 0 {
+        tick.tick().await;
+        let beat = Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT pg_notify($1, '[]')",
+            [CHANNEL.into()],
+        );
+        if let Err(e) = db.execute_raw(beat).await {
+            tracing::debug!("realtime: heartbeat not sent: {e}");
+        }
+    }
+}
+
 async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
     let mut backoff = Duration::from_millis(100);
     let name = listener_name(&hub);
@@ -100,11 +122,19 @@ async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
             Ok(mut listener) => {
                 if *ready.borrow() {
                     tracing::info!("realtime: LISTEN connection re-established");
+                    // Sockets opened while it was down may have missed signals too.
+                    hub.interrupt();
                 }
                 ready.send_replace(true);
                 backoff = Duration::from_millis(100);
                 loop {
-                    match listener.try_recv().await {
+                    let Ok(next) = tokio::time::timeout(SILENCE, listener.try_recv()).await else {
+                        tracing::warn!(
+                            "realtime: LISTEN connection silent for {SILENCE:?}; reconnecting"
+                        );
+                        break;
+                    };
+                    match next {
                         Ok(Some(n)) => match serde_json::from_str::<Vec<Signal>>(n.payload()) {
                             Ok(signals) => signals.into_iter().for_each(|s| hub.deliver(s)),
                             Err(e) => tracing::warn!("realtime: ignoring a malformed payload: {e}"),

@@ -953,6 +953,7 @@ pub async fn update_attendee(
 /// Returns how many changed. One audit row, on the event.
 pub async fn mark_no_shows(
     db: &DatabaseConnection,
+    broker: &dyn Broker,
     actor: &Actor,
     event_id: Uuid,
 ) -> Result<u64, AppError> {
@@ -973,25 +974,48 @@ pub async fn mark_no_shows(
             ),
         ));
     }
-    let changed = event_attendees::Entity::update_many()
-        .col_expr(
-            event_attendees::Column::Status,
-            sea_orm::sea_query::Expr::value(AttendeeStatus::NoShow.as_str()),
-        )
-        .col_expr(
-            event_attendees::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now()),
-        )
-        .filter(event_attendees::Column::OrganizationId.eq(actor.organization_id))
-        .filter(event_attendees::Column::EventId.eq(event_id))
-        .filter(event_attendees::Column::IsDeleted.eq(false))
-        .filter(event_attendees::Column::Status.is_in([
-            AttendeeStatus::Registered.as_str(),
-            AttendeeStatus::Confirmed.as_str(),
-        ]))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let open = [
+        AttendeeStatus::Registered.as_str(),
+        AttendeeStatus::Confirmed.as_str(),
+    ];
+    let ids: Vec<Uuid> = {
+        use sea_orm::QuerySelect as _;
+        actor
+            .scope()
+            .live::<event_attendees::Entity>()
+            .filter(event_attendees::Column::EventId.eq(event_id))
+            .filter(event_attendees::Column::Status.is_in(open))
+            .select_only()
+            .column(event_attendees::Column::Id)
+            .into_tuple()
+            .all(&txn)
+            .await?
+    };
+    let mut outbox = Outbox::new();
+    let mut changed = 0;
+    for chunk in ids.chunks(500) {
+        changed += event_attendees::Entity::update_many()
+            .col_expr(
+                event_attendees::Column::Status,
+                sea_orm::sea_query::Expr::value(AttendeeStatus::NoShow.as_str()),
+            )
+            .col_expr(
+                event_attendees::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now()),
+            )
+            .filter(event_attendees::Column::OrganizationId.eq(actor.organization_id))
+            .filter(event_attendees::Column::Id.is_in(chunk.to_vec()))
+            .filter(event_attendees::Column::Status.is_in(open))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        outbox.extend(chunk.iter().map(|&attendee| Signal::Attendee {
+            org: actor.organization_id,
+            event: event_id,
+            attendee,
+            kind: AttendeeChangeKind::Updated,
+        }));
+    }
     audit_event(
         &txn,
         actor,
@@ -1002,7 +1026,7 @@ pub async fn mark_no_shows(
         Some(serde_json::json!({ "no_shows": changed })),
     )
     .await?;
-    txn.commit().await?;
+    outbox.commit(txn, broker).await?;
     Ok(changed)
 }
 

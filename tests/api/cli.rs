@@ -66,6 +66,15 @@ fn bad_configuration_is_one_readable_line() {
     assert_one_line_failure(&out, "PLUGS_ENV");
     let out = plugs(&["serve"], &[("PLUGS_ENV", "production")]);
     assert_one_line_failure(&out, "PLUGS_JWT_SECRET");
+    // An interval or buffer of zero cannot work: refused before anything starts.
+    for var in [
+        "PLUGS_WS_KEEPALIVE_SECS",
+        "PLUGS_NOTIFICATION_PURGE_SECS",
+        "PLUGS_REALTIME_BUFFER",
+    ] {
+        let out = plugs(&["serve"], &[(var, "0")]);
+        assert_one_line_failure(&out, var);
+    }
 }
 
 #[tokio::test]

@@ -380,6 +380,27 @@ async fn the_protocol_rules_close_misbehaving_sockets_with_their_codes() {
         (code, reason.as_str()),
         (4409, "Subscriber for dup already exists")
     );
+    // However long the id, the close frame stays valid (a reason holds at most 123 bytes).
+    let mut ws = connect_as(&app, &admin.access).await;
+    let long = "é".repeat(300);
+    subscribed(&mut ws, &long, NOTIFICATION_RECEIVED, json!({})).await;
+    subscribe(&mut ws, &long, NOTIFICATION_RECEIVED, json!({})).await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 4409);
+    assert!(
+        reason.len() <= 123 && reason.starts_with("Subscriber for é"),
+        "{reason}"
+    );
+
+    // The other subprotocol's messages are refused: 4400.
+    let mut ws = connect_as(&app, &admin.access).await;
+    send_json(
+        &mut ws,
+        json!({ "type": "start", "id": "1", "payload": { "query": "{ apiVersion }" } }),
+    )
+    .await;
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!(code, 4400, "{reason}");
 
     // At most 100 active subscriptions: the 101st is refused, the socket stays.
     let mut ws = connect_as(&app, &admin.access).await;
@@ -615,6 +636,9 @@ async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Once back, the instance closes the sockets opened while it was away (they may have
+    // missed signals too); a socket opened after that is served.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ws = connect_as(&app, &admin.access).await;
     subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
     let seen = app
