@@ -719,3 +719,33 @@ async fn an_oversized_message_closes_the_socket_with_1009() {
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, 1009, "{reason}");
 }
+
+#[tokio::test]
+async fn marking_no_shows_is_announced_for_each_registration() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let event = open_event(&app, &admin, None).await;
+    assert!(register(&app, &member, &event, None).await["errors"].is_null());
+    for op in ["startEvent", "completeEvent"] {
+        assert!(lifecycle(&app, &admin, op, &event).await["errors"].is_null());
+    }
+    let mut ws = connect_as(&app, &admin.access).await;
+    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation($e: ID!) { markNoShows(eventId: $e) }",
+            json!({ "e": event }),
+        )
+        .await;
+    assert_eq!(body["data"]["markNoShows"], 1, "{body}");
+    let m = within_a_second(&mut ws, "a").await;
+    let change = &m["payload"]["data"]["eventAttendeeChanged"];
+    assert_eq!(
+        (change["kind"].clone(), change["attendee"]["status"].clone()),
+        (json!("UPDATED"), json!("NO_SHOW")),
+        "{m}"
+    );
+    assert_eq!(change["attendee"]["user"]["id"], member.user_id.as_str());
+}
