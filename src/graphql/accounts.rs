@@ -295,7 +295,7 @@ impl AccountMutation {
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Res<AuthPayload> {
         let session = accounts::refresh(
             ctx.db(),
-            ctx.data::<crate::realtime::SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.auth_service(),
             &refresh_token,
             &ctx.meta(),
@@ -306,13 +306,7 @@ impl AccountMutation {
 
     /// Ends the session the refresh token belongs to.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Res<bool> {
-        Ok(accounts::logout(
-            ctx.db(),
-            ctx.data::<crate::realtime::SharedBroker>()?.as_ref(),
-            &refresh_token,
-            &ctx.meta(),
-        )
-        .await?)
+        Ok(accounts::logout(ctx.db(), ctx.broker(), &refresh_token, &ctx.meta()).await?)
     }
 
     /// Changes the signed-in member's password and ends their other sessions.
@@ -325,7 +319,7 @@ impl AccountMutation {
         let actor = ctx.actor()?;
         Ok(accounts::change_password(
             ctx.db(),
-            ctx.data::<crate::realtime::SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.auth_service(),
             actor,
             current_password,
@@ -395,28 +389,19 @@ impl AccountMutation {
             is_active: non_null(input.is_active, "isActive")?,
             is_admin: non_null(input.is_admin, "isAdmin")?,
         };
-        Ok(users::update(
-            ctx.db(),
-            ctx.data::<crate::realtime::SharedBroker>()?.as_ref(),
-            actor,
-            id,
-            patch,
-        )
-        .await?
-        .into())
+        Ok(users::update(ctx.db(), ctx.broker(), actor, id, patch)
+            .await?
+            .into())
     }
 
     /// Soft-deletes a member: they can no longer sign in (admins only).
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Res<User> {
         let actor = ctx.admin()?;
-        Ok(users::delete(
-            ctx.db(),
-            ctx.data::<crate::realtime::SharedBroker>()?.as_ref(),
-            actor,
-            parse_id(&id, "id")?,
+        Ok(
+            users::delete(ctx.db(), ctx.broker(), actor, parse_id(&id, "id")?)
+                .await?
+                .into(),
         )
-        .await?
-        .into())
     }
 
     /// Brings a deleted member back (admins only).

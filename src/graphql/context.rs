@@ -20,6 +20,8 @@ pub enum Caller {
 pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
     fn auth_service(&self) -> &Auth;
+    /// Where services announce changes (schema data, always present).
+    fn broker(&self) -> &dyn crate::realtime::Broker;
     fn meta(&self) -> RequestMeta;
     /// The authenticated caller, or UNAUTHENTICATED.
     fn actor(&self) -> Result<&Actor, AppError>;
@@ -34,6 +36,11 @@ impl ContextExt for Context<'_> {
 
     fn auth_service(&self) -> &Auth {
         self.data_unchecked::<Auth>()
+    }
+
+    fn broker(&self) -> &dyn crate::realtime::Broker {
+        self.data_unchecked::<crate::realtime::SharedBroker>()
+            .as_ref()
     }
 
     fn meta(&self) -> RequestMeta {

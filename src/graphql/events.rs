@@ -14,7 +14,6 @@ use crate::graphql::connection::Connection;
 use crate::graphql::context::{ContextExt, change, non_null, parse_id};
 use crate::graphql::networking::OrderDirection;
 use crate::graphql::types::{AgendaItem, Event, EventAttendee};
-use crate::realtime::SharedBroker;
 use crate::services::events::{self as svc, EventSort};
 use crate::services::{Change, agenda};
 
@@ -274,7 +273,7 @@ impl EventsMutation {
         };
         Ok(svc::update(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             patch,
@@ -304,7 +303,7 @@ impl EventsMutation {
     async fn publish_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let row = svc::transition(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &[EventStatus::Draft],
@@ -318,7 +317,7 @@ impl EventsMutation {
     async fn start_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let row = svc::transition(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &[EventStatus::Published],
@@ -332,7 +331,7 @@ impl EventsMutation {
     async fn complete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let row = svc::transition(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &[EventStatus::Ongoing],
@@ -347,7 +346,7 @@ impl EventsMutation {
         let from = [EventStatus::Draft, EventStatus::Published];
         let row = svc::transition(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             &from,
@@ -371,7 +370,7 @@ impl EventsMutation {
             .transpose()?;
         Ok(svc::register(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
             user,
@@ -405,7 +404,7 @@ impl EventsMutation {
         };
         Ok(agenda::create(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
             patch,
@@ -435,7 +434,7 @@ impl EventsMutation {
         };
         Ok(agenda::update(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             patch,
@@ -483,7 +482,7 @@ impl EventsMutation {
         let status = non_null(input.status, "status")?;
         let row = svc::update_attendee(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             status,
@@ -498,7 +497,7 @@ impl EventsMutation {
     async fn mark_no_shows(&self, ctx: &Context<'_>, event_id: ID) -> Res<i32> {
         let n = svc::mark_no_shows(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
         )
@@ -519,7 +518,7 @@ impl EventsMutation {
             .transpose()?;
         Ok(svc::cancel_registration(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             ctx.actor()?,
             parse_id(&event_id, "eventId")?,
             user,
@@ -539,16 +538,9 @@ impl EventsMutation {
             parse_id(&event_id, "eventId")?,
             parse_id(&user_id, "userId")?,
         );
-        Ok(svc::check(
-            ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
-            ctx.actor()?,
-            e,
-            u,
-            true,
-        )
-        .await?
-        .into())
+        Ok(svc::check(ctx.db(), ctx.broker(), ctx.actor()?, e, u, true)
+            .await?
+            .into())
     }
 
     /// Only after check-in; idempotent.
@@ -562,15 +554,10 @@ impl EventsMutation {
             parse_id(&event_id, "eventId")?,
             parse_id(&user_id, "userId")?,
         );
-        Ok(svc::check(
-            ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
-            ctx.actor()?,
-            e,
-            u,
-            false,
+        Ok(
+            svc::check(ctx.db(), ctx.broker(), ctx.actor()?, e, u, false)
+                .await?
+                .into(),
         )
-        .await?
-        .into())
     }
 }

@@ -9,7 +9,6 @@ use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
 use crate::graphql::context::{ContextExt, parse_id};
 use crate::graphql::types::Notification;
-use crate::realtime::SharedBroker;
 use crate::services::notifications::{self as svc, Recipients, SendInput};
 
 type Res<T> = async_graphql::Result<T>;
@@ -123,7 +122,7 @@ impl NotificationsMutation {
         };
         let n = svc::send(
             ctx.db(),
-            ctx.data::<SharedBroker>()?.as_ref(),
+            ctx.broker(),
             actor,
             SendInput {
                 recipients,
