@@ -8,7 +8,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::audit::{self, Entry, snapshot};
+use super::audit::{self, Entry};
 use super::{Actor, Change, now, validate};
 use crate::domain::enums::{AgendaItemStatus, AgendaItemType, AuditAction, DbEnum};
 use crate::entities::{event_agenda_items as items, events, users};
@@ -125,17 +125,6 @@ async fn apply(
     }
 }
 
-async fn record(
-    txn: &impl sea_orm::ConnectionTrait,
-    actor: &Actor,
-    id: Uuid,
-    action: AuditAction,
-    old: Option<Value>,
-    new: Option<Value>,
-) -> Result<(), AppError> {
-    audit::by_actor(txn, actor, "event_agenda_items", id, action, old, new).await
-}
-
 /// A member who becomes an item's speaker is told so (not again when other fields change).
 async fn notify_speaker(
     txn: &impl sea_orm::ConnectionTrait,
@@ -203,15 +192,7 @@ pub async fn create(
     };
     apply(&txn, actor, &event, &mut a, patch).await?;
     let row = a.insert(&txn).await?;
-    record(
-        &txn,
-        actor,
-        row.id,
-        AuditAction::Create,
-        None,
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "event_agenda_items", row.id, None, Some(&row)).await?;
     let mut outbox = crate::realtime::Outbox::new();
     notify_speaker(&txn, &mut outbox, &event, None, &row).await?;
     outbox.commit(txn, broker).await?;
@@ -242,13 +223,13 @@ pub async fn update(
     apply(&txn, actor, &event, &mut a, patch).await?;
     a.updated_at = Set(now());
     let row = a.update(&txn).await?;
-    record(
+    audit::change(
         &txn,
         actor,
+        "event_agenda_items",
         id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
+        Some(&old),
+        Some(&row),
     )
     .await?;
     let mut outbox = crate::realtime::Outbox::new();

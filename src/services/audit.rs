@@ -56,6 +56,33 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), DbErr
     Ok(())
 }
 
+/// The audit row of `actor` changing one row: created (no `old`), updated, or deleted (no
+/// `new`), each side snapshotted without secrets.
+pub async fn change<T: Serialize>(
+    db: &impl ConnectionTrait,
+    actor: &super::Actor,
+    table: &'static str,
+    record_id: Uuid,
+    old: Option<&T>,
+    new: Option<&T>,
+) -> Result<(), crate::error::AppError> {
+    let action = match (old, new) {
+        (None, _) => AuditAction::Create,
+        (Some(_), Some(_)) => AuditAction::Update,
+        (Some(_), None) => AuditAction::Delete,
+    };
+    by_actor(
+        db,
+        actor,
+        table,
+        record_id,
+        action,
+        old.map(snapshot),
+        new.map(snapshot),
+    )
+    .await
+}
+
 /// The audit row of a change made by `actor` (the common case).
 pub async fn by_actor(
     db: &impl ConnectionTrait,

@@ -10,13 +10,12 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::audit::snapshot;
+use super::audit;
 use super::users::like_pattern;
 use super::{Actor, Change, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{
-    AuditAction, ContactPriority, ContactStatus, ContactType, DbEnum, InteractionStatus,
-    InteractionType,
+    ContactPriority, ContactStatus, ContactType, DbEnum, InteractionStatus, InteractionType,
 };
 use crate::entities::{contact_interactions, contacts, users};
 use crate::error::AppError;
@@ -309,8 +308,6 @@ fn apply(a: &mut contacts::ActiveModel, p: ContactPatch) -> Result<(), AppError>
     Ok(())
 }
 
-use super::audit::by_actor as write_audit;
-
 pub async fn create(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -337,16 +334,7 @@ pub async fn create(
     apply(&mut a, patch)?;
     let txn = crate::db::write_txn(db).await?;
     let row = a.insert(&txn).await?;
-    write_audit(
-        &txn,
-        actor,
-        "contacts",
-        row.id,
-        AuditAction::Create,
-        None,
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "contacts", row.id, None, Some(&row)).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -369,16 +357,7 @@ pub async fn update(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let row = a.update(&txn).await?;
-    write_audit(
-        &txn,
-        actor,
-        "contacts",
-        id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "contacts", id, Some(&old), Some(&row)).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -451,16 +430,7 @@ pub async fn convert(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let row = a.update(&txn).await?;
-    write_audit(
-        &txn,
-        actor,
-        "contacts",
-        id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "contacts", id, Some(&old), Some(&row)).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -544,16 +514,7 @@ pub async fn recalculate_lead_score(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let row = a.update(&txn).await?;
-    write_audit(
-        &txn,
-        actor,
-        "contacts",
-        id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "contacts", id, Some(&old), Some(&row)).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -770,14 +731,13 @@ pub async fn create_interaction(
     apply_interaction(&txn, actor, &mut a, patch).await?;
     let row = a.insert(&txn).await?;
     refresh_last_interaction(&txn, actor, contact_id).await?;
-    write_audit(
+    audit::change(
         &txn,
         actor,
         "contact_interactions",
         row.id,
-        AuditAction::Create,
         None,
-        Some(snapshot(&row)),
+        Some(&row),
     )
     .await?;
     txn.commit().await?;
@@ -802,14 +762,13 @@ pub async fn update_interaction(
     a.updated_at = Set(now());
     let row = a.update(&txn).await?;
     refresh_last_interaction(&txn, actor, row.contact_id).await?;
-    write_audit(
+    audit::change(
         &txn,
         actor,
         "contact_interactions",
         id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
+        Some(&old),
+        Some(&row),
     )
     .await?;
     txn.commit().await?;

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::audit::snapshot;
+use super::audit;
 use super::notifications::{NewNotification, notify};
 use super::{Actor, Change, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
@@ -275,8 +275,6 @@ fn apply(a: &mut events::ActiveModel, p: EventPatch) -> Result<(), AppError> {
     Ok(())
 }
 
-use super::audit::by_actor as audit_event;
-
 pub async fn create(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -306,16 +304,7 @@ pub async fn create(
     apply(&mut a, patch)?;
     let txn = crate::db::write_txn(db).await?;
     let row = a.insert(&txn).await?;
-    audit_event(
-        &txn,
-        actor,
-        "events",
-        row.id,
-        AuditAction::Create,
-        None,
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "events", row.id, None, Some(&row)).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -353,16 +342,7 @@ pub async fn update(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let row = a.update(&txn).await?;
-    audit_event(
-        &txn,
-        actor,
-        "events",
-        id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "events", id, Some(&old), Some(&row)).await?;
     let mut outbox = Outbox::new();
     let moved = row.start_date != old.start_date
         || row.end_date != old.end_date
@@ -432,16 +412,7 @@ pub async fn transition(
     a.updated_at = Set(t);
     a.updated_by = Set(Some(actor.user_id));
     let row = a.update(&txn).await?;
-    audit_event(
-        &txn,
-        actor,
-        "events",
-        id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "events", id, Some(&old), Some(&row)).await?;
     let mut outbox = Outbox::new();
     if to == EventStatus::Cancelled {
         notify_registrants(
@@ -672,16 +643,7 @@ pub async fn register(
             .await?
         }
     };
-    audit_event(
-        &txn,
-        actor,
-        "event_attendees",
-        row.id,
-        AuditAction::Create,
-        None,
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "event_attendees", row.id, None, Some(&row)).await?;
     let mut outbox = Outbox::new();
     outbox.push(attendee_signal(&row, AttendeeChangeKind::Registered));
     notify(
@@ -732,14 +694,13 @@ pub async fn cancel_registration(
     a.updated_at = Set(now());
     let row = a.update(&txn).await?;
     free_seat(&txn, actor.organization_id, event_id).await?;
-    audit_event(
+    audit::change(
         &txn,
         actor,
         "event_attendees",
         row.id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
+        Some(&old),
+        Some(&row),
     )
     .await?;
     let mut outbox = Outbox::new();
@@ -802,14 +763,13 @@ pub async fn check(
     }
     a.updated_at = Set(t);
     let row = a.update(&txn).await?;
-    audit_event(
+    audit::change(
         &txn,
         actor,
         "event_attendees",
         row.id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
+        Some(&old),
+        Some(&row),
     )
     .await?;
     let mut outbox = Outbox::new();
@@ -933,16 +893,7 @@ pub async fn update_attendee(
     }
     a.updated_at = Set(now());
     let row = a.update(&txn).await?;
-    audit_event(
-        &txn,
-        actor,
-        "event_attendees",
-        id,
-        AuditAction::Update,
-        Some(snapshot(&old)),
-        Some(snapshot(&row)),
-    )
-    .await?;
+    audit::change(&txn, actor, "event_attendees", id, Some(&old), Some(&row)).await?;
     let mut outbox = Outbox::new();
     outbox.push(attendee_signal(&row, AttendeeChangeKind::Updated));
     outbox.commit(txn, broker).await?;
@@ -1016,7 +967,7 @@ pub async fn mark_no_shows(
             kind: AttendeeChangeKind::Updated,
         }));
     }
-    audit_event(
+    super::audit::by_actor(
         &txn,
         actor,
         "events",

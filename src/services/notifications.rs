@@ -12,7 +12,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::audit::{self, snapshot};
+use super::audit;
 use super::{Actor, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{AuditAction, DbEnum, NotificationChannel, NotificationType};
@@ -188,17 +188,8 @@ async fn change_own(
     };
     a.updated_at = Set(now());
     let row = a.update(&txn).await?;
-    let new = (action != AuditAction::Delete).then(|| snapshot(&row));
-    audit::by_actor(
-        &txn,
-        actor,
-        "notifications",
-        id,
-        action,
-        Some(snapshot(&old)),
-        new,
-    )
-    .await?;
+    let new = (action != AuditAction::Delete).then_some(&row);
+    audit::change(&txn, actor, "notifications", id, Some(&old), new).await?;
     txn.commit().await?;
     Ok(row)
 }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Entry, snapshot};
+use super::audit;
 use super::{Actor, Change, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{AuditAction, DbEnum};
@@ -67,20 +67,7 @@ pub async fn update(
         },
         other => other,
     })?;
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "organizations",
-            record_id: org.id,
-            action: AuditAction::Update,
-            old: Some(snapshot(&old)),
-            new: Some(snapshot(&org)),
-        },
-    )
-    .await?;
+    audit::change(&txn, actor, "organizations", org.id, Some(&old), Some(&org)).await?;
     txn.commit().await?;
     Ok(org)
 }

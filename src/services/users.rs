@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, Entry, snapshot};
+use super::audit::{self, snapshot};
 use super::{Actor, Change, accounts, lock_organization, now, validate};
 use crate::auth::{Auth, password};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
@@ -235,20 +235,7 @@ pub async fn create(
     a.password_hash = Set(auth.hasher.hash(input.password).await?);
     let txn = crate::db::write_txn(db).await?;
     let user = a.insert(&txn).await?;
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Create,
-            old: None,
-            new: Some(snapshot(&user)),
-        },
-    )
-    .await?;
+    audit::change(&txn, actor, "users", user.id, None, Some(&user)).await?;
     txn.commit().await?;
     Ok(user)
 }
@@ -317,20 +304,7 @@ pub async fn update(
     if old.is_active && !user.is_active {
         accounts::revoke_user_sessions(&txn, &mut outbox, &user).await?;
     }
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Update,
-            old: Some(snapshot(&old)),
-            new: Some(snapshot(&user)),
-        },
-    )
-    .await?;
+    audit::change(&txn, actor, "users", user.id, Some(&old), Some(&user)).await?;
     outbox.commit(txn, broker).await?;
     Ok(user)
 }
@@ -352,20 +326,7 @@ pub async fn update_me(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&txn).await?;
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Update,
-            old: Some(snapshot(&old)),
-            new: Some(snapshot(&user)),
-        },
-    )
-    .await?;
+    audit::change(&txn, actor, "users", user.id, Some(&old), Some(&user)).await?;
     txn.commit().await?;
     Ok(user)
 }
@@ -404,18 +365,14 @@ pub async fn delete(
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&txn).await?;
     accounts::revoke_user_sessions(&txn, &mut outbox, &user).await?;
-    audit::record(
+    audit::by_actor(
         &txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Delete,
-            old: Some(snapshot(&old)),
-            new: Some(snapshot(&user)),
-        },
+        actor,
+        "users",
+        user.id,
+        AuditAction::Delete,
+        Some(snapshot(&old)),
+        Some(snapshot(&user)),
     )
     .await?;
     outbox.commit(txn, broker).await?;
@@ -442,18 +399,14 @@ pub async fn restore(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&txn).await?;
-    audit::record(
+    audit::by_actor(
         &txn,
-        Entry {
-            organization_id: actor.organization_id,
-            user_id: Some(actor.user_id),
-            meta: &actor.meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Restore,
-            old: Some(snapshot(&old)),
-            new: Some(snapshot(&user)),
-        },
+        actor,
+        "users",
+        user.id,
+        AuditAction::Restore,
+        Some(snapshot(&old)),
+        Some(snapshot(&user)),
     )
     .await?;
     txn.commit().await?;
