@@ -19,6 +19,25 @@ use crate::services::{Change, agenda};
 
 type Res<T> = async_graphql::Result<T>;
 
+/// One lifecycle step of an event (`publishEvent`, `startEvent`, ...).
+async fn transition(
+    ctx: &Context<'_>,
+    id: &ID,
+    from: &[EventStatus],
+    to: EventStatus,
+) -> Res<Event> {
+    let row = svc::transition(
+        ctx.db(),
+        ctx.broker(),
+        ctx.actor()?,
+        parse_id(id, "id")?,
+        from,
+        to,
+    )
+    .await?;
+    Ok(row.into())
+}
+
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum EventOrderField {
     StartDate,
@@ -301,59 +320,23 @@ impl EventsMutation {
 
     /// DRAFT -> PUBLISHED: registration opens.
     async fn publish_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
-        let row = svc::transition(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            &[EventStatus::Draft],
-            EventStatus::Published,
-        )
-        .await?;
-        Ok(row.into())
+        transition(ctx, &id, &[EventStatus::Draft], EventStatus::Published).await
     }
 
     /// PUBLISHED -> ONGOING.
     async fn start_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
-        let row = svc::transition(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            &[EventStatus::Published],
-            EventStatus::Ongoing,
-        )
-        .await?;
-        Ok(row.into())
+        transition(ctx, &id, &[EventStatus::Published], EventStatus::Ongoing).await
     }
 
     /// ONGOING -> COMPLETED.
     async fn complete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
-        let row = svc::transition(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            &[EventStatus::Ongoing],
-            EventStatus::Completed,
-        )
-        .await?;
-        Ok(row.into())
+        transition(ctx, &id, &[EventStatus::Ongoing], EventStatus::Completed).await
     }
 
     /// DRAFT or PUBLISHED -> CANCELLED.
     async fn cancel_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let from = [EventStatus::Draft, EventStatus::Published];
-        let row = svc::transition(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            &from,
-            EventStatus::Cancelled,
-        )
-        .await?;
-        Ok(row.into())
+        transition(ctx, &id, &from, EventStatus::Cancelled).await
     }
 
     /// Takes a seat (never more than `maxAttendees`: EVENT_FULL). `userId` defaults to the
