@@ -142,3 +142,28 @@ pub fn non_null<T>(
         async_graphql::MaybeUndefined::Value(v) => Ok(Some(v)),
     }
 }
+
+/// An optional input field that cannot be cleared: omitted keeps, a value sets.
+pub fn set<T>(v: Option<T>) -> crate::services::Change<T> {
+    v.map_or(crate::services::Change::Keep, crate::services::Change::Set)
+}
+
+/// `orderBy` takes one ordering (ties are broken by id); `default` when none is given.
+pub fn one_ordering<O, F>(
+    order: Option<Vec<O>>,
+    default: (F, sea_orm::Order),
+    read: impl Fn(&O) -> (F, crate::graphql::networking::OrderDirection),
+) -> Result<(F, sea_orm::Order), AppError> {
+    let order = order.unwrap_or_default();
+    if order.len() > 1 {
+        return Err(AppError::bad_input(
+            "orderBy",
+            "one ordering at a time (ties are broken by id)",
+        ));
+    }
+    let Some(o) = order.first() else {
+        return Ok(default);
+    };
+    let (field, direction) = read(o);
+    Ok((field, direction.into()))
+}

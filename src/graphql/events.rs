@@ -11,7 +11,7 @@ use crate::domain::enums::{
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, parse_id};
+use crate::graphql::context::{ContextExt, change, non_null, one_ordering, parse_id, set};
 use crate::graphql::networking::OrderDirection;
 use crate::graphql::types::{AgendaItem, Event, EventAttendee};
 use crate::services::events::{self as svc, EventSort};
@@ -109,31 +109,15 @@ pub struct UpdateEventInput {
     metadata: MaybeUndefined<Json<serde_json::Value>>,
 }
 
-fn set<T>(v: Option<T>) -> Change<T> {
-    v.map_or(Change::Keep, Change::Set)
-}
-
 fn sort_of(order: Option<Vec<EventOrder>>) -> Result<(EventSort, Order), AppError> {
-    let order = order.unwrap_or_default();
-    if order.len() > 1 {
-        return Err(AppError::bad_input(
-            "orderBy",
-            "one ordering at a time (ties are broken by id)",
-        ));
-    }
-    let Some(o) = order.first() else {
-        return Ok((EventSort::StartDate, Order::Asc));
-    };
-    let field = match o.field {
-        EventOrderField::StartDate => EventSort::StartDate,
-        EventOrderField::CreatedAt => EventSort::CreatedAt,
-        EventOrderField::Title => EventSort::Title,
-    };
-    let dir = match o.direction {
-        OrderDirection::Asc => Order::Asc,
-        OrderDirection::Desc => Order::Desc,
-    };
-    Ok((field, dir))
+    one_ordering(order, (EventSort::StartDate, Order::Asc), |o| {
+        let field = match o.field {
+            EventOrderField::StartDate => EventSort::StartDate,
+            EventOrderField::CreatedAt => EventSort::CreatedAt,
+            EventOrderField::Title => EventSort::Title,
+        };
+        (field, o.direction)
+    })
 }
 
 #[derive(InputObject)]

@@ -11,9 +11,8 @@ use crate::domain::enums::{
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, parse_id};
+use crate::graphql::context::{ContextExt, change, non_null, one_ordering, parse_id, set};
 use crate::graphql::types::{Contact, ContactInteraction, ContactPerformanceSummary};
-use crate::services::Change;
 use crate::services::contacts::{self as svc, ContactSort};
 
 type Res<T> = async_graphql::Result<T>;
@@ -22,6 +21,15 @@ type Res<T> = async_graphql::Result<T>;
 pub enum OrderDirection {
     Asc,
     Desc,
+}
+
+impl From<OrderDirection> for Order {
+    fn from(d: OrderDirection) -> Self {
+        match d {
+            OrderDirection::Asc => Order::Asc,
+            OrderDirection::Desc => Order::Desc,
+        }
+    }
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -165,34 +173,18 @@ fn ratio(a: i64, b: i64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-fn set<T>(v: Option<T>) -> Change<T> {
-    v.map_or(Change::Keep, Change::Set)
-}
-
 fn sort_of(order: Option<Vec<ContactOrder>>) -> Result<(ContactSort, Order), AppError> {
-    let order = order.unwrap_or_default();
-    if order.len() > 1 {
-        return Err(AppError::bad_input(
-            "orderBy",
-            "one ordering at a time (ties are broken by id)",
-        ));
-    }
-    let Some(o) = order.first() else {
-        return Ok((ContactSort::CreatedAt, Order::Desc));
-    };
-    let field = match o.field {
-        ContactOrderField::CreatedAt => ContactSort::CreatedAt,
-        ContactOrderField::UpdatedAt => ContactSort::UpdatedAt,
-        ContactOrderField::LastName => ContactSort::LastName,
-        ContactOrderField::Company => ContactSort::Company,
-        ContactOrderField::LeadScore => ContactSort::LeadScore,
-        ContactOrderField::LastInteraction => ContactSort::LastInteraction,
-    };
-    let dir = match o.direction {
-        OrderDirection::Asc => Order::Asc,
-        OrderDirection::Desc => Order::Desc,
-    };
-    Ok((field, dir))
+    one_ordering(order, (ContactSort::CreatedAt, Order::Desc), |o| {
+        let field = match o.field {
+            ContactOrderField::CreatedAt => ContactSort::CreatedAt,
+            ContactOrderField::UpdatedAt => ContactSort::UpdatedAt,
+            ContactOrderField::LastName => ContactSort::LastName,
+            ContactOrderField::Company => ContactSort::Company,
+            ContactOrderField::LeadScore => ContactSort::LeadScore,
+            ContactOrderField::LastInteraction => ContactSort::LastInteraction,
+        };
+        (field, o.direction)
+    })
 }
 
 fn opt_id(id: Option<&ID>, field: &str) -> Result<Option<uuid::Uuid>, AppError> {
