@@ -1,6 +1,6 @@
+use super::{dangling, related, related_opt};
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 
-use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::types::User;
 use chrono::{DateTime, Utc};
@@ -167,10 +167,6 @@ impl From<event_agenda_items::Model> for AgendaItem {
     }
 }
 
-fn dangling(what: &str) -> async_graphql::Error {
-    AppError::Internal(format!("dangling reference to a {what}")).into()
-}
-
 impl Event {
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<(i64, i64, i64)> {
         let loaders = ctx.data::<Loaders>()?;
@@ -188,11 +184,13 @@ impl Event {
     /// The member who created the event (its organizer).
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let loaders = ctx.data::<Loaders>()?;
-        let u = loaders
-            .users
-            .load_one((self.organization_id, self.created_by_id))
-            .await?;
-        u.map(User::from).ok_or_else(|| dangling("user"))
+        related(
+            &loaders.users,
+            self.organization_id,
+            self.created_by_id,
+            "user",
+        )
+        .await
     }
 
     /// Registrations, first registered first. The first page of many events loads in one
@@ -291,20 +289,18 @@ impl Event {
 impl EventAttendee {
     async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
         let loaders = ctx.data::<Loaders>()?;
-        let e = loaders
-            .events
-            .load_one((self.organization_id, self.event_id))
-            .await?;
-        e.map(Event::from).ok_or_else(|| dangling("event"))
+        related(
+            &loaders.events,
+            self.organization_id,
+            self.event_id,
+            "event",
+        )
+        .await
     }
 
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let loaders = ctx.data::<Loaders>()?;
-        let u = loaders
-            .users
-            .load_one((self.organization_id, self.user_id))
-            .await?;
-        u.map(User::from).ok_or_else(|| dangling("user"))
+        related(&loaders.users, self.organization_id, self.user_id, "user").await
     }
 }
 
@@ -312,23 +308,18 @@ impl EventAttendee {
 impl AgendaItem {
     async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
         let loaders = ctx.data::<Loaders>()?;
-        let e = loaders
-            .events
-            .load_one((self.organization_id, self.event_id))
-            .await?;
-        e.map(Event::from).ok_or_else(|| dangling("event"))
+        related(
+            &loaders.events,
+            self.organization_id,
+            self.event_id,
+            "event",
+        )
+        .await
     }
 
     /// The member presenting, if any.
     async fn speaker(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.speaker_id else {
-            return Ok(None);
-        };
         let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders
-            .users
-            .load_one((self.organization_id, id))
-            .await?
-            .map(User::from))
+        related_opt(&loaders.users, self.organization_id, self.speaker_id).await
     }
 }

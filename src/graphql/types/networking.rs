@@ -1,3 +1,4 @@
+use super::{dangling, related, related_opt};
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
@@ -131,33 +132,24 @@ impl From<contact_interactions::Model> for ContactInteraction {
     }
 }
 
-fn missing(what: &str) -> async_graphql::Error {
-    AppError::Internal(format!("dangling reference to a {what}")).into()
-}
-
 #[ComplexObject]
 impl Contact {
     /// The member who added the contact.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let loaders = ctx.data::<Loaders>()?;
-        let user = loaders
-            .users
-            .load_one((self.organization_id, self.created_by_id))
-            .await?;
-        user.map(User::from).ok_or_else(|| missing("user"))
+        related(
+            &loaders.users,
+            self.organization_id,
+            self.created_by_id,
+            "user",
+        )
+        .await
     }
 
     /// The member who last changed the contact.
     async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.updated_by_id else {
-            return Ok(None);
-        };
         let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders
-            .users
-            .load_one((self.organization_id, id))
-            .await?
-            .map(User::from))
+        related_opt(&loaders.users, self.organization_id, self.updated_by_id).await
     }
 
     /// Live interactions, newest first. The first page of many contacts loads in one statement.
@@ -170,7 +162,7 @@ impl Contact {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<ContactInteraction>> {
         let loaders = ctx.data::<Loaders>()?.clone();
-        let contact: Uuid = self.id.parse().map_err(|_| missing("contact"))?;
+        let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
         let key = (self.organization_id, contact);
         let counts = loaders.interaction_counts.clone();
         let count: CountFn = Arc::new(move || {
@@ -227,7 +219,7 @@ impl Contact {
     /// Live interactions with this contact (batched across a page of contacts).
     async fn interaction_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let loaders = ctx.data::<Loaders>()?;
-        let contact: Uuid = self.id.parse().map_err(|_| missing("contact"))?;
+        let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
         let n = loaders
             .interaction_counts
             .load_one((self.organization_id, contact))
@@ -240,20 +232,18 @@ impl Contact {
 impl ContactInteraction {
     async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Contact> {
         let loaders = ctx.data::<Loaders>()?;
-        let c = loaders
-            .contacts
-            .load_one((self.organization_id, self.contact_id))
-            .await?;
-        c.map(Contact::from).ok_or_else(|| missing("contact"))
+        related(
+            &loaders.contacts,
+            self.organization_id,
+            self.contact_id,
+            "contact",
+        )
+        .await
     }
 
     /// The member who had the interaction.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let loaders = ctx.data::<Loaders>()?;
-        let u = loaders
-            .users
-            .load_one((self.organization_id, self.user_id))
-            .await?;
-        u.map(User::from).ok_or_else(|| missing("user"))
+        related(&loaders.users, self.organization_id, self.user_id, "user").await
     }
 }
