@@ -95,6 +95,11 @@ impl WsControl {
     }
 }
 
+/// Parses an optional `ID` argument.
+pub fn opt_id(id: Option<&async_graphql::ID>, field: &str) -> Result<Option<uuid::Uuid>, AppError> {
+    id.map(|i| parse_id(i, field)).transpose()
+}
+
 /// Reads `Bearer <token>` and resolves it to a caller. A refused token does not fail the
 /// request: public operations (login, refreshToken) still work; the rest answer UNAUTHENTICATED.
 pub async fn resolve_caller(

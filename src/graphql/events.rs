@@ -11,7 +11,7 @@ use crate::domain::enums::{
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, one_ordering, parse_id, set};
+use crate::graphql::context::{ContextExt, change, non_null, one_ordering, opt_id, parse_id, set};
 use crate::graphql::networking::OrderDirection;
 use crate::graphql::types::{AgendaItem, Event, EventAttendee};
 use crate::services::events::{self as svc, EventSort};
@@ -191,11 +191,7 @@ impl EventsQuery {
             event_type: f.event_type,
             starts_after: f.starts_after,
             starts_before: f.starts_before,
-            created_by: f
-                .created_by
-                .as_ref()
-                .map(|i| parse_id(i, "createdBy"))
-                .transpose()?,
+            created_by: opt_id(f.created_by.as_ref(), "createdBy")?,
             deleted: f.deleted,
         };
         let page = svc::list(
@@ -331,10 +327,7 @@ impl EventsMutation {
         event_id: ID,
         user_id: Option<ID>,
     ) -> Res<EventAttendee> {
-        let user = user_id
-            .as_ref()
-            .map(|u| parse_id(u, "userId"))
-            .transpose()?;
+        let user = opt_id(user_id.as_ref(), "userId")?;
         Ok(svc::register(
             ctx.db(),
             ctx.broker(),
@@ -479,10 +472,7 @@ impl EventsMutation {
         event_id: ID,
         user_id: Option<ID>,
     ) -> Res<EventAttendee> {
-        let user = user_id
-            .as_ref()
-            .map(|u| parse_id(u, "userId"))
-            .transpose()?;
+        let user = opt_id(user_id.as_ref(), "userId")?;
         Ok(svc::cancel_registration(
             ctx.db(),
             ctx.broker(),

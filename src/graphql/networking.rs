@@ -11,7 +11,7 @@ use crate::domain::enums::{
 use crate::error::AppError;
 use crate::graphql::accounts::page_args;
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, one_ordering, parse_id, set};
+use crate::graphql::context::{ContextExt, change, non_null, one_ordering, opt_id, parse_id, set};
 use crate::graphql::types::{Contact, ContactInteraction, ContactPerformanceSummary};
 use crate::services::contacts::{self as svc, ContactSort};
 
@@ -185,10 +185,6 @@ fn sort_of(order: Option<Vec<ContactOrder>>) -> Result<(ContactSort, Order), App
         };
         (field, o.direction)
     })
-}
-
-fn opt_id(id: Option<&ID>, field: &str) -> Result<Option<uuid::Uuid>, AppError> {
-    id.map(|i| parse_id(i, field)).transpose()
 }
 
 #[derive(Default)]
