@@ -52,6 +52,8 @@ pub struct Limits {
     pub complexity: usize,
     /// Most aliased fields in one document.
     pub aliases: usize,
+    /// Most directives (`@include`, `@skip`, ...) in one document, counted before parsing.
+    pub directives: usize,
     /// Deepest `{`/`[`/`(` nesting in the raw text, checked before parsing.
     pub nesting: usize,
     /// Most lexical tokens in the raw text, checked before parsing.
@@ -66,6 +68,7 @@ impl Default for Limits {
             depth: 12,
             complexity: 5_000,
             aliases: 30,
+            directives: 50,
             nesting: 64,
             tokens: 10_000,
         }
@@ -180,6 +183,7 @@ impl Config {
             depth: parse_num(&get, "PLUGS_MAX_DEPTH", d.depth)?,
             complexity: parse_num(&get, "PLUGS_MAX_COMPLEXITY", d.complexity)?,
             aliases: parse_num(&get, "PLUGS_MAX_ALIASES", d.aliases)?,
+            directives: parse_num(&get, "PLUGS_MAX_DIRECTIVES", d.directives)?,
             nesting: parse_num(&get, "PLUGS_MAX_NESTING", d.nesting)?,
             tokens: parse_num(&get, "PLUGS_MAX_TOKENS", d.tokens)?,
         };

@@ -94,6 +94,17 @@ impl ErrorExtensions for AppError {
     }
 }
 
+impl AppError {
+    /// The error of a request that never executed (refused before or while parsing): no
+    /// `locations` (there is no position to point at; the spec's lines start at 1) and no path.
+    pub fn into_request_error(self) -> async_graphql::ServerError {
+        let e = self.extend();
+        let mut out = async_graphql::ServerError::new(e.message, None);
+        out.extensions = e.extensions;
+        out
+    }
+}
+
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         err.extend()

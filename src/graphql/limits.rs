@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, Pos, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, ServerError, ServerResult, Value, Variables};
 
 use crate::config::Limits;
 use crate::db::pagination::{DEFAULT_PAGE, MAX_PAGE};
@@ -41,9 +41,7 @@ struct QueryLimitsExt {
 }
 
 fn too_complex(message: String) -> ServerError {
-    AppError::QueryTooComplex(message)
-        .extend()
-        .into_server_error(Pos::default())
+    AppError::QueryTooComplex(message).into_request_error()
 }
 
 #[async_trait::async_trait]
@@ -55,7 +53,7 @@ impl Extension for QueryLimitsExt {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        pre_parse(query, self.limits.nesting, self.limits.tokens).map_err(too_complex)?;
+        pre_parse(query, &self.limits).map_err(too_complex)?;
         // Measured before async-graphql sees the document: its own recursion check follows every
         // fragment spread without memory, so an exponential fragment chain must be refused first.
         // (Parsing is safe now: the text passed the nesting guard.)
@@ -100,14 +98,17 @@ impl QueryLimitsExt {
 /// is 13 deep, and its `ofType` chain must fit.
 pub const INTROSPECTION_DEPTH: usize = 16;
 
-/// Scans the raw document without parsing it: bracket nesting and lexical token count.
+/// Scans the raw document without parsing it: bracket nesting, lexical tokens and directives
+/// (every `@` outside strings and comments is one; a thousand `@include` on one field would
+/// otherwise each be evaluated).
 /// Comments and strings are skipped exactly as the GraphQL lexer skips them (a comment ends at
 /// `\n` or `\r`; in a block string only `\"""` escapes), so nothing can hide brackets from
 /// this scan that the parser would then see. Where the lexer would fail (an unterminated
 /// string), scanning goes on: counting more is always the safe side.
-pub fn pre_parse(query: &str, max_nesting: usize, max_tokens: usize) -> Result<(), String> {
+pub fn pre_parse(query: &str, limits: &Limits) -> Result<(), String> {
+    let (max_nesting, max_tokens) = (limits.nesting, limits.tokens);
     let bytes = query.as_bytes();
-    let (mut i, mut depth, mut tokens) = (0usize, 0usize, 0usize);
+    let (mut i, mut depth, mut tokens, mut directives) = (0usize, 0usize, 0usize, 0usize);
     let mut in_word = false;
     while i < bytes.len() {
         let b = bytes[i];
@@ -170,7 +171,17 @@ pub fn pre_parse(query: &str, max_nesting: usize, max_tokens: usize) -> Result<(
                 depth = depth.saturating_sub(1);
                 tokens += 1;
             }
-            b':' | b'!' | b'$' | b'@' | b'=' | b'|' | b'&' => tokens += 1,
+            b'@' => {
+                tokens += 1;
+                directives += 1;
+                if directives > limits.directives {
+                    return Err(format!(
+                        "the document has more than {} directives",
+                        limits.directives
+                    ));
+                }
+            }
+            b':' | b'!' | b'$' | b'=' | b'|' | b'&' => tokens += 1,
             _ if word_char && !in_word => {
                 tokens += 1;
                 in_word = true;
@@ -350,6 +361,33 @@ impl Walker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pre_parse(q: &str, nesting: usize, tokens: usize) -> Result<(), String> {
+        super::pre_parse(
+            q,
+            &Limits {
+                nesting,
+                tokens,
+                ..Limits::default()
+            },
+        )
+    }
+
+    #[test]
+    fn directives_are_counted_outside_strings_and_comments() {
+        let field = |n: usize| format!("{{ a{} }}", " @include(if: true)".repeat(n));
+        assert!(pre_parse(&field(50), 64, 10_000).is_ok());
+        let err = pre_parse(&field(51), 64, 10_000).unwrap_err();
+        assert!(err.contains("50 directives"), "{err}");
+        assert!(
+            pre_parse(
+                &format!("{{ a(x: \"{}\") }} # @@@", "@".repeat(500)),
+                64,
+                10_000
+            )
+            .is_ok()
+        );
+    }
 
     fn cost(q: &str) -> Cost {
         measure(

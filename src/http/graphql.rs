@@ -2,15 +2,16 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use async_graphql::BatchRequest;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, ErrorExtensions};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLBatchRequest;
 use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::response::{self, MediaType};
 use crate::error::AppError;
 use crate::graphql::context::{Caller, resolve_caller};
 use crate::graphql::loaders::Loaders;
@@ -78,20 +79,6 @@ fn with_context(
         ))
 }
 
-/// A GraphQL-shaped error body with an HTTP status, for refusals before execution.
-pub fn error_response(status: StatusCode, err: AppError) -> Response {
-    let body = async_graphql::Response::from_errors(vec![
-        err.extend()
-            .into_server_error(async_graphql::Pos::default()),
-    ]);
-    let mut resp = (status, GraphQLResponse::from(body)).into_response();
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        resp.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-    }
-    resp
-}
-
 /// CSRF rule (API.md): a browser can send a cross-site "simple" POST (form or text/plain)
 /// without a preflight, so only JSON, or multipart carrying a preflight-forcing header, is run.
 fn csrf_safe(headers: &HeaderMap) -> bool {
@@ -116,8 +103,10 @@ pub async fn post_handler(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    let media = MediaType::negotiate(request.headers());
     if !csrf_safe(request.headers()) {
-        return error_response(
+        return response::refusal(
+            media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadUserInput {
                 message:
@@ -143,7 +132,8 @@ pub async fn post_handler(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            return error_response(
+            return response::refusal(
+                media,
                 status,
                 AppError::BadUserInput {
                     message: format!("malformed GraphQL request: {message}"),
@@ -158,7 +148,8 @@ pub async fn post_handler(
         BatchRequest::Single(r) => r.query.trim().is_empty(),
     };
     if nothing_to_run {
-        return error_response(
+        return response::refusal(
+            media,
             StatusCode::BAD_REQUEST,
             AppError::BadUserInput {
                 message: "the request has no query (or is an empty batch)".into(),
@@ -169,7 +160,8 @@ pub async fn post_handler(
     if let BatchRequest::Batch(list) = &batch
         && list.len() > state.config.limits.batch_size
     {
-        return error_response(
+        return response::refusal(
+            media,
             StatusCode::BAD_REQUEST,
             AppError::BadUserInput {
                 message: format!(
@@ -192,51 +184,7 @@ pub async fn post_handler(
     };
     let span = tracing::info_span!("graphql", request_id = %meta.request_id);
     let response = tracing::Instrument::instrument(state.schema.execute_batch(batch), span).await;
-    let status = match &response {
-        async_graphql::BatchResponse::Single(r) => status_for(&request_headers, r),
-        async_graphql::BatchResponse::Batch(_) => StatusCode::OK,
-    };
-    let mut resp = GraphQLResponse::from(response).into_response();
-    *resp.status_mut() = status;
-    with_request_id(resp, &meta)
-}
-
-/// GraphQL-over-HTTP: with `Accept: application/graphql-response+json`, a request that never
-/// executed (parse or validation errors: no data, no error path) is a 400; with plain
-/// `application/json` it stays 200 for older clients.
-fn status_for(headers: &HeaderMap, r: &async_graphql::Response) -> StatusCode {
-    let wants_new_type = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/graphql-response+json"));
-    let request_error = r.data == async_graphql::Value::Null
-        && !r.errors.is_empty()
-        && r.errors.iter().all(|e| e.path.is_empty());
-    if wants_new_type && request_error {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    }
-}
-
-/// The body-limit layer answers 413 in plain text before any handler runs; clients get the
-/// same JSON error shape as everywhere else.
-pub async fn json_payload_too_large(resp: Response) -> Response {
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::BadUserInput {
-                message: "the request body is too large".into(),
-                field: None,
-            },
-        );
-    }
-    resp
+    with_request_id(response::graphql(media, response), &meta)
 }
 
 fn with_request_id(mut resp: Response, meta: &RequestMeta) -> Response {
@@ -288,10 +236,12 @@ pub async fn get_handler(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    let media = MediaType::negotiate(request.headers());
     let req = match parse_get(request.uri().query().unwrap_or("")) {
         Ok(r) => r,
         Err(e) => {
-            return error_response(
+            return response::refusal(
+                media,
                 StatusCode::BAD_REQUEST,
                 AppError::BadUserInput {
                     message: format!("malformed GraphQL request: {e}"),
@@ -302,10 +252,12 @@ pub async fn get_handler(
     };
     // The operation type is read by parsing, so the pre-parse guard runs first here too.
     let limits = &state.config.limits;
-    if let Err(message) =
-        crate::graphql::limits::pre_parse(&req.query, limits.nesting, limits.tokens)
-    {
-        return error_response(StatusCode::BAD_REQUEST, AppError::QueryTooComplex(message));
+    if let Err(message) = crate::graphql::limits::pre_parse(&req.query, limits) {
+        return response::refusal(
+            media,
+            StatusCode::BAD_REQUEST,
+            AppError::QueryTooComplex(message),
+        );
     }
     if let Ok(doc) = async_graphql::parser::parse_query(&req.query) {
         let selected = doc.operations.iter().find(|(name, _)| {
@@ -315,7 +267,8 @@ pub async fn get_handler(
         if let Some((_, op)) = selected
             && op.node.ty != OperationType::Query
         {
-            return error_response(
+            return response::refusal(
+                media,
                 StatusCode::METHOD_NOT_ALLOWED,
                 AppError::BadUserInput {
                     message: "only queries may be sent over GET; use POST for mutations".into(),
@@ -328,10 +281,7 @@ pub async fn get_handler(
     let req = with_context(req, &state, &caller, &meta);
     let span = tracing::info_span!("graphql", request_id = %meta.request_id);
     let response = tracing::Instrument::instrument(state.schema.execute(req), span).await;
-    let status = status_for(request.headers(), &response);
-    let mut resp = GraphQLResponse::from(response).into_response();
-    *resp.status_mut() = status;
-    with_request_id(resp, &meta)
+    with_request_id(response::graphql(media, response.into()), &meta)
 }
 
 /// Counts open sockets for `/metrics`, whichever way the connection ends.

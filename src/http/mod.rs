@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod response;
 pub mod ws;
 
 use axum::Router;
@@ -38,9 +39,7 @@ pub fn router(state: AppState) -> Router {
             get(graphql::get_handler)
                 .post(graphql::post_handler)
                 .layer(body_limit)
-                .layer(axum::middleware::map_response(
-                    graphql::json_payload_too_large,
-                )),
+                .layer(axum::middleware::from_fn(response::json_payload_too_large)),
         )
         .route("/graphql/ws", get(graphql::ws_handler))
         .route("/health", get(health::health))

@@ -236,6 +236,92 @@ async fn malformed_json_is_a_clear_400() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    // There is no position in the document to point at (and lines start at 1, never 0).
+    assert!(body["errors"][0].get("locations").is_none(), "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+}
+
+/// POSTs `{ query }` with the given `Accept` (none when `None`).
+async fn post_accepting(
+    app: &crate::helpers::TestApp,
+    accept: Option<&str>,
+    query: &str,
+) -> (StatusCode, String, Value) {
+    let mut req = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query }));
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    (status, content_type, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_response_type_follows_accept() {
+    let app = spawn_app().await;
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let (status, ct, body) = post_accepting(&app, accept, "{ __typename }").await;
+        assert_eq!(status, StatusCode::OK, "{accept:?}");
+        assert_eq!(ct, "application/json; charset=utf-8", "{accept:?}");
+        assert_eq!(body, json!({ "data": { "__typename": "Query" } }));
+        // Older clients get 200 even for a document that does not parse.
+        let (status, ct, body) = post_accepting(&app, accept, "{").await;
+        assert_eq!(status, StatusCode::OK, "{accept:?}");
+        assert!(ct.starts_with("application/json"), "{ct}");
+        assert!(body.get("data").is_none(), "{body}");
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    }
+    let new = Some("application/graphql-response+json, application/json;q=0.9");
+    let (status, ct, _) = post_accepting(&app, new, "{ __typename }").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ct, "application/graphql-response+json; charset=utf-8");
+    // A request that never executes: 400 and no `data` entry at all.
+    for bad in ["{", "{ noSuchField }", "query($id: ID!) { __typename }"] {
+        let (status, ct, body) = post_accepting(&app, new, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(ct.starts_with("application/graphql-response+json"));
+        assert!(body.get("data").is_none(), "{bad}: {body}");
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    }
+    // A refusal before parsing has the negotiated type too.
+    let resp = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "mutation { __typename }")])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+}
+
+#[tokio::test]
+async fn an_error_inside_execution_keeps_its_data_entry() {
+    // A resolver's error is not a request error: `data` stays, with the failed field null.
+    let app = spawn_app().await;
+    let (status, _, body) = post_accepting(
+        &app,
+        Some("application/graphql-response+json"),
+        "{ apiVersion contact(id: \"00000000-0000-0000-0000-000000000000\") { id } }",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"]["apiVersion"],
+        env!("CARGO_PKG_VERSION"),
+        "{body}"
+    );
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
 }
 
 /// The body of `type X {` or `enum X {` in the SDL, as its member names.

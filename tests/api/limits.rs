@@ -166,6 +166,37 @@ async fn an_alias_bomb_is_refused() {
 }
 
 #[tokio::test]
+async fn a_directive_bomb_is_refused_over_post_and_get() {
+    let app = spawn_app().await;
+    let doc = |n: usize| format!("{{ __typename{} }}", " @include(if: true)".repeat(n));
+    let body = app.graphql(&doc(1000), json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("50 directives"),
+        "{body}"
+    );
+    assert!(body.get("data").is_none(), "{body}");
+    // GET checks the raw text before it even looks for the operation type.
+    let resp = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", doc(51))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    // Fifty are fine, and so are `@` characters inside strings.
+    let body = app.graphql(&doc(50), json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test]
 async fn too_deep_and_too_complex_queries_are_refused() {
     let app = spawn_app().await;
     let s = app.register().await;
