@@ -1,5 +1,6 @@
 //! Database connection setup. SQLite runs with foreign keys on, WAL and a busy timeout.
 
+pub mod children;
 pub mod pagination;
 pub mod scoped;
 pub mod views;

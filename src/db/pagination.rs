@@ -29,6 +29,22 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
+impl PageArgs {
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
+    }
+}
+
 /// The value a row is sorted by (tagged, so a text that looks like a date stays a text).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SortValue {
@@ -165,6 +181,26 @@ fn beyond<E: EntityTrait>(k: &Keyset<E>, c: &Cursor, after: bool) -> Condition {
     }
 }
 
+/// A `first`/`last` argument: 0 to `MAX_PAGE`.
+pub fn page_size(n: Option<i32>, field: &str) -> Result<Option<usize>, AppError> {
+    match n {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(AppError::bad_input(field, "must not be negative")),
+        Some(n) if n as usize > MAX_PAGE => Err(AppError::bad_input(
+            field,
+            format!("must be at most {MAX_PAGE}"),
+        )),
+        Some(n) => Ok(Some(n as usize)),
+    }
+}
+
+impl<E: EntityTrait> Keyset<E> {
+    /// The cursor of a row in this ordering.
+    pub fn cursor(&self, m: &E::Model) -> String {
+        encode_cursor(self.name, (self.value)(m), (self.id_of)(m))
+    }
+}
+
 /// Validates the arguments and runs one page (plus one row to learn whether more exist).
 pub async fn paginate<E>(
     db: &DatabaseConnection,
@@ -179,19 +215,8 @@ where
     if args.first.is_some() && args.last.is_some() {
         return Err(AppError::bad_input("first", "pass first or last, not both"));
     }
-    let check = |n: Option<i32>, field: &str| -> Result<Option<usize>, AppError> {
-        match n {
-            None => Ok(None),
-            Some(n) if n < 0 => Err(AppError::bad_input(field, "must not be negative")),
-            Some(n) if n as usize > MAX_PAGE => Err(AppError::bad_input(
-                field,
-                format!("must be at most {MAX_PAGE}"),
-            )),
-            Some(n) => Ok(Some(n as usize)),
-        }
-    };
-    let first = check(args.first, "first")?;
-    let last = check(args.last, "last")?;
+    let first = page_size(args.first, "first")?;
+    let last = page_size(args.last, "last")?;
     let after = args
         .after
         .as_deref()
@@ -245,15 +270,7 @@ where
     if backward {
         rows.reverse();
     }
-    let items = rows
-        .into_iter()
-        .map(|m| {
-            (
-                encode_cursor(keyset.name, (keyset.value)(&m), (keyset.id_of)(&m)),
-                m,
-            )
-        })
-        .collect();
+    let items = rows.into_iter().map(|m| (keyset.cursor(&m), m)).collect();
     let (has_next_page, has_previous_page) = if backward {
         (before.is_some(), more)
     } else {

@@ -3,9 +3,17 @@
 
 use std::borrow::Cow;
 
-use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
+use std::sync::Arc;
 
-use crate::db::pagination::{CountFn, Page};
+use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
+use uuid::Uuid;
+
+use crate::db::children::Children;
+use crate::db::pagination::{CountFn, DEFAULT_PAGE, Page, PageArgs, page_size, paginate};
+use crate::db::scoped::{Scoped, TenantEntity};
+use crate::error::AppError;
+use crate::graphql::context::ContextExt;
+use crate::graphql::loaders::{ChildKey, CountKey, Loaders};
 
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PageInfo {
@@ -122,4 +130,63 @@ impl<N: OutputType + Clone> Connection<N> {
         let n = (self.count)().await?;
         Ok(n as i64)
     }
+}
+
+/// A parent's child connection (`Contact.interactions`, `Event.attendees`, ...): the first
+/// page through the request's batching loader, so a page of parents costs one statement;
+/// any other page (`after`, `last`, `before`) is an ordinary keyset page of this parent with
+/// the same cursors. `totalCount` is batched the same way, and counted only when asked for.
+pub async fn children<E, N>(
+    ctx: &Context<'_>,
+    rel: &'static Children<E>,
+    organization_id: Uuid,
+    parent: Uuid,
+    statuses: Vec<String>,
+    args: PageArgs,
+) -> async_graphql::Result<Connection<N>>
+where
+    E: TenantEntity + Send + Sync + 'static,
+    E::Model: sea_orm::FromQueryResult + Clone + Send + Sync + 'static,
+    N: From<E::Model>,
+{
+    let loaders = ctx.data::<Loaders>()?;
+    let counter = loaders.children.clone();
+    let count_key = CountKey {
+        rel,
+        organization_id,
+        parent,
+        statuses: statuses.clone(),
+    };
+    let count: CountFn = Arc::new(move || {
+        let (counter, key) = (counter.clone(), count_key.clone());
+        Box::pin(async move {
+            counter
+                .load_one(key)
+                .await
+                .map(Option::unwrap_or_default)
+                .map_err(|e| AppError::Internal(e.message))
+        })
+    });
+    if args.after.is_some() || args.before.is_some() || args.last.is_some() {
+        let scope = Scoped::new(organization_id);
+        let select = rel.select(scope, &[parent], &statuses);
+        let page = paginate(ctx.db(), select, &rel.keyset, &args).await?;
+        let mut conn = Connection::from_page(page);
+        conn.set_count(count);
+        return Ok(conn);
+    }
+    let limit = page_size(args.first, "first")?.unwrap_or(DEFAULT_PAGE) as u16;
+    let key = ChildKey {
+        rel,
+        organization_id,
+        parent,
+        limit,
+        statuses,
+    };
+    let (rows, more) = loaders.children.load_one(key).await?.unwrap_or_default();
+    let edges = rows
+        .into_iter()
+        .map(|m| (rel.keyset.cursor(&m), N::from(m)))
+        .collect();
+    Ok(Connection::from_parts(edges, more, count))
 }

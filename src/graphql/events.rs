@@ -122,6 +122,8 @@ fn sort_of(order: Option<Vec<EventOrder>>) -> Result<(EventSort, Order), AppErro
 
 #[derive(InputObject)]
 pub struct CreateAgendaItemInput {
+    /// The event the item belongs to.
+    event_id: ID,
     title: String,
     description: Option<String>,
     /// Within the event's dates.
@@ -221,6 +223,14 @@ impl EventsQuery {
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Event>> {
         let id = parse_id(&id, "id")?;
         Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
+    }
+
+    /// One live agenda item; `null` when missing, deleted or in another organization.
+    async fn agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<Option<AgendaItem>> {
+        let id = parse_id(&id, "id")?;
+        Ok(agenda::get(ctx.db(), ctx.actor()?, id)
+            .await?
+            .map(Into::into))
     }
 }
 
@@ -342,10 +352,10 @@ impl EventsMutation {
     async fn create_agenda_item(
         &self,
         ctx: &Context<'_>,
-        event_id: ID,
         input: CreateAgendaItemInput,
     ) -> Res<AgendaItem> {
         let i = input;
+        let event_id = parse_id(&i.event_id, "eventId")?;
         let speaker = match i.speaker_id {
             Some(id) => Change::Set(parse_id(&id, "speakerId")?),
             None => Change::Keep,
@@ -362,15 +372,11 @@ impl EventsMutation {
             status: i.status,
             metadata: i.metadata.map(|j| j.0),
         };
-        Ok(agenda::create(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&event_id, "eventId")?,
-            patch,
+        Ok(
+            agenda::create(ctx.db(), ctx.broker(), ctx.actor()?, event_id, patch)
+                .await?
+                .into(),
         )
-        .await?
-        .into())
     }
 
     async fn update_agenda_item(
@@ -405,9 +411,20 @@ impl EventsMutation {
 
     /// Soft delete.
     async fn delete_agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<AgendaItem> {
-        Ok(agenda::delete(ctx.db(), ctx.actor()?, parse_id(&id, "id")?)
-            .await?
-            .into())
+        Ok(
+            agenda::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, true)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Brings a deleted item back; it must still lie within its event's dates.
+    async fn restore_agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<AgendaItem> {
+        Ok(
+            agenda::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, false)
+                .await?
+                .into(),
+        )
     }
 
     /// Sets the agenda's order: `ids` lists each of the event's items exactly once.

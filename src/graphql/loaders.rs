@@ -8,10 +8,10 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    Statement,
 };
 use uuid::Uuid;
 
+use crate::db::children::Children;
 use crate::db::scoped::{Scoped, TenantEntity};
 use crate::entities::{contact_interactions, event_agenda_items, event_attendees, organizations};
 use crate::error::AppError;
@@ -104,115 +104,197 @@ impl Loader<ScopedKey> for Organizations {
     }
 }
 
-/// (organization, parent, page size, allowed statuses — empty: any).
-pub type PageKey = (Uuid, Uuid, u16, Vec<String>);
+/// A first page of one parent's children (see `db::children`).
+pub struct ChildKey<E: TenantEntity + 'static> {
+    pub rel: &'static Children<E>,
+    pub organization_id: Uuid,
+    pub parent: Uuid,
+    pub limit: u16,
+    /// Allowed statuses; empty: any.
+    pub statuses: Vec<String>,
+}
 
-/// First pages of a child table for many parents in ONE statement: a window function numbers
-/// each parent's live children in the page order and keeps `limit + 1` per parent.
-pub struct ChildPages<E> {
+/// How many children one parent has (of some statuses).
+pub struct CountKey<E: TenantEntity + 'static> {
+    pub rel: &'static Children<E>,
+    pub organization_id: Uuid,
+    pub parent: Uuid,
+    pub statuses: Vec<String>,
+}
+
+/// The fields that identify a key (relation by its parent column and ordering).
+type KeyId<'a> = (
+    (&'static str, &'static str),
+    Uuid,
+    Uuid,
+    Option<u16>,
+    &'a [String],
+);
+
+impl<E: TenantEntity> ChildKey<E> {
+    fn key_id(&self) -> KeyId<'_> {
+        (
+            self.rel.id(),
+            self.organization_id,
+            self.parent,
+            Some(self.limit),
+            &self.statuses,
+        )
+    }
+}
+
+impl<E: TenantEntity> CountKey<E> {
+    fn key_id(&self) -> KeyId<'_> {
+        (
+            self.rel.id(),
+            self.organization_id,
+            self.parent,
+            None,
+            &self.statuses,
+        )
+    }
+}
+
+macro_rules! key_traits {
+    ($key:ident { $($field:ident),+ }) => {
+        impl<E: TenantEntity> Clone for $key<E> {
+            fn clone(&self) -> Self {
+                Self { $($field: self.$field.clone()),+ }
+            }
+        }
+        impl<E: TenantEntity> PartialEq for $key<E> {
+            fn eq(&self, other: &Self) -> bool {
+                $key::<E>::key_id(self) == $key::<E>::key_id(other)
+            }
+        }
+        impl<E: TenantEntity> Eq for $key<E> {}
+        impl<E: TenantEntity> std::hash::Hash for $key<E> {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                std::hash::Hash::hash(&$key::<E>::key_id(self), state)
+            }
+        }
+    };
+}
+key_traits!(ChildKey {
+    rel,
+    organization_id,
+    parent,
+    limit,
+    statuses
+});
+key_traits!(CountKey {
+    rel,
+    organization_id,
+    parent,
+    statuses
+});
+
+/// First pages and counts of every child connection: keys of one relation, organization,
+/// page size and status filter are answered by one statement.
+pub struct ChildLoader {
     db: DatabaseConnection,
-    table: &'static str,
-    parent_column: &'static str,
-    /// `ORDER BY` inside the window, e.g. `interaction_date DESC, id DESC`.
-    order: &'static str,
-    parent_of: fn(&E) -> Uuid,
 }
 
-/// First pages of interactions per contact, newest first.
-pub fn interaction_pages(db: &DatabaseConnection) -> ChildPages<contact_interactions::Model> {
-    ChildPages {
-        db: db.clone(),
-        table: "contact_interactions",
-        parent_column: "contact_id",
-        order: "interaction_date DESC, id DESC",
-        parent_of: |m| m.contact_id,
+/// Keys that one statement can answer: one relation, organization, page size and filter.
+struct Group<'k, E: TenantEntity + 'static> {
+    rel: &'static Children<E>,
+    organization_id: Uuid,
+    limit: Option<u16>,
+    statuses: &'k [String],
+    parents: Vec<Uuid>,
+}
+
+fn groups<'k, K, E: TenantEntity>(
+    keys: &'k [K],
+    id: impl Fn(&'k K) -> (KeyId<'k>, &'static Children<E>),
+) -> Vec<Group<'k, E>> {
+    let mut out: Vec<Group<'k, E>> = Vec::new();
+    for k in keys {
+        let ((rel_id, org, parent, limit, statuses), rel) = id(k);
+        match out.iter_mut().find(|g| {
+            g.rel.id() == rel_id
+                && g.organization_id == org
+                && g.limit == limit
+                && g.statuses == statuses
+        }) {
+            Some(g) => g.parents.push(parent),
+            None => out.push(Group {
+                rel,
+                organization_id: org,
+                limit,
+                statuses,
+                parents: vec![parent],
+            }),
+        }
     }
+    out
 }
 
-/// First pages of attendees per event, first registered first.
-pub fn attendee_pages(db: &DatabaseConnection) -> ChildPages<event_attendees::Model> {
-    ChildPages {
-        db: db.clone(),
-        table: "event_attendees",
-        parent_column: "event_id",
-        order: "registration_date ASC, id ASC",
-        parent_of: |m| m.event_id,
-    }
-}
-
-impl<M> Loader<PageKey> for ChildPages<M>
+impl<E> Loader<ChildKey<E>> for ChildLoader
 where
-    M: FromQueryResult + Clone + Send + Sync + 'static,
+    E: TenantEntity + Send + Sync + 'static,
+    E::Model: FromQueryResult + Clone + Send + Sync + 'static,
 {
     /// The page and whether more follow.
-    type Value = (Vec<M>, bool);
+    type Value = (Vec<E::Model>, bool);
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[PageKey]) -> Result<HashMap<PageKey, Self::Value>, Self::Error> {
-        type Group = (Uuid, u16, Vec<String>);
-        let mut groups: HashMap<Group, Vec<Uuid>> = HashMap::new();
-        for (org, parent, limit, statuses) in keys {
-            groups
-                .entry((*org, *limit, statuses.clone()))
-                .or_default()
-                .push(*parent);
-        }
-        let backend = self.db.get_database_backend();
+    async fn load(
+        &self,
+        keys: &[ChildKey<E>],
+    ) -> Result<HashMap<ChildKey<E>, Self::Value>, Self::Error> {
         let mut out = HashMap::new();
-        for ((org, limit, statuses), parents) in groups {
-            let mut values: Vec<sea_orm::Value> = vec![org.into()];
-            let mark = |values: &mut Vec<sea_orm::Value>, v: sea_orm::Value| {
-                values.push(v);
-                placeholder(backend, values.len())
-            };
-            let parent_marks: Vec<String> = parents
-                .iter()
-                .map(|p| mark(&mut values, (*p).into()))
-                .collect();
-            let status_filter = if statuses.is_empty() {
-                String::new()
-            } else {
-                let marks: Vec<String> = statuses
-                    .iter()
-                    .map(|s| mark(&mut values, s.clone().into()))
-                    .collect();
-                format!(" AND c.status IN ({})", marks.join(", "))
-            };
-            let limit_mark = mark(&mut values, (limit as i64 + 1).into());
-            let sql = format!(
-                "SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{parent} ORDER BY {order}) AS plugs_rn \
-                 FROM {table} c WHERE c.organization_id = {org_mark} AND NOT c.is_deleted \
-                 AND c.{parent} IN ({parents}){status_filter}) paged WHERE paged.plugs_rn <= {limit_mark} \
-                 ORDER BY paged.{parent}, paged.plugs_rn",
-                parent = self.parent_column,
-                order = self.order,
-                table = self.table,
-                org_mark = placeholder(backend, 1),
-                parents = parent_marks.join(", "),
-            );
-            let rows = M::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-                .all(&self.db)
+        for g in groups(keys, |k| (k.key_id(), k.rel)) {
+            let limit = g.limit.unwrap_or_default();
+            let scope = Scoped::new(g.organization_id);
+            let pages = g
+                .rel
+                .first_pages(&self.db, scope, &g.parents, limit, g.statuses)
                 .await
                 .map_err(AppError::from)?;
-            let mut by_parent: HashMap<Uuid, Vec<M>> = HashMap::new();
-            for r in rows {
-                by_parent.entry((self.parent_of)(&r)).or_default().push(r);
-            }
-            for p in parents {
-                let mut page = by_parent.remove(&p).unwrap_or_default();
-                let more = page.len() > limit as usize;
-                page.truncate(limit as usize);
-                out.insert((org, p, limit, statuses.clone()), (page, more));
+            for (parent, page) in pages {
+                let key = ChildKey {
+                    rel: g.rel,
+                    organization_id: g.organization_id,
+                    parent,
+                    limit,
+                    statuses: g.statuses.to_vec(),
+                };
+                out.insert(key, page);
             }
         }
         Ok(out)
     }
 }
 
-fn placeholder(backend: sea_orm::DbBackend, n: usize) -> String {
-    match backend {
-        sea_orm::DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
+impl<E> Loader<CountKey<E>> for ChildLoader
+where
+    E: TenantEntity + Send + Sync + 'static,
+    E::Model: Send + Sync,
+{
+    type Value = u64;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[CountKey<E>]) -> Result<HashMap<CountKey<E>, u64>, Self::Error> {
+        let mut out = HashMap::new();
+        for g in groups(keys, |k| (k.key_id(), k.rel)) {
+            let scope = Scoped::new(g.organization_id);
+            let counts = g
+                .rel
+                .counts(&self.db, scope, &g.parents, g.statuses)
+                .await
+                .map_err(AppError::from)?;
+            for (parent, n) in counts {
+                let key = CountKey {
+                    rel: g.rel,
+                    organization_id: g.organization_id,
+                    parent,
+                    statuses: g.statuses.to_vec(),
+                };
+                out.insert(key, n);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -311,54 +393,13 @@ impl Loader<ScopedKey> for AttendeeStats {
     }
 }
 
-/// Live interactions per contact, in one grouped statement.
-pub struct InteractionCounts {
-    db: DatabaseConnection,
-}
-
-impl Loader<ScopedKey> for InteractionCounts {
-    type Value = i64;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[ScopedKey]) -> Result<HashMap<ScopedKey, i64>, Self::Error> {
-        use contact_interactions::Column as C;
-        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (org, id) in keys {
-            by_org.entry(*org).or_default().push(*id);
-        }
-        let mut out = HashMap::new();
-        for (org, ids) in by_org {
-            let rows: Vec<(Uuid, i64)> = Scoped::new(org)
-                .live::<contact_interactions::Entity>()
-                .filter(C::ContactId.is_in(ids.clone()))
-                .select_only()
-                .column(C::ContactId)
-                .column_as(C::Id.count(), "n")
-                .group_by(C::ContactId)
-                .into_tuple()
-                .all(&self.db)
-                .await
-                .map_err(AppError::from)?;
-            for id in ids {
-                out.insert((org, id), 0);
-            }
-            for (id, n) in rows {
-                out.insert((org, id), n);
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// The loaders of one request. Cheap to clone (a count of a nested connection holds one).
 #[derive(Clone)]
 pub struct Loaders {
     pub users: Arc<Cached<ById<crate::entities::users::Entity>>>,
     pub organizations: Arc<Cached<Organizations>>,
     pub contacts: Arc<Cached<ById<crate::entities::contacts::Entity>>>,
-    pub interaction_pages: Arc<Cached<ChildPages<contact_interactions::Model>>>,
-    pub attendee_pages: Arc<Cached<ChildPages<event_attendees::Model>>>,
-    pub interaction_counts: Arc<Cached<InteractionCounts>>,
+    pub children: Arc<Cached<ChildLoader>>,
     pub events: Arc<Cached<ById<crate::entities::events::Entity>>>,
     pub agenda: Arc<Cached<AgendaByEvent>>,
     pub attendee_stats: Arc<Cached<AttendeeStats>>,
@@ -373,7 +414,7 @@ pub struct LoaderDelay(pub std::time::Duration);
 /// Loaders live for one request (or one WebSocket operation), so caching within them is safe:
 /// a key asked for twice (a count read by `interactionCount` and by `totalCount`, the same
 /// creator on many contacts) is loaded once.
-fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+fn loader<T>(
     inner: T,
     delay: LoaderDelay,
 ) -> Arc<DataLoader<T, async_graphql::dataloader::HashMapCache>> {
@@ -388,14 +429,21 @@ fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>
 }
 
 impl Loaders {
+    fn clear_children<E>(&self)
+    where
+        E: TenantEntity + Send + Sync + 'static,
+        E::Model: FromQueryResult + Clone + Send + Sync + 'static,
+    {
+        self.children.clear::<ChildKey<E>>();
+        self.children.clear::<CountKey<E>>();
+    }
+
     pub fn new(db: &DatabaseConnection, delay: LoaderDelay) -> Self {
         Self {
             users: loader(ById::new(db.clone()), delay),
             organizations: loader(Organizations { db: db.clone() }, delay),
             contacts: loader(ById::new(db.clone()), delay),
-            interaction_pages: loader(interaction_pages(db), delay),
-            attendee_pages: loader(attendee_pages(db), delay),
-            interaction_counts: loader(InteractionCounts { db: db.clone() }, delay),
+            children: loader(ChildLoader { db: db.clone() }, delay),
             events: loader(ById::new(db.clone()), delay),
             agenda: loader(AgendaByEvent { db: db.clone() }, delay),
             attendee_stats: loader(AttendeeStats { db: db.clone() }, delay),
@@ -407,9 +455,11 @@ impl Loaders {
         self.users.clear::<ScopedKey>();
         self.organizations.clear::<ScopedKey>();
         self.contacts.clear::<ScopedKey>();
-        self.interaction_pages.clear::<PageKey>();
-        self.attendee_pages.clear::<PageKey>();
-        self.interaction_counts.clear::<ScopedKey>();
+        self.clear_children::<crate::entities::users::Entity>();
+        self.clear_children::<crate::entities::contacts::Entity>();
+        self.clear_children::<contact_interactions::Entity>();
+        self.clear_children::<crate::entities::events::Entity>();
+        self.clear_children::<event_attendees::Entity>();
         self.events.clear::<ScopedKey>();
         self.agenda.clear::<ScopedKey>();
         self.attendee_stats.clear::<ScopedKey>();

@@ -238,17 +238,50 @@ pub async fn update(
     Ok(row)
 }
 
-pub async fn delete(
+/// Soft delete (`deleted: true`) or restore. A restored item must still fit its event's
+/// dates (they may have moved while it was in the trash).
+pub async fn set_deleted(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
+    deleted: bool,
 ) -> Result<items::Model, AppError> {
     let txn = crate::db::write_txn(db).await?;
-    let row =
-        super::set_deleted::<items::Entity>(&txn, actor, "event_agenda_items", id, true, not_found)
-            .await?;
+    let row = super::set_deleted::<items::Entity>(
+        &txn,
+        actor,
+        "event_agenda_items",
+        id,
+        deleted,
+        not_found,
+    )
+    .await?;
+    if !deleted {
+        let event = actor
+            .scope()
+            .live_by_id::<events::Entity>(row.event_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound("the item's event is deleted; restore it first".into())
+            })?;
+        within(row.start_time, row.end_time, &event)?;
+    }
     txn.commit().await?;
     Ok(row)
+}
+
+/// One live item; `None` when missing, deleted or another organization's.
+pub async fn get(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Option<items::Model>, AppError> {
+    Ok(actor
+        .scope()
+        .live_by_id::<items::Entity>(id)
+        .one(db)
+        .await?)
 }
 
 /// The event's live items in `ids` order; `ids` must name each of them exactly once.

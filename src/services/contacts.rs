@@ -10,9 +10,12 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use std::sync::LazyLock;
+
 use super::audit;
 use super::users::like_pattern;
 use super::{Actor, Change, now, validate};
+use crate::db::children::Children;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{
     ContactPriority, ContactStatus, ContactType, DbEnum, InteractionStatus, InteractionType,
@@ -122,6 +125,29 @@ pub fn interaction_keyset() -> Keyset<contact_interactions::Entity> {
         id_of: |m| m.id,
     }
 }
+
+/// `Contact.interactions`: newest first.
+pub static INTERACTIONS_OF_CONTACT: LazyLock<Children<contact_interactions::Entity>> =
+    LazyLock::new(|| Children {
+        parent: contact_interactions::Column::ContactId,
+        keyset: interaction_keyset(),
+        status: None,
+    });
+
+/// `User.contacts`: the contacts a member added, newest first.
+pub static CONTACTS_BY_CREATOR: LazyLock<Children<contacts::Entity>> = LazyLock::new(|| Children {
+    parent: contacts::Column::CreatedBy,
+    keyset: keyset(ContactSort::CreatedAt, Order::Desc),
+    status: None,
+});
+
+/// `Organization.contacts`: newest first.
+pub static CONTACTS_OF_ORGANIZATION: LazyLock<Children<contacts::Entity>> =
+    LazyLock::new(|| Children {
+        parent: contacts::Column::OrganizationId,
+        keyset: keyset(ContactSort::CreatedAt, Order::Desc),
+        status: None,
+    });
 
 fn not_found() -> AppError {
     AppError::NotFound("no such contact".into())

@@ -13,9 +13,12 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use std::sync::LazyLock;
+
 use super::audit;
 use super::notifications::{NewNotification, notify};
 use super::{Actor, Change, now, validate};
+use crate::db::children::Children;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::NotificationType;
 use crate::domain::enums::{AttendeeStatus, AuditAction, DbEnum, EventStatus, EventType};
@@ -85,6 +88,30 @@ pub fn keyset(sort: EventSort, direction: Order) -> Keyset<events::Entity> {
         id_of: |m| m.id,
     }
 }
+
+/// `Organization.events`: soonest first.
+pub static EVENTS_OF_ORGANIZATION: LazyLock<Children<events::Entity>> =
+    LazyLock::new(|| Children {
+        parent: events::Column::OrganizationId,
+        keyset: keyset(EventSort::StartDate, Order::Asc),
+        status: None,
+    });
+
+/// `Event.attendees`: first registered first, optionally of some statuses.
+pub static ATTENDEES_OF_EVENT: LazyLock<Children<event_attendees::Entity>> =
+    LazyLock::new(|| Children {
+        parent: event_attendees::Column::EventId,
+        keyset: attendee_keyset(),
+        status: Some(event_attendees::Column::Status),
+    });
+
+/// `User.registrations`: a member's registrations, first registered first.
+pub static REGISTRATIONS_OF_USER: LazyLock<Children<event_attendees::Entity>> =
+    LazyLock::new(|| Children {
+        parent: event_attendees::Column::UserId,
+        keyset: attendee_keyset(),
+        status: None,
+    });
 
 fn not_found() -> AppError {
     AppError::NotFound("no such event".into())
@@ -798,46 +825,6 @@ pub fn attendee_keyset() -> Keyset<event_attendees::Entity> {
     }
 }
 
-/// An event's registrations, first registered first, optionally of some statuses.
-pub async fn list_attendees(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    event_id: Uuid,
-    statuses: &[AttendeeStatus],
-    args: &PageArgs,
-) -> Result<Page<event_attendees::Model>, AppError> {
-    let mut q = actor
-        .scope()
-        .live::<event_attendees::Entity>()
-        .filter(event_attendees::Column::EventId.eq(event_id));
-    if !statuses.is_empty() {
-        q = q.filter(event_attendees::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
-    }
-    paginate(db, q, &attendee_keyset(), args).await
-}
-
-/// Counts an event's registrations when called (and only then).
-pub fn attendee_count(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    event_id: Uuid,
-    statuses: &[AttendeeStatus],
-) -> crate::db::pagination::CountFn {
-    use sea_orm::PaginatorTrait;
-    let mut q = actor
-        .scope()
-        .live::<event_attendees::Entity>()
-        .filter(event_attendees::Column::EventId.eq(event_id));
-    if !statuses.is_empty() {
-        q = q.filter(event_attendees::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
-    }
-    let db = db.clone();
-    std::sync::Arc::new(move || {
-        let (q, db) = (q.clone(), db.clone());
-        Box::pin(async move { Ok(q.count(&db).await?) })
-    })
-}
-
 /// Changes a registration's status (REGISTERED, CONFIRMED, or NO_SHOW once the event is
 /// completed) and notes. Seats move only through register/cancel, attendance through check-in.
 pub async fn update_attendee(
@@ -979,18 +966,4 @@ pub async fn mark_no_shows(
     .await?;
     outbox.commit(txn, broker).await?;
     Ok(changed)
-}
-
-/// A member's registrations (live ones), first registered first.
-pub async fn registrations_of(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    user_id: Uuid,
-    args: &PageArgs,
-) -> Result<Page<event_attendees::Model>, AppError> {
-    let q = actor
-        .scope()
-        .live::<event_attendees::Entity>()
-        .filter(event_attendees::Column::UserId.eq(user_id));
-    paginate(db, q, &attendee_keyset(), args).await
 }

@@ -7,9 +7,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use std::sync::LazyLock;
+
 use super::audit::{self, snapshot};
 use super::{Actor, Change, accounts, lock_organization, now, validate};
 use crate::auth::{Auth, password};
+use crate::db::children::Children;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::AuditAction;
 use crate::entities::users;
@@ -73,6 +76,13 @@ pub fn keyset() -> Keyset<users::Entity> {
         id_of: |m| m.id,
     }
 }
+
+/// `Organization.users`: oldest member first.
+pub static USERS_OF_ORGANIZATION: LazyLock<Children<users::Entity>> = LazyLock::new(|| Children {
+    parent: users::Column::OrganizationId,
+    keyset: keyset(),
+    status: None,
+});
 
 fn require_admin(actor: &Actor) -> Result<(), AppError> {
     if actor.is_admin {

@@ -546,24 +546,6 @@ async fn funnel_and_summary_count_a_hand_made_dataset() {
     );
 }
 
-async fn statements(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("plugs_db_statements_total "))
-        .expect("the statement counter")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// The nested page (createdBy, interactionCount, the first 5 interactions with their user) runs
 /// the same number of statements for 10 contacts as for 100: no N+1.
 #[tokio::test]
@@ -632,9 +614,9 @@ async fn the_nested_contacts_page_runs_a_constant_number_of_statements() {
         interactions(first: 5) { totalCount pageInfo { hasNextPage } nodes { id user { id } } } } } }";
     let mut deltas = Vec::new();
     for n in [10, 100] {
-        let before = statements(&app).await;
+        let before = app.statements().await;
         let body = app.gql_as(&s.access, q, json!({ "n": n })).await;
-        let after = statements(&app).await;
+        let after = app.statements().await;
         assert!(body["errors"].is_null(), "{body}");
         let nodes = body["data"]["contacts"]["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), n);

@@ -336,22 +336,6 @@ async fn registration_rules_and_idempotent_check_in() {
     );
 }
 
-async fn statements(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("plugs_db_statements_total "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("the statement counter")
-}
-
 /// A page of events with their organizer and first 10 attendees (with each attendee's user)
 /// runs a small constant number of statements, whether the page holds 4 events or 20.
 #[tokio::test]
@@ -433,9 +417,9 @@ async fn the_nested_events_page_does_not_grow_with_its_size() {
         attendees(first: 10) { pageInfo { hasNextPage } nodes { user { firstName } } } } } }";
     let mut deltas = Vec::new();
     for n in [4, 20] {
-        let before = statements(&app).await;
+        let before = app.statements().await;
         let body = app.gql_as(&s.access, q, json!({ "n": n })).await;
-        let after = statements(&app).await;
+        let after = app.statements().await;
         assert!(body["errors"].is_null(), "{body}");
         let nodes = body["data"]["events"]["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), n);
@@ -482,9 +466,9 @@ async fn the_agenda_stays_inside_the_event_in_the_order_given() {
         .unwrap()
         .parse()
         .unwrap();
-    let add = "mutation($e: ID!, $i: CreateAgendaItemInput!) { createAgendaItem(eventId: $e, input: $i) { id title sortOrder speaker { id } } }";
+    let add = "mutation($i: CreateAgendaItemInput!) { createAgendaItem(input: $i) { id title sortOrder speaker { id } } }";
     let slot = |h: i64, title: &str| {
-        json!({ "title": title, "startTime": (start + Duration::hours(h)).to_rfc3339(),
+        json!({ "eventId": id, "title": title, "startTime": (start + Duration::hours(h)).to_rfc3339(),
         "endTime": (start + Duration::hours(h) + Duration::minutes(45)).to_rfc3339() })
     };
     let mut ids = Vec::new();
@@ -493,9 +477,7 @@ async fn the_agenda_stays_inside_the_event_in_the_order_given() {
         if title == "Keynote" {
             input["speakerId"] = json!(speaker.user_id);
         }
-        let body = app
-            .gql_as(&s.access, add, json!({ "e": id, "i": input }))
-            .await;
+        let body = app.gql_as(&s.access, add, json!({ "i": input })).await;
         assert!(body["errors"].is_null(), "{body}");
         ids.push(
             body["data"]["createAgendaItem"]["id"]
@@ -506,25 +488,19 @@ async fn the_agenda_stays_inside_the_event_in_the_order_given() {
     }
     // Outside the event, backwards, or with a speaker from elsewhere: refused.
     let body = app
-        .gql_as(&s.access, add, json!({ "e": id, "i": slot(5, "Too late") }))
+        .gql_as(&s.access, add, json!({ "i": slot(5, "Too late") }))
         .await;
     assert_eq!(field(&body), Some("startTime"), "{body}");
     let mut backwards = slot(1, "Backwards");
     backwards["endTime"] = json!((start).to_rfc3339());
     assert_eq!(
-        field(
-            &app.gql_as(&s.access, add, json!({ "e": id, "i": backwards }))
-                .await
-        ),
+        field(&app.gql_as(&s.access, add, json!({ "i": backwards })).await),
         Some("endTime")
     );
     let mut outsider = slot(1, "Outsider");
     outsider["speakerId"] = json!(foreign.user_id);
     assert_eq!(
-        error_code(
-            &app.gql_as(&s.access, add, json!({ "e": id, "i": outsider }))
-                .await
-        ),
+        error_code(&app.gql_as(&s.access, add, json!({ "i": outsider })).await),
         Some("NOT_FOUND")
     );
 
@@ -593,6 +569,104 @@ async fn the_agenda_stays_inside_the_event_in_the_order_given() {
     assert!(
         body["errors"].is_null(),
         "once the late item is gone the event may shrink: {body}"
+    );
+}
+
+#[tokio::test]
+async fn an_agenda_item_is_looked_up_deleted_and_restored() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let e = create_event(&app, &s, None).await;
+    let event = e["id"].as_str().unwrap();
+    let ev = app
+        .gql_as(
+            &s.access,
+            "query($id: ID!) { event(id: $id) { startDate } }",
+            json!({ "id": event }),
+        )
+        .await;
+    let start: chrono::DateTime<Utc> = ev["data"]["event"]["startDate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let created = app
+        .gql_as(
+            &s.access,
+            "mutation($i: CreateAgendaItemInput!) { createAgendaItem(input: $i) { id event { id } } }",
+            json!({ "i": { "eventId": event, "title": "Keynote", "startTime": start.to_rfc3339(),
+                           "endTime": (start + Duration::minutes(30)).to_rfc3339() } }),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["createAgendaItem"]["event"]["id"], event,
+        "{created}"
+    );
+    let id = created["data"]["createAgendaItem"]["id"].as_str().unwrap();
+    let get = "query($id: ID!) { agendaItem(id: $id) { title deletedAt } }";
+    let found = app.gql_as(&s.access, get, json!({ "id": id })).await;
+    assert_eq!(
+        found["data"]["agendaItem"],
+        json!({ "title": "Keynote", "deletedAt": null })
+    );
+    // The event id belongs in the input, like every other create's parent id.
+    let old_shape = app
+        .gql_as(
+            &s.access,
+            "mutation($e: ID!) { createAgendaItem(eventId: $e, input: { title: \"x\", startTime: \"2030-01-01T00:00:00Z\", endTime: \"2030-01-01T01:00:00Z\" }) { id } }",
+            json!({ "e": event }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&old_shape),
+        Some("BAD_USER_INPUT"),
+        "{old_shape}"
+    );
+
+    let del = app
+        .gql_as(
+            &s.access,
+            "mutation($id: ID!) { deleteAgendaItem(id: $id) { deletedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(
+        del["data"]["deleteAgendaItem"]["deletedAt"].is_string(),
+        "{del}"
+    );
+    let gone = app.gql_as(&s.access, get, json!({ "id": id })).await;
+    assert_eq!(gone, json!({ "data": { "agendaItem": null } }));
+    let restore = "mutation($id: ID!) { restoreAgendaItem(id: $id) { title deletedAt } }";
+    let back = app.gql_as(&s.access, restore, json!({ "id": id })).await;
+    assert_eq!(
+        back["data"]["restoreAgendaItem"],
+        json!({ "title": "Keynote", "deletedAt": null })
+    );
+    // Restoring a live item is NOT_FOUND (there is nothing in the trash to restore).
+    let again = app.gql_as(&s.access, restore, json!({ "id": id })).await;
+    assert_eq!(error_code(&again), Some("NOT_FOUND"), "{again}");
+
+    // An item whose slot no longer fits the event's dates stays in the trash.
+    app.gql_as(
+        &s.access,
+        "mutation($id: ID!) { deleteAgendaItem(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let moved = app
+        .gql_as(
+            &s.access,
+            "mutation($id: ID!, $s: DateTime!, $e: DateTime!) { updateEvent(id: $id, input: { startDate: $s, endDate: $e }) { id } }",
+            json!({ "id": event, "s": (start + Duration::hours(1)).to_rfc3339(),
+                    "e": (start + Duration::hours(3)).to_rfc3339() }),
+        )
+        .await;
+    assert!(moved["errors"].is_null(), "{moved}");
+    let stale = app.gql_as(&s.access, restore, json!({ "id": id })).await;
+    assert_eq!(field(&stale), Some("startTime"), "{stale}");
+    assert_eq!(
+        app.gql_as(&s.access, get, json!({ "id": id })).await["data"]["agendaItem"],
+        Value::Null
     );
 }
 

@@ -280,3 +280,30 @@ impl TestApp {
         Session::from_payload(&body["data"]["login"], &admin.domain)
     }
 }
+
+impl TestApp {
+    /// SQL statements the server has run so far (`plugs_db_statements_total`).
+    pub async fn statements(&self) -> u64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix("plugs_db_statements_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the statement counter")
+    }
+
+    /// Runs one operation and counts the statements it took (authentication included).
+    pub async fn counted(&self, token: &str, query: &str, variables: Value) -> (Value, u64) {
+        let before = self.statements().await;
+        let body = self.gql_as(token, query, variables).await;
+        let after = self.statements().await;
+        (body, after - before)
+    }
+}

@@ -160,10 +160,12 @@ fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
         by_id("cancelRegistration(eventId)", "mutation($id: ID!) { cancelRegistration(eventId: $id) { id } }", Target::Event),
         by_id("updateAgendaItem", "mutation($id: ID!) { updateAgendaItem(id: $id, input: { title: \"Pwned\" }) { id } }", Target::AgendaItem),
         by_id("deleteAgendaItem", "mutation($id: ID!) { deleteAgendaItem(id: $id) { id } }", Target::AgendaItem),
+        by_id("restoreAgendaItem", "mutation($id: ID!) { restoreAgendaItem(id: $id) { id } }", Target::AgendaItem),
+        by_id("agendaItem(id)", "query($id: ID!) { agendaItem(id: $id) { id title } }", Target::AgendaItem),
         by_id("reorderAgenda(eventId)", "mutation($id: ID!) { reorderAgenda(eventId: $id, ids: []) { id } }", Target::Event),
         Attack {
             name: "createAgendaItem on a foreign event",
-            query: "mutation($e: ID!) { createAgendaItem(eventId: $e, input: { title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }",
+            query: "mutation($e: ID!) { createAgendaItem(input: { eventId: $e, title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }",
             vars: Box::new(|id| json!({ "e": id })),
             target: Target::Event,
         },
@@ -178,7 +180,7 @@ fn attacks(own_contact: String, own_event: String) -> Vec<Attack> {
         },
         Attack {
             name: "createAgendaItem with a foreign speaker",
-            query: "mutation($e: ID!, $u: ID!) { createAgendaItem(eventId: $e, input: { title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\", speakerId: $u }) { id } }",
+            query: "mutation($e: ID!, $u: ID!) { createAgendaItem(input: { eventId: $e, title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\", speakerId: $u }) { id } }",
             vars: Box::new({
                 let e = own_event_for_agenda.clone();
                 move |id| json!({ "e": e, "u": id })
@@ -286,7 +288,7 @@ async fn victim(app: &TestApp) -> Victim {
         .expect("registration")
         .to_owned();
     let item = app
-        .gql_as(&admin.access, "mutation($e: ID!) { createAgendaItem(eventId: $e, input: { title: \"Talk\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }", json!({ "e": event }))
+        .gql_as(&admin.access, "mutation($e: ID!) { createAgendaItem(input: { eventId: $e, title: \"Talk\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }", json!({ "e": event }))
         .await;
     let agenda_item = item["data"]["createAgendaItem"]["id"]
         .as_str()

@@ -15,6 +15,7 @@ mod limits;
 mod migrations;
 mod money;
 mod notifications;
+mod relations;
 mod subscriptions;
 mod users;
 mod views;

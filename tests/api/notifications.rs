@@ -229,8 +229,8 @@ async fn cancelling_or_moving_an_event_tells_every_registrant_and_speakers_hear_
     let item = app
         .gql_as(
             &admin.access,
-            "mutation($e: ID!, $i: CreateAgendaItemInput!) { createAgendaItem(eventId: $e, input: $i) { id } }",
-            json!({ "e": e2["id"], "i": { "title": "Keynote", "startTime": start.to_rfc3339(),
+            "mutation($i: CreateAgendaItemInput!) { createAgendaItem(input: $i) { id } }",
+            json!({ "i": { "eventId": e2["id"], "title": "Keynote", "startTime": start.to_rfc3339(),
                     "endTime": (start + Duration::minutes(30)).to_rfc3339(), "speakerId": a.user_id } }),
         )
         .await;

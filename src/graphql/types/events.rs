@@ -204,51 +204,26 @@ impl Event {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<crate::graphql::connection::Connection<EventAttendee>> {
-        use crate::graphql::context::ContextExt;
-        use crate::services::events as svc;
-        let actor = ctx.actor()?;
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
-        let statuses = status.unwrap_or_default();
-        let args = crate::db::pagination::PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let batched = args.after.is_none()
-            && args.last.is_none()
-            && args.before.is_none()
-            && args
-                .first
-                .is_none_or(|n| (0..=crate::db::pagination::MAX_PAGE as i32).contains(&n));
-        if !batched {
-            let page = svc::list_attendees(ctx.db(), actor, event, &statuses, &args).await?;
-            return Ok(crate::graphql::connection::Connection::from_page(page));
-        }
-        // Counted (only when asked) by an ordinary count of this event's registrations.
-        let count = svc::attendee_count(ctx.db(), actor, event, &statuses);
-        let limit = args
-            .first
-            .unwrap_or(crate::db::pagination::DEFAULT_PAGE as i32) as u16;
-        let keys: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
-        let loaders = ctx.data::<Loaders>()?;
-        let (rows, more) = loaders
-            .attendee_pages
-            .load_one((self.organization_id, event, limit, keys))
-            .await?
-            .unwrap_or_default();
-        let keyset = svc::attendee_keyset();
-        let edges = rows
-            .into_iter()
-            .map(|m| {
-                let cursor =
-                    crate::db::pagination::encode_cursor(keyset.name, (keyset.value)(&m), m.id);
-                (cursor, EventAttendee::from(m))
-            })
+        let statuses = status
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.as_str().to_owned())
             .collect();
-        Ok(crate::graphql::connection::Connection::from_parts(
-            edges, more, count,
-        ))
+        crate::graphql::connection::children(
+            ctx,
+            &crate::services::events::ATTENDEES_OF_EVENT,
+            self.organization_id,
+            event,
+            statuses,
+            crate::db::pagination::PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await
     }
 
     /// The agenda by `sortOrder`, then start time (batched across a page of events).

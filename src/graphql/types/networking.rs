@@ -1,14 +1,10 @@
 use super::{dangling, related, related_opt};
-use std::sync::Arc;
-
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use uuid::Uuid;
 
-use crate::db::pagination::{CountFn, PageArgs, encode_cursor};
-use crate::error::AppError;
-use crate::graphql::connection::Connection;
-use crate::graphql::context::ContextExt;
-use crate::graphql::loaders::Loaders;
+use crate::db::pagination::PageArgs;
+use crate::graphql::connection::{Connection, children};
+use crate::graphql::loaders::{CountKey, Loaders};
 use crate::graphql::types::User;
 use crate::services::contacts as svc;
 use chrono::{DateTime, Utc};
@@ -161,70 +157,29 @@ impl Contact {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Connection<ContactInteraction>> {
-        let loaders = ctx.data::<Loaders>()?.clone();
         let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
-        let key = (self.organization_id, contact);
-        let counts = loaders.interaction_counts.clone();
-        let count: CountFn = Arc::new(move || {
-            let counts = counts.clone();
-            Box::pin(async move {
-                counts
-                    .load_one(key)
-                    .await
-                    .map(|n| n.unwrap_or(0) as u64)
-                    .map_err(|e| AppError::Internal(e.message))
-            })
-        });
-        let batched = after.is_none() && last.is_none() && before.is_none();
-        match first {
-            Some(n) if batched && (0..=crate::db::pagination::MAX_PAGE as i32).contains(&n) => {}
-            None if batched => {}
-            _ => {
-                // Paging inside one contact: an ordinary keyset page for this contact alone.
-                let actor = ctx.actor()?;
-                let filter = svc::InteractionFilter {
-                    contact_id: Some(contact),
-                    ..Default::default()
-                };
-                let args = PageArgs {
-                    first,
-                    after,
-                    last,
-                    before,
-                };
-                let mut conn = Connection::from_page(
-                    svc::list_interactions(ctx.db(), actor, &filter, &args).await?,
-                );
-                conn.set_count(count);
-                return Ok(conn);
-            }
-        }
-        let limit = first.unwrap_or(crate::db::pagination::DEFAULT_PAGE as i32) as u16;
-        let (rows, more) = loaders
-            .interaction_pages
-            .load_one((self.organization_id, contact, limit, Vec::<String>::new()))
-            .await?
-            .unwrap_or_default();
-        let keyset = svc::interaction_keyset();
-        let edges = rows
-            .into_iter()
-            .map(|m| {
-                let cursor = encode_cursor(keyset.name, (keyset.value)(&m), m.id);
-                (cursor, ContactInteraction::from(m))
-            })
-            .collect();
-        Ok(Connection::from_parts(edges, more, count))
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let rel = &svc::INTERACTIONS_OF_CONTACT;
+        children(ctx, rel, self.organization_id, contact, Vec::new(), args).await
     }
 
     /// Live interactions with this contact (batched across a page of contacts).
     async fn interaction_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let loaders = ctx.data::<Loaders>()?;
         let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
-        let n = loaders
-            .interaction_counts
-            .load_one((self.organization_id, contact))
-            .await?;
-        Ok(n.unwrap_or(0) as i32)
+        let key = CountKey {
+            rel: &svc::INTERACTIONS_OF_CONTACT,
+            organization_id: self.organization_id,
+            parent: contact,
+            statuses: Vec::new(),
+        };
+        let n = loaders.children.load_one(key).await?;
+        Ok(i32::try_from(n.unwrap_or(0)).unwrap_or(i32::MAX))
     }
 }
 

@@ -1,12 +1,19 @@
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::db::pagination::PageArgs;
 use crate::entities::{organizations, users};
+use crate::graphql::connection::{Connection, children};
+use crate::graphql::context::ContextExt;
 use crate::graphql::scalars::{utc, utc_opt};
+use crate::graphql::types::{Contact, Event, EventAttendee, Notification};
 
 /// A tenant: every other record belongs to exactly one organization.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct Organization {
+    #[graphql(skip)]
+    pub uuid: uuid::Uuid,
     pub id: ID,
     pub name: String,
     pub domain: Option<String>,
@@ -21,6 +28,7 @@ pub struct Organization {
 impl From<organizations::Model> for Organization {
     fn from(m: organizations::Model) -> Self {
         Self {
+            uuid: m.id,
             id: m.id.into(),
             name: m.name,
             domain: m.domain,
@@ -40,6 +48,8 @@ impl From<organizations::Model> for Organization {
 pub struct User {
     #[graphql(skip)]
     pub organization_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub uuid: uuid::Uuid,
     pub id: ID,
     pub email: String,
     pub first_name: String,
@@ -64,6 +74,7 @@ impl From<users::Model> for User {
     fn from(m: users::Model) -> Self {
         Self {
             organization_id: m.organization_id,
+            uuid: m.id,
             id: m.id.into(),
             email: m.email,
             first_name: m.first_name,
@@ -87,6 +98,51 @@ impl From<users::Model> for User {
 }
 
 #[ComplexObject]
+impl Organization {
+    /// Live members, oldest first (filters and search: the `users` query).
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<User>> {
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::users::USERS_OF_ORGANIZATION;
+        children(ctx, rel, self.uuid, self.uuid, Vec::new(), args).await
+    }
+
+    /// Live contacts, newest first (filters and orderings: the `contacts` query).
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Contact>> {
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::contacts::CONTACTS_OF_ORGANIZATION;
+        children(ctx, rel, self.uuid, self.uuid, Vec::new(), args).await
+    }
+
+    /// Live events, soonest first (filters and orderings: the `events` query).
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Event>> {
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::events::EVENTS_OF_ORGANIZATION;
+        children(ctx, rel, self.uuid, self.uuid, Vec::new(), args).await
+    }
+}
+
+#[ComplexObject]
 impl User {
     /// This member's event registrations, first registered first.
     async fn registrations(
@@ -96,23 +152,10 @@ impl User {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<
-        crate::graphql::connection::Connection<crate::graphql::types::EventAttendee>,
-    > {
-        use crate::graphql::context::ContextExt;
-        let actor = ctx.actor()?;
-        let user = self
-            .id
-            .parse()
-            .map_err(|_| crate::error::AppError::Internal("bad user id".into()))?;
-        let args = crate::db::pagination::PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let page = crate::services::events::registrations_of(ctx.db(), actor, user, &args).await?;
-        Ok(crate::graphql::connection::Connection::from_page(page))
+    ) -> async_graphql::Result<Connection<EventAttendee>> {
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::events::REGISTRATIONS_OF_USER;
+        children(ctx, rel, self.organization_id, self.uuid, Vec::new(), args).await
     }
 
     /// Live contacts this member added, newest first.
@@ -123,34 +166,34 @@ impl User {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<crate::graphql::connection::Connection<crate::graphql::types::Contact>>
-    {
-        use crate::graphql::context::ContextExt;
-        use crate::services::contacts as svc;
+    ) -> async_graphql::Result<Connection<Contact>> {
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::contacts::CONTACTS_BY_CREATOR;
+        children(ctx, rel, self.organization_id, self.uuid, Vec::new(), args).await
+    }
+
+    /// The member's own notifications, newest first (as the `notifications` query).
+    /// Nobody reads another member's: for anyone but the caller this is `null` with FORBIDDEN.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<crate::graphql::notifications::NotificationFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Option<Connection<Notification>>> {
         let actor = ctx.actor()?;
-        let filter = svc::ContactFilter {
-            created_by: Some(
-                self.id
-                    .parse()
-                    .map_err(|_| crate::error::AppError::Internal("bad user id".into()))?,
-            ),
-            ..Default::default()
-        };
-        let args = crate::db::pagination::PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let page = svc::list(
-            ctx.db(),
-            actor,
-            &filter,
-            (svc::ContactSort::CreatedAt, sea_orm::Order::Desc),
-            &args,
-        )
-        .await?;
-        Ok(crate::graphql::connection::Connection::from_page(page))
+        if actor.user_id != self.uuid {
+            return Err(crate::error::AppError::Forbidden(
+                "notifications are readable by their recipient only".into(),
+            )
+            .into());
+        }
+        let args = PageArgs::new(first, after, last, before);
+        crate::graphql::notifications::own_notifications(ctx, filter, args)
+            .await
+            .map(Some)
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {

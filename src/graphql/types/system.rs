@@ -151,7 +151,12 @@ impl From<analytics_events::Model> for AnalyticsEvent {
 
 /// One change to one record, written in the same transaction as the change.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct AuditLog {
+    #[graphql(skip)]
+    pub organization_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub user_id: Option<uuid::Uuid>,
     pub id: ID,
     pub table_name: String,
     pub record_id: ID,
@@ -165,6 +170,8 @@ pub struct AuditLog {
 impl From<audit_logs::Model> for AuditLog {
     fn from(m: audit_logs::Model) -> Self {
         Self {
+            organization_id: m.organization_id,
+            user_id: m.user_id,
             id: m.id.into(),
             table_name: m.table_name,
             record_id: m.record_id.into(),
@@ -174,5 +181,18 @@ impl From<audit_logs::Model> for AuditLog {
             metadata: Json(m.metadata),
             created_at: utc(m.created_at),
         }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl AuditLog {
+    /// Who made the change (`null` for changes made by the system); a member deleted since
+    /// still shows, with `deletedAt`.
+    async fn user(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<super::User>> {
+        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?;
+        super::related_opt(&loaders.users, self.organization_id, self.user_id).await
     }
 }

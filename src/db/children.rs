@@ -1,0 +1,135 @@
+//! Child connections: a parent's children as a keyset page (`Contact.interactions`,
+//! `Event.attendees`, `User.contacts`, `Organization.events`, ...).
+//!
+//! A page of parents asks for the first page of each parent's children at once, so the first
+//! pages of many parents come from ONE statement: a window function numbers each parent's
+//! children in the connection's order and keeps `limit + 1` per parent (the extra row says
+//! whether more follow). Counts of many parents come from one grouped statement. Any other
+//! page (`after`, `last`, `before`) is an ordinary keyset page of one parent, with the same
+//! cursors, so a client pages on from a batched first page without noticing.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, NullOrdering, Query, WindowStatement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter,
+    QuerySelect, QueryTrait, Select,
+};
+use uuid::Uuid;
+
+use super::pagination::Keyset;
+use super::scoped::{Scoped, TenantEntity};
+
+/// One kind of child connection: which column points at the parent, the order of the
+/// children (the same keyset, and so the same cursors, as a direct page), and the column an
+/// optional status filter reads.
+pub struct Children<E: TenantEntity> {
+    pub parent: E::Column,
+    pub keyset: Keyset<E>,
+    pub status: Option<E::Column>,
+}
+
+impl<E: TenantEntity> Children<E> {
+    /// Identifies the relation inside batching keys (a parent column and an ordering).
+    pub fn id(&self) -> (&'static str, &'static str) {
+        (sea_orm::IdenStatic::as_str(&self.parent), self.keyset.name)
+    }
+
+    /// The live children of `parents`, of the given statuses (any when empty).
+    pub fn select(&self, scope: Scoped, parents: &[Uuid], statuses: &[String]) -> Select<E> {
+        let mut q = scope
+            .live::<E>()
+            .filter(self.parent.is_in(parents.iter().copied()));
+        if let (Some(col), false) = (self.status, statuses.is_empty()) {
+            q = q.filter(col.is_in(statuses.iter().cloned()));
+        }
+        q
+    }
+
+    /// The first `limit` children of each parent, and whether more follow, in one statement.
+    pub async fn first_pages(
+        &self,
+        db: &impl ConnectionTrait,
+        scope: Scoped,
+        parents: &[Uuid],
+        limit: u16,
+        statuses: &[String],
+    ) -> Result<HashMap<Uuid, (Vec<E::Model>, bool)>, DbErr>
+    where
+        E::Model: FromQueryResult,
+    {
+        let k = &self.keyset;
+        let mut window = WindowStatement::partition_by(self.parent);
+        if k.nullable {
+            window.order_by_with_nulls(k.sort, k.direction.clone(), NullOrdering::Last);
+        } else {
+            window.order_by(k.sort, k.direction.clone());
+        }
+        window.order_by(k.id, k.direction.clone());
+        let rn = Alias::new("plugs_rn");
+        let mut inner = self.select(scope, parents, statuses);
+        QuerySelect::query(&mut inner).expr_window_as(
+            Expr::cust("ROW_NUMBER()"),
+            window,
+            rn.clone(),
+        );
+        let paged = Alias::new("paged");
+        let outer = Query::select()
+            .column(Asterisk)
+            .from_subquery(inner.into_query(), paged.clone())
+            .and_where(Expr::col((paged.clone(), rn.clone())).lte(i64::from(limit) + 1))
+            .order_by((paged.clone(), self.parent), Order::Asc)
+            .order_by((paged, rn), Order::Asc)
+            .to_owned();
+        let backend = db.get_database_backend();
+        let rows = E::Model::find_by_statement(backend.build(&outer))
+            .all(db)
+            .await?;
+        let mut out: HashMap<Uuid, (Vec<E::Model>, bool)> =
+            parents.iter().map(|p| (*p, (Vec::new(), false))).collect();
+        for row in rows {
+            let parent = parent_of::<E>(&row, self.parent);
+            if let Some((page, more)) = out.get_mut(&parent) {
+                if page.len() < limit as usize {
+                    page.push(row);
+                } else {
+                    *more = true;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many live children (of the given statuses) each parent has, in one statement.
+    pub async fn counts(
+        &self,
+        db: &impl ConnectionTrait,
+        scope: Scoped,
+        parents: &[Uuid],
+        statuses: &[String],
+    ) -> Result<HashMap<Uuid, u64>, DbErr> {
+        let rows: Vec<(Uuid, i64)> = self
+            .select(scope, parents, statuses)
+            .select_only()
+            .column(self.parent)
+            .column_as(E::id_column().count(), "n")
+            .group_by(self.parent)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut out: HashMap<Uuid, u64> = parents.iter().map(|p| (*p, 0)).collect();
+        for (parent, n) in rows {
+            out.insert(parent, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    }
+}
+
+/// The parent id a child row points at.
+fn parent_of<E: EntityTrait>(row: &E::Model, col: E::Column) -> Uuid {
+    use sea_orm::ModelTrait;
+    match row.get(col) {
+        sea_orm::Value::Uuid(Some(id)) => id,
+        other => unreachable!("parent columns are non-null UUIDs, got {other:?}"),
+    }
+}

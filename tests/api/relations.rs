@@ -1,0 +1,351 @@
+//! Relations a frontend walks: `Organization.users/contacts/events`, `User.contacts`,
+//! `User.registrations`, `User.notifications` (the caller's own only), `AuditLog.user`.
+//! Each is tenant-scoped and batched: a page of 20 parents costs the statements a page of 2
+//! does.
+
+use chrono::{Duration, Utc};
+use plugs::entities::{contact_interactions, contacts, event_attendees, events, users};
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Session, TestApp, error_code, spawn_app, spawn_app_with};
+
+/// An organization of `members` extra members (inserted directly: hashing passwords for 20
+/// members would only slow the test): member `i` has `(i + 1) % 4` contacts of 0..3
+/// interactions and holds a seat in the first `(i + 1) % 3` of three events, so even a page
+/// of two (the admin and member 0) reaches every level.
+struct World {
+    admin: Session,
+    members: Vec<Uuid>,
+    events: Vec<Uuid>,
+}
+
+async fn world(app: &TestApp, members: usize) -> World {
+    let admin = app.register().await;
+    let me = app
+        .gql_as(&admin.access, "{ organization { id } }", json!({}))
+        .await;
+    let org: Uuid = me["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let admin_id: Uuid = admin.user_id.parse().unwrap();
+    let t0 = Utc::now().fixed_offset();
+    let ids: Vec<Uuid> = (0..members).map(|_| Uuid::new_v4()).collect();
+    users::Entity::insert_many(ids.iter().enumerate().map(|(i, id)| users::ActiveModel {
+        id: Set(*id),
+        organization_id: Set(org),
+        email: Set(format!("p{i}@{}", admin.domain)),
+        password_hash: Set("x".into()),
+        first_name: Set(format!("P{i}")),
+        last_name: Set("Q".into()),
+        created_at: Set(t0 + Duration::seconds(i as i64 + 1)),
+        updated_at: Set(t0),
+        ..Default::default()
+    }))
+    .exec(&app.db)
+    .await
+    .unwrap();
+    let event_ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    events::Entity::insert_many(event_ids.iter().enumerate().map(|(i, id)| {
+        let start = t0 + Duration::days(i as i64 + 1);
+        events::ActiveModel {
+            id: Set(*id),
+            organization_id: Set(org),
+            created_by: Set(admin_id),
+            title: Set(format!("E{i}")),
+            status: Set("published".into()),
+            start_date: Set(start),
+            end_date: Set(start + Duration::hours(2)),
+            created_at: Set(t0),
+            updated_at: Set(t0),
+            ..Default::default()
+        }
+    }))
+    .exec(&app.db)
+    .await
+    .unwrap();
+    let (mut cs, mut is, mut regs) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, user) in ids.iter().enumerate() {
+        for c in 0..((i + 1) % 4) {
+            let contact = Uuid::new_v4();
+            cs.push(contacts::ActiveModel {
+                id: Set(contact),
+                organization_id: Set(org),
+                created_by: Set(*user),
+                first_name: Set(format!("C{i}-{c}")),
+                last_name: Set("L".into()),
+                created_at: Set(t0 - Duration::seconds((i * 10 + c) as i64)),
+                updated_at: Set(t0),
+                ..Default::default()
+            });
+            for j in 0..c {
+                is.push(contact_interactions::ActiveModel {
+                    id: Set(Uuid::new_v4()),
+                    organization_id: Set(org),
+                    contact_id: Set(contact),
+                    user_id: Set(*user),
+                    interaction_type: Set("call".into()),
+                    interaction_date: Set(t0 - Duration::hours(j as i64 + 1)),
+                    created_at: Set(t0),
+                    updated_at: Set(t0),
+                    ..Default::default()
+                });
+            }
+        }
+        for event in event_ids.iter().take((i + 1) % 3) {
+            regs.push(event_attendees::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                organization_id: Set(org),
+                event_id: Set(*event),
+                user_id: Set(*user),
+                registration_date: Set(t0),
+                created_at: Set(t0),
+                updated_at: Set(t0),
+                ..Default::default()
+            });
+        }
+    }
+    contacts::Entity::insert_many(cs)
+        .exec(&app.db)
+        .await
+        .unwrap();
+    if !is.is_empty() {
+        contact_interactions::Entity::insert_many(is)
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    event_attendees::Entity::insert_many(regs)
+        .exec(&app.db)
+        .await
+        .unwrap();
+    World {
+        admin,
+        members: ids,
+        events: event_ids,
+    }
+}
+
+fn nodes(v: &Value) -> &Vec<Value> {
+    v["nodes"].as_array().expect("a connection's nodes")
+}
+
+#[tokio::test]
+async fn the_organization_lists_its_own_members_contacts_and_events() {
+    let app = spawn_app().await;
+    let w = world(&app, 6).await;
+    let other = world(&app, 2).await;
+    let q = "{ organization { users(first: 3) { totalCount pageInfo { hasNextPage endCursor } nodes { id } }
+        contacts { totalCount nodes { firstName } } events(first: 10) { totalCount nodes { id title } } } }";
+    let body = app.gql_as(&w.admin.access, q, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let org = &body["data"]["organization"];
+    // The admin first (oldest), then the members in the order they joined.
+    assert_eq!(org["users"]["totalCount"], 7);
+    let first: Vec<&str> = nodes(&org["users"])
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first,
+        [
+            w.admin.user_id.as_str(),
+            &w.members[0].to_string(),
+            &w.members[1].to_string()
+        ]
+    );
+    assert_eq!(org["users"]["pageInfo"]["hasNextPage"], true);
+    // 1 + 2 + 3 + 0 + 1 + 2 contacts, none of the other organization's.
+    assert_eq!(org["contacts"]["totalCount"], 9);
+    assert!(
+        nodes(&org["contacts"])
+            .iter()
+            .all(|c| !c["firstName"].as_str().unwrap().is_empty())
+    );
+    let events: Vec<&str> = nodes(&org["events"])
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        w.events.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "soonest first, only our own"
+    );
+    assert!(!body.to_string().contains(&other.admin.user_id));
+
+    // The next page continues from the batched first page's cursor.
+    let after = org["users"]["pageInfo"]["endCursor"].as_str().unwrap();
+    let next = app
+        .gql_as(
+            &w.admin.access,
+            "query($a: String) { organization { users(first: 10, after: $a) { totalCount pageInfo { hasNextPage hasPreviousPage } nodes { id } } } }",
+            json!({ "a": after }),
+        )
+        .await;
+    let page = &next["data"]["organization"]["users"];
+    assert_eq!(nodes(page).len(), 4, "{next}");
+    assert_eq!(page["totalCount"], 7);
+    assert_eq!(page["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(page["pageInfo"]["hasNextPage"], false);
+    // A crafted or foreign cursor is refused, not trusted.
+    let bad = app
+        .gql_as(
+            &w.admin.access,
+            "{ organization { users(after: \"bm9wZQ\") { totalCount } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&bad), Some("BAD_USER_INPUT"), "{bad}");
+}
+
+#[tokio::test]
+async fn a_member_reads_only_their_own_notifications() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let sent = app
+        .gql_as(
+            &admin.access,
+            "mutation { sendNotification(input: { allMembers: true, title: \"Hi\", message: \"All hands\" }) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(sent["data"]["sendNotification"], 2, "{sent}");
+    let mine = app
+        .gql_as(
+            &member.access,
+            "{ me { notifications(filter: { unread: true }) { totalCount nodes { title } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mine["data"]["me"]["notifications"],
+        json!({ "totalCount": 1, "nodes": [{ "title": "Hi" }] })
+    );
+    // Someone else's: null with FORBIDDEN, never their notifications; the rest still answers.
+    let body = app
+        .gql_as(
+            &member.access,
+            "{ users { nodes { id notifications { totalCount nodes { id } } } } }",
+            json!({}),
+        )
+        .await;
+    for node in nodes(&body["data"]["users"]) {
+        if node["id"] == member.user_id.as_str() {
+            assert_eq!(node["notifications"]["totalCount"], 1, "{body}");
+        } else {
+            assert!(node["notifications"].is_null(), "{body}");
+        }
+    }
+    let errors = body["errors"].as_array().expect("one error per other user");
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(errors[0]["path"][3], "notifications");
+}
+
+#[tokio::test]
+async fn an_audit_row_names_who_acted() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    app.gql_as(
+        &member.access,
+        "mutation { createContact(input: { firstName: \"A\", lastName: \"B\" }) { id } }",
+        json!({}),
+    )
+    .await;
+    let body = app
+        .gql_as(
+            &admin.access,
+            "{ auditLogs(first: 50) { nodes { tableName action user { id email } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let rows = nodes(&body["data"]["auditLogs"]);
+    let contact = rows
+        .iter()
+        .find(|r| r["tableName"] == "contacts")
+        .expect("the contact's audit row");
+    assert_eq!(contact["user"]["id"], member.user_id.as_str());
+    let created_user = rows
+        .iter()
+        .find(|r| r["tableName"] == "users" && r["action"] == "CREATE")
+        .expect("createUser's audit row");
+    assert_eq!(created_user["user"]["email"], admin.email.as_str());
+}
+
+/// Every child connection, with `totalCount`, on pages of 2 and 20 parents: the statements
+/// a request runs do not grow with the page (an N+1 would add one or two per parent).
+#[tokio::test]
+async fn child_connections_and_their_counts_are_batched() {
+    // A batching window wide enough that a slow debug build gathers each level in one batch.
+    let app = spawn_app_with(|c| c.loader_delay = std::time::Duration::from_millis(30)).await;
+    let w = world(&app, 24).await;
+    let shapes = [
+        (
+            "members with their contacts (and interactions) and registrations",
+            "query($n: Int) { users(first: $n) { nodes { id
+                contacts(first: 2) { totalCount pageInfo { hasNextPage } nodes { id interactionCount interactions(first: 1) { totalCount nodes { id } } } }
+                registrations(first: 1) { totalCount nodes { event { title } } } } } }",
+        ),
+        (
+            "each member's organization and its connections",
+            "query($n: Int) { users(first: $n) { nodes { organization {
+                users(first: 2) { totalCount nodes { id } } contacts(first: 2) { totalCount }
+                events(first: 2) { totalCount nodes { attendees(first: 2) { totalCount } } } } } } }",
+        ),
+        (
+            "organization -> events -> attendees -> user -> contacts -> interactions",
+            "query($n: Int) { organization { events(first: 10) { nodes { attendees(first: $n) { nodes {
+                user { contacts(first: 2) { nodes { interactions(first: 2) { nodes { id } } } } } } } } } } }",
+        ),
+    ];
+    for (name, q) in shapes {
+        let mut deltas = Vec::new();
+        for n in [2, 20] {
+            let (body, statements) = app.counted(&w.admin.access, q, json!({ "n": n })).await;
+            assert!(body["errors"].is_null(), "{name}: {body}");
+            deltas.push(statements);
+        }
+        // Two statements authenticate; then one per level (a level may now and then split
+        // across two batching windows, which is timing, not growth).
+        assert!(
+            deltas.iter().all(|d| *d <= 12),
+            "{name}: a small constant number of statements: {deltas:?}"
+        );
+        assert!(
+            deltas[1] <= deltas[0] + 2,
+            "{name}: statements must not grow with the page size: {deltas:?}"
+        );
+    }
+
+    // And the batched answers are right: member i has (i + 1) % 4 contacts and (i + 1) % 3 seats.
+    let body = app
+        .gql_as(
+            &w.admin.access,
+            "{ users(first: 30) { nodes { id contacts(first: 2) { totalCount pageInfo { hasNextPage } nodes { interactionCount } }
+               registrations { totalCount } } } }",
+            json!({}),
+        )
+        .await;
+    for node in nodes(&body["data"]["users"]) {
+        let id: Uuid = node["id"].as_str().unwrap().parse().unwrap();
+        let Some(i) = w.members.iter().position(|m| *m == id) else {
+            continue;
+        };
+        let (n_contacts, n_seats) = ((i + 1) % 4, (i + 1) % 3);
+        let contacts = &node["contacts"];
+        assert_eq!(contacts["totalCount"], n_contacts, "{node}");
+        assert_eq!(nodes(contacts).len(), n_contacts.min(2));
+        assert_eq!(contacts["pageInfo"]["hasNextPage"], n_contacts > 2);
+        // Newest first: the contact created last (c = 0) has no interactions.
+        if let Some(first) = nodes(contacts).first() {
+            assert_eq!(first["interactionCount"], 0, "{node}");
+        }
+        assert_eq!(node["registrations"]["totalCount"], n_seats, "{node}");
+    }
+}
