@@ -13,10 +13,10 @@ pub mod realtime;
 pub mod seed;
 pub mod services;
 pub mod startup;
+pub mod telemetry;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, MigrateAction};
 use crate::config::{Config, redact_url};
@@ -31,7 +31,7 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
         print!("{}", graphql::sdl());
         return Ok(());
     }
-    init_tracing();
+    telemetry::init_tracing();
     let config = Config::from_env()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,17 +90,4 @@ pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Logs to stderr; `RUST_LOG` overrides. sqlx logs every statement at INFO, so it is held at warn.
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
-    // Colours only for a terminal: a log file or a collector gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use crate::BoxError;
 use crate::config::{Config, redact_url};
 use crate::graphql::build_schema;
-use crate::http::metrics::Metrics;
 use crate::http::{AppState, router};
+use crate::telemetry::Metrics;
 
 /// How long a graceful shutdown waits for in-flight requests.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);

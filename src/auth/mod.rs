@@ -1,11 +1,14 @@
 //! Authentication: passwords, access tokens, refresh tokens, the failed-login limiter.
 
+pub mod identity;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;
 
 use std::sync::Arc;
+
+pub use identity::{Actor, Caller, RequestMeta};
 
 use crate::config::AuthConfig;
 

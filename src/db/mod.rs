@@ -1,8 +1,16 @@
-//! Database connection setup. SQLite runs with foreign keys on, WAL and a busy timeout.
+//! Database connection setup (SQLite runs with foreign keys on, WAL and a busy timeout), and
+//! every statement the rest of the code may not build itself: tenant scopes, pages, views.
+//! Clippy refuses SeaORM's unscoped entry points and raw SQL outside this module
+//! (`clippy.toml`); inside it they are the building blocks.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "db/ builds the scoped entry points the rest of the code must use"
+)]
 
 pub mod children;
 pub mod pagination;
 pub mod scoped;
+pub mod search;
 pub mod views;
 
 use std::time::Duration;
@@ -71,4 +79,20 @@ pub async fn write_txn(
         }
         _ => db.begin().await,
     }
+}
+
+/// `pg_notify(channel, payload)` on `conn` (PostgreSQL; inside a transaction it is delivered
+/// on commit only).
+pub async fn pg_notify(
+    conn: &impl ConnectionTrait,
+    channel: &str,
+    payload: String,
+) -> Result<(), sea_orm::DbErr> {
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        "SELECT pg_notify($1, $2)",
+        [channel.into(), payload.into()],
+    ))
+    .await?;
+    Ok(())
 }

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
-use uuid::Uuid;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+
+use super::scoped::Scoped;
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct ContactPerformanceRow {
@@ -25,49 +27,56 @@ pub struct EventAnalyticsRow {
     pub avg_expense_per_event: Decimal,
 }
 
+/// `SELECT <columns> FROM <view> WHERE organization_id = <scope> ORDER BY <first two>`.
+fn of_view(view: &str, columns: &[&str], scope: Scoped) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(columns.iter().map(|c| Alias::new(*c)))
+        .from(Alias::new(view))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(scope.organization_id));
+    for c in &columns[..2] {
+        q.order_by(Alias::new(*c), Order::Asc);
+    }
+    q
+}
+
 pub async fn contact_performance(
     db: &impl ConnectionTrait,
-    organization_id: Uuid,
+    scope: Scoped,
 ) -> Result<Vec<ContactPerformanceRow>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = format!(
-        "SELECT contact_type, status, total_contacts, avg_lead_score, total_interactions, \
-         last_interaction_date FROM contact_performance_summary WHERE organization_id = {} \
-         ORDER BY contact_type, status",
-        placeholder(backend)
+    let q = of_view(
+        "contact_performance_summary",
+        &[
+            "contact_type",
+            "status",
+            "total_contacts",
+            "avg_lead_score",
+            "total_interactions",
+            "last_interaction_date",
+        ],
+        scope,
     );
-    ContactPerformanceRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [organization_id.into()],
-    ))
-    .all(db)
-    .await
+    ContactPerformanceRow::find_by_statement(db.get_database_backend().build(&q))
+        .all(db)
+        .await
 }
 
 pub async fn event_analytics(
     db: &impl ConnectionTrait,
-    organization_id: Uuid,
+    scope: Scoped,
 ) -> Result<Vec<EventAnalyticsRow>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = format!(
-        "SELECT event_type, status, event_count, avg_attendees, total_expenses, \
-         avg_expense_per_event FROM event_analytics WHERE organization_id = {} \
-         ORDER BY event_type, status",
-        placeholder(backend)
+    let q = of_view(
+        "event_analytics",
+        &[
+            "event_type",
+            "status",
+            "event_count",
+            "avg_attendees",
+            "total_expenses",
+            "avg_expense_per_event",
+        ],
+        scope,
     );
-    EventAnalyticsRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [organization_id.into()],
-    ))
-    .all(db)
-    .await
-}
-
-fn placeholder(backend: sea_orm::DbBackend) -> &'static str {
-    match backend {
-        sea_orm::DbBackend::Postgres => "$1",
-        _ => "?",
-    }
+    EventAnalyticsRow::find_by_statement(db.get_database_backend().build(&q))
+        .all(db)
+        .await
 }

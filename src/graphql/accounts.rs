@@ -1,16 +1,12 @@
-//! Accounts and members: sign-up, sign-in, sessions, the organization, the member directory,
-//! member management, the audit log.
+//! Sign-up, sign-in and sessions, and the signed-in member's own profile.
 
-use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
 
-use crate::db::pagination::PageArgs;
-use crate::domain::enums::AuditAction;
 use crate::error::AppError;
-use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, parse_id};
-use crate::graphql::types::{AuditLog, Organization, User};
-use crate::services::{accounts, organizations, users};
+use crate::graphql::args::{change, non_null};
+use crate::graphql::context::ContextExt;
+use crate::graphql::types::User;
+use crate::services::{accounts, users};
 
 type Res<T> = async_graphql::Result<T>;
 
@@ -54,22 +50,6 @@ pub struct LoginInput {
     organization_domain: Option<String>,
 }
 
-#[derive(InputObject)]
-pub struct CreateUserInput {
-    email: String,
-    /// The first password, 8 to 128 characters; the member changes it with `changePassword`.
-    password: String,
-    first_name: String,
-    last_name: String,
-    is_admin: Option<bool>,
-    phone: Option<String>,
-    bio: Option<String>,
-    avatar_url: Option<String>,
-    job_title: Option<String>,
-    company: Option<String>,
-    linkedin_url: Option<String>,
-}
-
 /// Omitted fields stay as they are; `null` clears an optional field.
 #[derive(InputObject, Default)]
 pub struct UpdateMeInput {
@@ -81,52 +61,6 @@ pub struct UpdateMeInput {
     job_title: MaybeUndefined<String>,
     company: MaybeUndefined<String>,
     linkedin_url: MaybeUndefined<String>,
-}
-
-/// Omitted fields stay as they are; `null` clears an optional field.
-#[derive(InputObject)]
-pub struct UpdateUserInput {
-    email: MaybeUndefined<String>,
-    first_name: MaybeUndefined<String>,
-    last_name: MaybeUndefined<String>,
-    phone: MaybeUndefined<String>,
-    bio: MaybeUndefined<String>,
-    avatar_url: MaybeUndefined<String>,
-    job_title: MaybeUndefined<String>,
-    company: MaybeUndefined<String>,
-    linkedin_url: MaybeUndefined<String>,
-    /// A deactivated member cannot sign in; their sessions end.
-    is_active: MaybeUndefined<bool>,
-    is_admin: MaybeUndefined<bool>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateOrganizationInput {
-    name: MaybeUndefined<String>,
-    /// `null` removes the domain.
-    domain: MaybeUndefined<String>,
-    /// A JSON object; replaces the settings.
-    settings: Option<Json<serde_json::Value>>,
-}
-
-#[derive(InputObject, Default)]
-pub struct UserFilter {
-    /// Case-insensitive match on first name, last name or email.
-    search: Option<String>,
-    is_active: Option<bool>,
-    is_admin: Option<bool>,
-    /// `true` lists deleted members (the trash; admins only).
-    deleted: Option<bool>,
-}
-
-#[derive(InputObject, Default)]
-pub struct AuditLogFilter {
-    table_name: Option<String>,
-    record_id: Option<ID>,
-    action: Option<AuditAction>,
-    user_id: Option<ID>,
-    created_after: Option<DateTime<Utc>>,
-    created_before: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<UpdateMeInput> for users::ProfilePatch {
@@ -145,20 +79,6 @@ impl TryFrom<UpdateMeInput> for users::ProfilePatch {
     }
 }
 
-pub fn page_args(
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> PageArgs {
-    PageArgs {
-        first,
-        after,
-        last,
-        before,
-    }
-}
-
 #[derive(Default)]
 pub struct AccountQuery;
 
@@ -171,84 +91,6 @@ impl AccountQuery {
             .await?
             .ok_or_else(|| AppError::Unauthenticated("the account no longer exists".into()))?;
         Ok(user.into())
-    }
-
-    /// The signed-in member's organization.
-    async fn organization(&self, ctx: &Context<'_>) -> Res<Organization> {
-        Ok(organizations::get(ctx.db(), ctx.actor()?).await?.into())
-    }
-
-    /// Members of the organization, oldest first.
-    async fn users(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<UserFilter>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> Res<Connection<User>> {
-        let f = filter.unwrap_or_default();
-        let filter = users::UserFilter {
-            search: f.search,
-            is_active: f.is_active,
-            is_admin: f.is_admin,
-            deleted: f.deleted,
-        };
-        let page = users::list(
-            ctx.db(),
-            ctx.actor()?,
-            &filter,
-            &page_args(first, after, last, before),
-        )
-        .await?;
-        Ok(Connection::from_page(page))
-    }
-
-    /// One live member; `null` when missing, deleted or in another organization.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Res<Option<User>> {
-        let id = parse_id(&id, "id")?;
-        Ok(users::get(ctx.db(), ctx.actor()?, id)
-            .await?
-            .map(Into::into))
-    }
-
-    /// Every change made in the organization, newest first (admins only).
-    async fn audit_logs(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<AuditLogFilter>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> Res<Connection<AuditLog>> {
-        let actor = ctx.admin()?;
-        let f = filter.unwrap_or_default();
-        let filter = organizations::AuditFilter {
-            table_name: f.table_name,
-            record_id: f
-                .record_id
-                .as_ref()
-                .map(|id| parse_id(id, "recordId"))
-                .transpose()?,
-            action: f.action,
-            user_id: f
-                .user_id
-                .as_ref()
-                .map(|id| parse_id(id, "userId"))
-                .transpose()?,
-            created_after: f.created_after,
-            created_before: f.created_before,
-        };
-        let page = organizations::audit_logs(
-            ctx.db(),
-            actor,
-            &filter,
-            &page_args(first, after, last, before),
-        )
-        .await?;
-        Ok(Connection::from_page(page))
     }
 }
 
@@ -318,8 +160,7 @@ impl AccountMutation {
     ) -> Res<bool> {
         let actor = ctx.actor()?;
         Ok(accounts::change_password(
-            ctx.db(),
-            ctx.broker(),
+            ctx.store(),
             ctx.auth_service(),
             actor,
             current_password,
@@ -330,85 +171,10 @@ impl AccountMutation {
 
     /// Updates the signed-in member's own profile.
     async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> Res<User> {
-        Ok(users::update_me(ctx.db(), ctx.actor()?, input.try_into()?)
-            .await?
-            .into())
-    }
-
-    async fn update_organization(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateOrganizationInput,
-    ) -> Res<Organization> {
-        let actor = ctx.admin()?;
-        let patch = organizations::OrganizationPatch {
-            name: non_null(input.name, "name")?,
-            domain: change(input.domain),
-            settings: input.settings.map(|j| j.0),
-        };
-        Ok(organizations::update(ctx.db(), actor, patch).await?.into())
-    }
-
-    /// Adds a member (admins only).
-    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Res<User> {
-        let actor = ctx.admin()?;
-        let new = users::NewUser {
-            email: input.email,
-            password: input.password,
-            first_name: input.first_name,
-            last_name: input.last_name,
-            is_admin: input.is_admin.unwrap_or(false),
-            phone: input.phone,
-            bio: input.bio,
-            avatar_url: input.avatar_url,
-            job_title: input.job_title,
-            company: input.company,
-            linkedin_url: input.linkedin_url,
-        };
-        Ok(users::create(ctx.db(), ctx.auth_service(), actor, new)
-            .await?
-            .into())
-    }
-
-    /// Changes a member (admins only). The last active admin cannot lose the right.
-    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Res<User> {
-        let actor = ctx.admin()?;
-        let id = parse_id(&id, "id")?;
-        let patch = users::UserPatch {
-            profile: users::ProfilePatch {
-                first_name: non_null(input.first_name, "firstName")?,
-                last_name: non_null(input.last_name, "lastName")?,
-                phone: change(input.phone),
-                bio: change(input.bio),
-                avatar_url: change(input.avatar_url),
-                job_title: change(input.job_title),
-                company: change(input.company),
-                linkedin_url: change(input.linkedin_url),
-            },
-            email: non_null(input.email, "email")?,
-            is_active: non_null(input.is_active, "isActive")?,
-            is_admin: non_null(input.is_admin, "isAdmin")?,
-        };
-        Ok(users::update(ctx.db(), ctx.broker(), actor, id, patch)
-            .await?
-            .into())
-    }
-
-    /// Soft-deletes a member: they can no longer sign in (admins only).
-    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Res<User> {
-        let actor = ctx.admin()?;
         Ok(
-            users::delete(ctx.db(), ctx.broker(), actor, parse_id(&id, "id")?)
+            users::update_me(ctx.store(), ctx.actor()?, input.try_into()?)
                 .await?
                 .into(),
         )
-    }
-
-    /// Brings a deleted member back (admins only).
-    async fn restore_user(&self, ctx: &Context<'_>, id: ID) -> Res<User> {
-        let actor = ctx.admin()?;
-        Ok(users::restore(ctx.db(), actor, parse_id(&id, "id")?)
-            .await?
-            .into())
     }
 }

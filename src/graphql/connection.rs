@@ -139,7 +139,7 @@ impl<N: OutputType + Clone> Connection<N> {
 pub async fn children<E, N>(
     ctx: &Context<'_>,
     rel: &'static Children<E>,
-    organization_id: Uuid,
+    scope: Scoped,
     parent: Uuid,
     statuses: Vec<String>,
     args: PageArgs,
@@ -153,7 +153,7 @@ where
     let counter = loaders.children.clone();
     let count_key = CountKey {
         rel,
-        organization_id,
+        scope,
         parent,
         statuses: statuses.clone(),
     };
@@ -168,7 +168,6 @@ where
         })
     });
     if args.after.is_some() || args.before.is_some() || args.last.is_some() {
-        let scope = Scoped::new(organization_id);
         let select = rel.select(scope, &[parent], &statuses);
         let page = paginate(ctx.db(), select, &rel.keyset, &args).await?;
         let mut conn = Connection::from_page(page);
@@ -178,7 +177,7 @@ where
     let limit = page_size(args.first, "first")?.unwrap_or(DEFAULT_PAGE) as u16;
     let key = ChildKey {
         rel,
-        organization_id,
+        scope,
         parent,
         limit,
         statuses,

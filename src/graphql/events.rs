@@ -1,21 +1,20 @@
-//! Events: lifecycle, registration with exact capacity, check-in and check-out.
+//! Events: create, edit, trash, and the lifecycle DRAFT -> PUBLISHED -> ONGOING -> COMPLETED
+//! (or CANCELLED).
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::Order;
 
-use crate::domain::enums::{
-    AgendaItemStatus, AgendaItemType, AttendeeStatus, EventStatus, EventType,
-};
+use crate::domain::enums::{EventStatus, EventType};
 use crate::error::AppError;
-use crate::graphql::accounts::page_args;
+use crate::graphql::args::{
+    OrderDirection, change, non_null, one_ordering, opt_id, page, parse_id, set,
+};
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, one_ordering, opt_id, parse_id, set};
-use crate::graphql::networking::OrderDirection;
-use crate::graphql::types::{AgendaItem, Event, EventAttendee};
+use crate::graphql::context::ContextExt;
+use crate::graphql::types::Event;
 use crate::services::events::{self as svc, EventSort};
-use crate::services::{Change, agenda};
 
 type Res<T> = async_graphql::Result<T>;
 
@@ -26,15 +25,7 @@ async fn transition(
     from: &[EventStatus],
     to: EventStatus,
 ) -> Res<Event> {
-    let row = svc::transition(
-        ctx.db(),
-        ctx.broker(),
-        ctx.actor()?,
-        parse_id(id, "id")?,
-        from,
-        to,
-    )
-    .await?;
+    let row = svc::transition(ctx.store(), ctx.actor()?, parse_id(id, "id")?, from, to).await?;
     Ok(row.into())
 }
 
@@ -120,54 +111,6 @@ fn sort_of(order: Option<Vec<EventOrder>>) -> Result<(EventSort, Order), AppErro
     })
 }
 
-#[derive(InputObject)]
-pub struct CreateAgendaItemInput {
-    /// The event the item belongs to.
-    event_id: ID,
-    title: String,
-    description: Option<String>,
-    /// Within the event's dates.
-    start_time: DateTime<Utc>,
-    end_time: DateTime<Utc>,
-    agenda_type: Option<AgendaItemType>,
-    location: Option<String>,
-    /// A member of the organization.
-    speaker_id: Option<ID>,
-    /// Default: after the last item.
-    sort_order: Option<i32>,
-    status: Option<AgendaItemStatus>,
-    metadata: Option<Json<serde_json::Value>>,
-}
-
-/// Omitted fields stay as they are; `null` clears an optional field.
-#[derive(InputObject)]
-pub struct UpdateAgendaItemInput {
-    title: MaybeUndefined<String>,
-    description: MaybeUndefined<String>,
-    start_time: MaybeUndefined<DateTime<Utc>>,
-    end_time: MaybeUndefined<DateTime<Utc>>,
-    agenda_type: MaybeUndefined<AgendaItemType>,
-    location: MaybeUndefined<String>,
-    speaker_id: MaybeUndefined<ID>,
-    sort_order: MaybeUndefined<i32>,
-    status: MaybeUndefined<AgendaItemStatus>,
-    metadata: MaybeUndefined<Json<serde_json::Value>>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateAttendeeInput {
-    status: MaybeUndefined<AttendeeStatus>,
-    notes: MaybeUndefined<String>,
-}
-
-fn id_change(v: MaybeUndefined<ID>, field: &str) -> Result<Change<uuid::Uuid>, AppError> {
-    Ok(match v {
-        MaybeUndefined::Undefined => Change::Keep,
-        MaybeUndefined::Null => Change::Clear,
-        MaybeUndefined::Value(id) => Change::Set(parse_id(&id, field)?),
-    })
-}
-
 #[derive(Default)]
 pub struct EventsQuery;
 
@@ -201,7 +144,7 @@ impl EventsQuery {
             actor,
             &filter,
             sort_of(order_by)?,
-            &page_args(first, after, last, before),
+            &page(first, after, last, before),
         )
         .await?;
         Ok(Connection::from_page(page))
@@ -212,10 +155,7 @@ impl EventsQuery {
         &self,
         ctx: &Context<'_>,
     ) -> Res<Vec<crate::graphql::types::EventAnalytics>> {
-        let actor = ctx.actor()?;
-        let rows = crate::db::views::event_analytics(ctx.db(), actor.organization_id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = svc::analytics(ctx.db(), ctx.actor()?).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -223,14 +163,6 @@ impl EventsQuery {
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Event>> {
         let id = parse_id(&id, "id")?;
         Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
-    }
-
-    /// One live agenda item; `null` when missing, deleted or in another organization.
-    async fn agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<Option<AgendaItem>> {
-        let id = parse_id(&id, "id")?;
-        Ok(agenda::get(ctx.db(), ctx.actor()?, id)
-            .await?
-            .map(Into::into))
     }
 }
 
@@ -258,7 +190,7 @@ impl EventsMutation {
             settings: i.settings.map(|j| j.0),
             metadata: i.metadata.map(|j| j.0),
         };
-        Ok(svc::create(ctx.db(), ctx.actor()?, patch).await?.into())
+        Ok(svc::create(ctx.store(), ctx.actor()?, patch).await?.into())
     }
 
     async fn update_event(&self, ctx: &Context<'_>, id: ID, input: UpdateEventInput) -> Res<Event> {
@@ -280,21 +212,17 @@ impl EventsMutation {
             settings: non_null(i.settings, "settings")?.map(|j| j.0),
             metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
         };
-        Ok(svc::update(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            patch,
+        Ok(
+            svc::update(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, patch)
+                .await?
+                .into(),
         )
-        .await?
-        .into())
     }
 
     /// Soft delete: the event moves to the trash (`filter: { deleted: true }`).
     async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         Ok(
-            svc::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, true)
+            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, true)
                 .await?
                 .into(),
         )
@@ -302,7 +230,7 @@ impl EventsMutation {
 
     async fn restore_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         Ok(
-            svc::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, false)
+            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, false)
                 .await?
                 .into(),
         )
@@ -327,211 +255,5 @@ impl EventsMutation {
     async fn cancel_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
         let from = [EventStatus::Draft, EventStatus::Published];
         transition(ctx, &id, &from, EventStatus::Cancelled).await
-    }
-
-    /// Takes a seat (never more than `maxAttendees`: EVENT_FULL). `userId` defaults to the
-    /// caller; registering someone else needs an admin or the event's creator.
-    async fn register_for_event(
-        &self,
-        ctx: &Context<'_>,
-        event_id: ID,
-        user_id: Option<ID>,
-    ) -> Res<EventAttendee> {
-        let user = opt_id(user_id.as_ref(), "userId")?;
-        Ok(svc::register(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&event_id, "eventId")?,
-            user,
-        )
-        .await?
-        .into())
-    }
-
-    async fn create_agenda_item(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateAgendaItemInput,
-    ) -> Res<AgendaItem> {
-        let i = input;
-        let event_id = parse_id(&i.event_id, "eventId")?;
-        let speaker = match i.speaker_id {
-            Some(id) => Change::Set(parse_id(&id, "speakerId")?),
-            None => Change::Keep,
-        };
-        let patch = agenda::AgendaPatch {
-            title: Some(i.title),
-            description: set(i.description),
-            start_time: Some(i.start_time),
-            end_time: Some(i.end_time),
-            agenda_type: i.agenda_type,
-            location: set(i.location),
-            speaker_id: speaker,
-            sort_order: i.sort_order,
-            status: i.status,
-            metadata: i.metadata.map(|j| j.0),
-        };
-        Ok(
-            agenda::create(ctx.db(), ctx.broker(), ctx.actor()?, event_id, patch)
-                .await?
-                .into(),
-        )
-    }
-
-    async fn update_agenda_item(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateAgendaItemInput,
-    ) -> Res<AgendaItem> {
-        let i = input;
-        let patch = agenda::AgendaPatch {
-            title: non_null(i.title, "title")?,
-            description: change(i.description),
-            start_time: non_null(i.start_time, "startTime")?,
-            end_time: non_null(i.end_time, "endTime")?,
-            agenda_type: non_null(i.agenda_type, "agendaType")?,
-            location: change(i.location),
-            speaker_id: id_change(i.speaker_id, "speakerId")?,
-            sort_order: non_null(i.sort_order, "sortOrder")?,
-            status: non_null(i.status, "status")?,
-            metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
-        };
-        Ok(agenda::update(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            patch,
-        )
-        .await?
-        .into())
-    }
-
-    /// Soft delete.
-    async fn delete_agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<AgendaItem> {
-        Ok(
-            agenda::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, true)
-                .await?
-                .into(),
-        )
-    }
-
-    /// Brings a deleted item back; it must still lie within its event's dates.
-    async fn restore_agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<AgendaItem> {
-        Ok(
-            agenda::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, false)
-                .await?
-                .into(),
-        )
-    }
-
-    /// Sets the agenda's order: `ids` lists each of the event's items exactly once.
-    async fn reorder_agenda(
-        &self,
-        ctx: &Context<'_>,
-        event_id: ID,
-        ids: Vec<ID>,
-    ) -> Res<Vec<AgendaItem>> {
-        let ids = ids
-            .iter()
-            .map(|i| parse_id(i, "ids"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let rows = agenda::reorder(
-            ctx.db(),
-            ctx.actor()?,
-            parse_id(&event_id, "eventId")?,
-            &ids,
-        )
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    /// Status (REGISTERED, CONFIRMED, or NO_SHOW after the event) and notes of a registration
-    /// (admins and the event's organizer).
-    async fn update_attendee(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateAttendeeInput,
-    ) -> Res<EventAttendee> {
-        let status = non_null(input.status, "status")?;
-        let row = svc::update_attendee(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            status,
-            change(input.notes),
-        )
-        .await?;
-        Ok(row.into())
-    }
-
-    /// After the event completes: every registration that never checked in becomes NO_SHOW.
-    /// Returns how many changed.
-    async fn mark_no_shows(&self, ctx: &Context<'_>, event_id: ID) -> Res<i32> {
-        let n = svc::mark_no_shows(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&event_id, "eventId")?,
-        )
-        .await?;
-        Ok(n as i32)
-    }
-
-    /// Frees the seat.
-    async fn cancel_registration(
-        &self,
-        ctx: &Context<'_>,
-        event_id: ID,
-        user_id: Option<ID>,
-    ) -> Res<EventAttendee> {
-        let user = opt_id(user_id.as_ref(), "userId")?;
-        Ok(svc::cancel_registration(
-            ctx.db(),
-            ctx.broker(),
-            ctx.actor()?,
-            parse_id(&event_id, "eventId")?,
-            user,
-        )
-        .await?
-        .into())
-    }
-
-    /// Idempotent: checking in twice returns the same row and time. Status becomes ATTENDED.
-    async fn check_in_attendee(
-        &self,
-        ctx: &Context<'_>,
-        event_id: ID,
-        user_id: ID,
-    ) -> Res<EventAttendee> {
-        let (e, u) = (
-            parse_id(&event_id, "eventId")?,
-            parse_id(&user_id, "userId")?,
-        );
-        Ok(svc::check(ctx.db(), ctx.broker(), ctx.actor()?, e, u, true)
-            .await?
-            .into())
-    }
-
-    /// Only after check-in; idempotent.
-    async fn check_out_attendee(
-        &self,
-        ctx: &Context<'_>,
-        event_id: ID,
-        user_id: ID,
-    ) -> Res<EventAttendee> {
-        let (e, u) = (
-            parse_id(&event_id, "eventId")?,
-            parse_id(&user_id, "userId")?,
-        );
-        Ok(
-            svc::check(ctx.db(), ctx.broker(), ctx.actor()?, e, u, false)
-                .await?
-                .into(),
-        )
     }
 }

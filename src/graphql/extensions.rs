@@ -11,7 +11,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Response, ServerResult, Variables};
 
-use crate::http::metrics::Metrics;
+use crate::telemetry::Metrics;
 
 pub struct OperationMetrics {
     metrics: Metrics,

@@ -1,23 +1,46 @@
-//! Per-request DataLoaders. Keys carry the organization, so a loader can only ever return rows
-//! of the organization that asked: tenant isolation holds for batched relations too.
+//! Per-request DataLoaders. Keys carry a tenant scope, so a loader can only ever return rows of
+//! the organization that asked: tenant isolation holds for batched relations too. Loaders only
+//! gather keys; the statements are in `db/` and `services/`.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-};
+use sea_orm::{DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
 use crate::db::children::Children;
 use crate::db::scoped::{Scoped, TenantEntity};
 use crate::entities::{contact_interactions, event_agenda_items, event_attendees, organizations};
 use crate::error::AppError;
+use crate::services::registrations::Attendance;
 
-/// (organization, id).
-pub type ScopedKey = (Uuid, Uuid);
+/// (scope, id): a loader only ever answers with rows of the scope's organization, so tenant
+/// isolation holds for batched relations too.
+pub type ScopedKey = (Scoped, Uuid);
+
+/// Answers keys grouped by scope, one `fetch` (one statement) per scope.
+async fn by_scope<V, F, Fut>(
+    keys: &[ScopedKey],
+    fetch: F,
+) -> Result<HashMap<ScopedKey, V>, async_graphql::Error>
+where
+    F: Fn(Scoped, Vec<Uuid>) -> Fut,
+    Fut: std::future::Future<Output = Result<HashMap<Uuid, V>, AppError>>,
+{
+    let mut groups: HashMap<Scoped, Vec<Uuid>> = HashMap::new();
+    for (scope, id) in keys {
+        groups.entry(*scope).or_default().push(*id);
+    }
+    let mut out = HashMap::new();
+    for (scope, ids) in groups {
+        for (id, v) in fetch(scope, ids).await? {
+            out.insert((scope, id), v);
+        }
+    }
+    Ok(out)
+}
 
 /// Loads rows of one tenant table by id, deleted ones included (a relation still points at a
 /// deleted creator; the row says `deletedAt`).
@@ -43,41 +66,15 @@ where
     type Value = E::Model;
     type Error = async_graphql::Error;
 
-    async fn load(
-        &self,
-        keys: &[ScopedKey],
-    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (org, id) in keys {
-            by_org.entry(*org).or_default().push(*id);
-        }
-        let mut out = HashMap::new();
-        for (org, ids) in by_org {
-            let rows = Scoped::new(org)
-                .find::<E>()
-                .filter(E::id_column().is_in(ids))
-                .all(&self.db)
-                .await
-                .map_err(AppError::from)?;
-            for row in rows {
-                let id = id_of::<E>(&row);
-                out.insert((org, id), row);
-            }
-        }
-        Ok(out)
+    async fn load(&self, keys: &[ScopedKey]) -> Result<HashMap<ScopedKey, E::Model>, Self::Error> {
+        by_scope(keys, |scope, ids| async move {
+            Ok(scope.by_ids::<E>(&self.db, ids).await?)
+        })
+        .await
     }
 }
 
-/// The id column's value of a model.
-fn id_of<E: TenantEntity>(row: &E::Model) -> Uuid {
-    use sea_orm::ModelTrait;
-    match row.get(E::id_column()) {
-        sea_orm::Value::Uuid(Some(id)) => id,
-        other => unreachable!("tenant tables have UUID ids, got {other:?}"),
-    }
-}
-
-/// Organizations: a caller only ever reaches its own.
+/// Organizations: a scope only ever reaches its own.
 pub struct Organizations {
     db: DatabaseConnection,
 }
@@ -90,24 +87,18 @@ impl Loader<ScopedKey> for Organizations {
         &self,
         keys: &[ScopedKey],
     ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        let ids: Vec<Uuid> = keys
-            .iter()
-            .filter(|(org, id)| org == id)
-            .map(|(_, id)| *id)
-            .collect();
-        let rows = organizations::Entity::find()
-            .filter(organizations::Column::Id.is_in(ids))
-            .all(&self.db)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(|o| ((o.id, o.id), o)).collect())
+        by_scope(keys, |scope, _| async move {
+            let org = scope.organization(&self.db).await?;
+            Ok(org.map(|o| (o.id, o)).into_iter().collect())
+        })
+        .await
     }
 }
 
 /// A first page of one parent's children (see `db::children`).
 pub struct ChildKey<E: TenantEntity + 'static> {
     pub rel: &'static Children<E>,
-    pub organization_id: Uuid,
+    pub scope: Scoped,
     pub parent: Uuid,
     pub limit: u16,
     /// Allowed statuses; empty: any.
@@ -117,15 +108,15 @@ pub struct ChildKey<E: TenantEntity + 'static> {
 /// How many children one parent has (of some statuses).
 pub struct CountKey<E: TenantEntity + 'static> {
     pub rel: &'static Children<E>,
-    pub organization_id: Uuid,
+    pub scope: Scoped,
     pub parent: Uuid,
     pub statuses: Vec<String>,
 }
 
-/// The fields that identify a key (relation by its parent column and ordering).
+/// The fields that identify a key (the relation by its parent column and ordering).
 type KeyId<'a> = (
     (&'static str, &'static str),
-    Uuid,
+    Scoped,
     Uuid,
     Option<u16>,
     &'a [String],
@@ -135,7 +126,7 @@ impl<E: TenantEntity> ChildKey<E> {
     fn key_id(&self) -> KeyId<'_> {
         (
             self.rel.id(),
-            self.organization_id,
+            self.scope,
             self.parent,
             Some(self.limit),
             &self.statuses,
@@ -145,13 +136,7 @@ impl<E: TenantEntity> ChildKey<E> {
 
 impl<E: TenantEntity> CountKey<E> {
     fn key_id(&self) -> KeyId<'_> {
-        (
-            self.rel.id(),
-            self.organization_id,
-            self.parent,
-            None,
-            &self.statuses,
-        )
+        (self.rel.id(), self.scope, self.parent, None, &self.statuses)
     }
 }
 
@@ -177,14 +162,14 @@ macro_rules! key_traits {
 }
 key_traits!(ChildKey {
     rel,
-    organization_id,
+    scope,
     parent,
     limit,
     statuses
 });
 key_traits!(CountKey {
     rel,
-    organization_id,
+    scope,
     parent,
     statuses
 });
@@ -198,7 +183,7 @@ pub struct ChildLoader {
 /// Keys that one statement can answer: one relation, organization, page size and filter.
 struct Group<'k, E: TenantEntity + 'static> {
     rel: &'static Children<E>,
-    organization_id: Uuid,
+    scope: Scoped,
     limit: Option<u16>,
     statuses: &'k [String],
     parents: Vec<Uuid>,
@@ -212,15 +197,12 @@ fn groups<'k, K, E: TenantEntity>(
     for k in keys {
         let ((rel_id, org, parent, limit, statuses), rel) = id(k);
         match out.iter_mut().find(|g| {
-            g.rel.id() == rel_id
-                && g.organization_id == org
-                && g.limit == limit
-                && g.statuses == statuses
+            g.rel.id() == rel_id && g.scope == org && g.limit == limit && g.statuses == statuses
         }) {
             Some(g) => g.parents.push(parent),
             None => out.push(Group {
                 rel,
-                organization_id: org,
+                scope: org,
                 limit,
                 statuses,
                 parents: vec![parent],
@@ -246,16 +228,15 @@ where
         let mut out = HashMap::new();
         for g in groups(keys, |k| (k.key_id(), k.rel)) {
             let limit = g.limit.unwrap_or_default();
-            let scope = Scoped::new(g.organization_id);
             let pages = g
                 .rel
-                .first_pages(&self.db, scope, &g.parents, limit, g.statuses)
+                .first_pages(&self.db, g.scope, &g.parents, limit, g.statuses)
                 .await
                 .map_err(AppError::from)?;
             for (parent, page) in pages {
                 let key = ChildKey {
                     rel: g.rel,
-                    organization_id: g.organization_id,
+                    scope: g.scope,
                     parent,
                     limit,
                     statuses: g.statuses.to_vec(),
@@ -278,16 +259,15 @@ where
     async fn load(&self, keys: &[CountKey<E>]) -> Result<HashMap<CountKey<E>, u64>, Self::Error> {
         let mut out = HashMap::new();
         for g in groups(keys, |k| (k.key_id(), k.rel)) {
-            let scope = Scoped::new(g.organization_id);
             let counts = g
                 .rel
-                .counts(&self.db, scope, &g.parents, g.statuses)
+                .counts(&self.db, g.scope, &g.parents, g.statuses)
                 .await
                 .map_err(AppError::from)?;
             for (parent, n) in counts {
                 let key = CountKey {
                     rel: g.rel,
-                    organization_id: g.organization_id,
+                    scope: g.scope,
                     parent,
                     statuses: g.statuses.to_vec(),
                 };
@@ -311,85 +291,30 @@ impl Loader<ScopedKey> for AgendaByEvent {
         &self,
         keys: &[ScopedKey],
     ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        use event_agenda_items::Column as C;
-        use sea_orm::QueryOrder;
-        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (org, id) in keys {
-            by_org.entry(*org).or_default().push(*id);
-        }
-        let mut out = HashMap::new();
-        for (org, ids) in by_org {
-            let rows = Scoped::new(org)
-                .live::<event_agenda_items::Entity>()
-                .filter(C::EventId.is_in(ids.clone()))
-                .order_by_asc(C::SortOrder)
-                .order_by_asc(C::StartTime)
-                .order_by_asc(C::Id)
-                .all(&self.db)
-                .await
-                .map_err(AppError::from)?;
-            for id in ids {
-                out.insert((org, id), Vec::new());
-            }
-            for r in rows {
-                out.entry((org, r.event_id))
-                    .or_insert_with(Vec::new)
-                    .push(r);
-            }
-        }
-        Ok(out)
+        by_scope(keys, |scope, ids| {
+            crate::services::agenda::of_events(&self.db, scope, ids)
+        })
+        .await
     }
 }
 
-/// Per event: (live non-cancelled registrations, attended, checked in), one grouped statement.
+/// Each event's attendance (registrations by outcome), one grouped statement.
 pub struct AttendeeStats {
     db: DatabaseConnection,
 }
 
 impl Loader<ScopedKey> for AttendeeStats {
-    type Value = (i64, i64, i64);
+    type Value = Attendance;
     type Error = async_graphql::Error;
 
     async fn load(
         &self,
         keys: &[ScopedKey],
     ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        use event_attendees::Column as C;
-        let mut by_org: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (org, id) in keys {
-            by_org.entry(*org).or_default().push(*id);
-        }
-        let mut out = HashMap::new();
-        for (org, ids) in by_org {
-            let rows: Vec<(Uuid, String, i64, i64)> = Scoped::new(org)
-                .live::<event_attendees::Entity>()
-                .filter(C::EventId.is_in(ids.clone()))
-                .select_only()
-                .column(C::EventId)
-                .column(C::Status)
-                .column_as(C::Id.count(), "n")
-                .column_as(C::CheckInTime.count(), "checked_in")
-                .group_by(C::EventId)
-                .group_by(C::Status)
-                .into_tuple()
-                .all(&self.db)
-                .await
-                .map_err(AppError::from)?;
-            for id in &ids {
-                out.insert((org, *id), (0, 0, 0));
-            }
-            for (event, status, n, checked_in) in rows {
-                let e = out.entry((org, event)).or_insert((0, 0, 0));
-                if status != "cancelled" {
-                    e.0 += n;
-                    e.2 += checked_in;
-                }
-                if status == "attended" {
-                    e.1 += n;
-                }
-            }
-        }
-        Ok(out)
+        by_scope(keys, |scope, ids| {
+            crate::services::registrations::attendance(&self.db, scope, ids)
+        })
+        .await
     }
 }
 

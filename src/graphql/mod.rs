@@ -1,17 +1,26 @@
-//! The GraphQL layer: schema, types, scalars. Resolvers stay thin and call `services`.
+//! The GraphQL layer: schema, types, scalars, DataLoaders. Resolvers only translate: they read
+//! arguments, call `services`, and convert models to GraphQL types. One module per domain,
+//! the same word as in `services/` and `types/`.
 
 pub mod accounts;
+pub mod agenda;
+pub mod args;
+pub mod audit;
 pub mod connection;
+pub mod contacts;
 pub mod context;
 pub mod events;
 pub mod extensions;
+pub mod interactions;
 pub mod limits;
 pub mod loaders;
-pub mod networking;
 pub mod notifications;
+pub mod organizations;
+pub mod registrations;
 pub mod scalars;
 pub mod schema;
 pub mod subscriptions;
 pub mod types;
+pub mod users;
 
 pub use schema::{AppSchema, build_schema, sdl};

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::enums::NotificationType;
 use crate::error::AppError;
-use crate::graphql::accounts::page_args;
+use crate::graphql::args::{PageArgs, page, parse_id, parse_ids};
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, parse_id};
+use crate::graphql::context::ContextExt;
 use crate::graphql::types::Notification;
 use crate::services::notifications::{self as svc, Recipients, SendInput};
 
@@ -39,7 +39,7 @@ pub struct SendNotificationInput {
 pub async fn own_notifications(
     ctx: &Context<'_>,
     filter: Option<NotificationFilter>,
-    args: crate::db::pagination::PageArgs,
+    args: PageArgs,
 ) -> Res<Connection<Notification>> {
     let actor = ctx.actor()?;
     let page = svc::list(ctx.db(), actor, filter.unwrap_or_default().unread, &args).await?;
@@ -61,7 +61,7 @@ impl NotificationsQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Res<Connection<Notification>> {
-        own_notifications(ctx, filter, page_args(first, after, last, before)).await
+        own_notifications(ctx, filter, page(first, after, last, before)).await
     }
 
     /// How many of the caller's notifications are unread (and not expired).
@@ -78,20 +78,22 @@ pub struct NotificationsMutation;
 impl NotificationsMutation {
     /// Idempotent; another user's notification is NOT_FOUND.
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Res<Notification> {
-        Ok(svc::mark_read(ctx.db(), ctx.actor()?, parse_id(&id, "id")?)
-            .await?
-            .into())
+        Ok(
+            svc::mark_read(ctx.store(), ctx.actor()?, parse_id(&id, "id")?)
+                .await?
+                .into(),
+        )
     }
 
     /// Marks all of the caller's unread notifications read; returns how many changed.
     async fn mark_all_notifications_read(&self, ctx: &Context<'_>) -> Res<i32> {
-        let n = svc::mark_all_read(ctx.db(), ctx.actor()?).await?;
+        let n = svc::mark_all_read(ctx.store(), ctx.actor()?).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
     /// Removes one of the caller's notifications (it is hidden from then on).
     async fn delete_notification(&self, ctx: &Context<'_>, id: ID) -> Res<Notification> {
-        Ok(svc::delete(ctx.db(), ctx.actor()?, parse_id(&id, "id")?)
+        Ok(svc::delete(ctx.store(), ctx.actor()?, parse_id(&id, "id")?)
             .await?
             .into())
     }
@@ -101,11 +103,7 @@ impl NotificationsMutation {
     async fn send_notification(&self, ctx: &Context<'_>, input: SendNotificationInput) -> Res<i32> {
         let actor = ctx.admin()?;
         let recipients = match (input.user_ids, input.all_members) {
-            (Some(ids), None | Some(false)) => Recipients::Users(
-                ids.iter()
-                    .map(|i| parse_id(i, "userIds"))
-                    .collect::<Result<_, _>>()?,
-            ),
+            (Some(ids), None | Some(false)) => Recipients::Users(parse_ids(&ids, "userIds")?),
             (None, Some(true)) => Recipients::AllMembers,
             (Some(_), Some(true)) => {
                 return Err(AppError::bad_input(
@@ -121,8 +119,7 @@ impl NotificationsMutation {
             }
         };
         let n = svc::send(
-            ctx.db(),
-            ctx.broker(),
+            ctx.store(),
             actor,
             SendInput {
                 recipients,

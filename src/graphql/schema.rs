@@ -4,13 +4,19 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Auth;
 use crate::config::Limits;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
+use crate::graphql::agenda::{AgendaMutation, AgendaQuery};
+use crate::graphql::audit::AuditQuery;
+use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::extensions::{ErrorCodes, OperationMetrics};
+use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::limits::QueryLimits;
-use crate::graphql::networking::{NetworkingMutation, NetworkingQuery};
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
+use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
+use crate::graphql::registrations::RegistrationsMutation;
 use crate::graphql::subscriptions::Subscription;
-use crate::http::metrics::Metrics;
+use crate::graphql::users::{UsersMutation, UsersQuery};
+use crate::telemetry::Metrics;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -25,20 +31,32 @@ impl MetaQuery {
     }
 }
 
+// Every domain's queries; a new domain adds its own `XQuery` here.
 #[derive(MergedObject, Default)]
 pub struct Query(
     MetaQuery,
     AccountQuery,
-    NetworkingQuery,
+    OrganizationsQuery,
+    UsersQuery,
+    AuditQuery,
+    ContactsQuery,
+    InteractionsQuery,
     EventsQuery,
+    AgendaQuery,
     NotificationsQuery,
 );
 
+// Every domain's mutations; a new domain adds its own `XMutation` here.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     AccountMutation,
-    NetworkingMutation,
+    OrganizationsMutation,
+    UsersMutation,
+    ContactsMutation,
+    InteractionsMutation,
     EventsMutation,
+    RegistrationsMutation,
+    AgendaMutation,
     NotificationsMutation,
 );
 

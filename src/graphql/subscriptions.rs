@@ -9,9 +9,10 @@ use futures_util::Stream;
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::entities::{event_attendees, events};
+use crate::entities::event_attendees;
 use crate::error::AppError;
-use crate::graphql::context::{ContextExt, WsControl, parse_id};
+use crate::graphql::args::parse_id;
+use crate::graphql::context::{ContextExt, WsControl};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::types::{EventAttendee, Notification};
 use crate::realtime::{AttendeeChangeKind, Delivery, SharedBroker, Signal, Topic};
@@ -95,23 +96,10 @@ async fn attendee_change(
     let (db, scope) = (db.clone(), actor.scope());
     let loaded = d
         .load(|| async move {
-            let row = scope
-                .by_id::<event_attendees::Entity>(attendee)
-                .one(&db)
+            let found = crate::services::registrations::with_seats(&db, scope, attendee, event)
                 .await
-                .map_err(|e| e.to_string())?;
-            let seats = scope
-                .by_id::<events::Entity>(event)
-                .one(&db)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(match (row, seats) {
-                (Some(row), Some(e)) => {
-                    Some(Arc::new((row, e.current_attendees))
-                        as Arc<dyn std::any::Any + Send + Sync>)
-                }
-                _ => None,
-            })
+                .map_err(|e| format!("{e:?}"))?;
+            Ok(found.map(|pair| Arc::new(pair) as Arc<dyn std::any::Any + Send + Sync>))
         })
         .await
         .map_err(|e| AppError::Internal(format!("loading a delivery: {e}")))?;
@@ -169,10 +157,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Res<EventAttendeeChange>> + use<>> {
         let actor = ctx.actor()?;
         let event = parse_id(&event_id, "eventId")?;
-        actor
-            .scope()
-            .live_by_id::<events::Entity>(event)
-            .one(ctx.db())
+        crate::services::events::get(ctx.db(), actor, event)
             .await?
             .ok_or_else(|| AppError::NotFound("no such event".into()))?;
         let topic = Topic::Event {

@@ -1,6 +1,6 @@
 //! `/graphql` over POST (queries and mutations, batches), GET (queries only) and WebSocket.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use async_graphql::BatchRequest;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -11,53 +11,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::auth::{request_meta, resolve_caller};
 use super::response::{self, MediaType};
+use crate::auth::Caller;
 use crate::error::AppError;
-use crate::graphql::context::{Caller, resolve_caller};
 use crate::graphql::loaders::Loaders;
 use crate::services::RequestMeta;
-
-/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
-/// address in `X-Forwarded-For` that is not itself a trusted proxy.
-fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let forwarded = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
-}
-
-fn request_meta(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> RequestMeta {
-    RequestMeta {
-        request_id: uuid::Uuid::new_v4(),
-        ip: Some(client_ip(
-            headers,
-            peer.ip(),
-            &state.config.auth.trusted_proxies,
-        )),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(500).collect()),
-    }
-}
 
 async fn request_context(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> (Caller, RequestMeta) {
-    let meta = request_meta(state, headers, peer);
+    let meta = request_meta(&state.config, headers, peer);
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -285,7 +251,7 @@ pub async fn get_handler(
 }
 
 /// Counts open sockets for `/metrics`, whichever way the connection ends.
-struct WsGuard(super::metrics::Metrics);
+struct WsGuard(crate::telemetry::Metrics);
 
 impl Drop for WsGuard {
     fn drop(&mut self) {
@@ -301,7 +267,7 @@ pub async fn ws_handler(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let meta = request_meta(&state, &headers, peer);
+    let meta = request_meta(&state.config, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(state.config.limits.body_bytes)

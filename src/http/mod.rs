@@ -1,9 +1,9 @@
 //! HTTP routes (API.md "Endpoints").
 
+pub mod auth;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
-pub mod metrics;
 pub mod response;
 pub mod ws;
 
@@ -15,7 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::graphql::AppSchema;
-use metrics::Metrics;
+use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {

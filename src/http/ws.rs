@@ -21,7 +21,9 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep_until};
 
 use super::AppState;
-use crate::graphql::context::{Caller, WsControl, resolve_caller};
+use super::auth::resolve_caller;
+use crate::auth::Caller;
+use crate::graphql::context::WsControl;
 use crate::graphql::loaders::{LoaderDelay, Loaders};
 use crate::realtime::{Delivery, Topic};
 use crate::services::RequestMeta;

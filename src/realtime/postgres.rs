@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
+use sea_orm::{DatabaseTransaction, DbErr};
 use tokio::sync::watch;
 
 use super::{Broker, Hub, Signal};
@@ -75,12 +75,7 @@ pub fn payloads(signals: &[Signal]) -> Vec<String> {
 impl Broker for PgBroker {
     async fn stage(&self, txn: &DatabaseTransaction, signals: &[Signal]) -> Result<(), DbErr> {
         for payload in payloads(signals) {
-            txn.execute_raw(Statement::from_sql_and_values(
-                txn.get_database_backend(),
-                "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), payload.into()],
-            ))
-            .await?;
+            crate::db::pg_notify(txn, CHANNEL, payload).await?;
         }
         Ok(())
     }
@@ -103,12 +98,7 @@ async fn heartbeat(db: sea_orm::DatabaseConnection, hub: std::sync::Weak<Hub>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     while hub.strong_count() > 0 {
         tick.tick().await;
-        let beat = Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "SELECT pg_notify($1, '[]')",
-            [CHANNEL.into()],
-        );
-        if let Err(e) = db.execute_raw(beat).await {
+        if let Err(e) = crate::db::pg_notify(&db, CHANNEL, "[]".into()).await {
             tracing::debug!("realtime: heartbeat not sent: {e}");
         }
     }

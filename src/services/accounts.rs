@@ -10,8 +10,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Entry, snapshot};
+use super::work::{Store, Work};
 use super::{Actor, RequestMeta, now, validate};
 use crate::auth::{Auth, password, refresh};
+use crate::db::scoped::Scoped;
 use crate::domain::enums::AuditAction;
 use crate::entities::{organizations, refresh_tokens, users};
 use crate::error::AppError;
@@ -179,6 +181,10 @@ pub async fn login(
 
     // The one lookup that crosses organizations: before sign-in there is no tenant yet.
     let domain = organization_domain.map(|d| d.trim().to_lowercase());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "sign-in finds an e-mail across organizations: there is no tenant before it"
+    )]
     let mut candidates = users::Entity::find()
         .filter(users::Column::Email.eq(&email))
         .filter(users::Column::IsDeleted.eq(false))
@@ -249,9 +255,11 @@ pub async fn login(
 /// Revokes every live token of a family (or of a user, except one family).
 async fn revoke(
     db: &impl sea_orm::ConnectionTrait,
+    scope: Scoped,
     filter: sea_orm::Condition,
 ) -> Result<u64, AppError> {
-    let res = refresh_tokens::Entity::update_many()
+    let res = scope
+        .update_many::<refresh_tokens::Entity>()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
         .filter(filter)
         .filter(refresh_tokens::Column::RevokedAt.is_null())
@@ -284,19 +292,39 @@ fn session_ended(
     outbox
 }
 
-/// Revokes all sessions of a user (deactivation, deletion).
-pub async fn revoke_user_sessions(
-    db: &impl sea_orm::ConnectionTrait,
-    outbox: &mut crate::realtime::Outbox,
-    user: &users::Model,
-) -> Result<u64, AppError> {
-    outbox.push(crate::realtime::Signal::SessionsEnded {
+/// Revokes all sessions of a member of the actor's organization (deactivation, deletion).
+pub async fn revoke_user_sessions(w: &mut Work<'_>, user: &users::Model) -> Result<u64, AppError> {
+    w.signal(crate::realtime::Signal::SessionsEnded {
         org: user.organization_id,
         user: user.id,
         family: None,
         except: None,
     });
-    revoke(db, all_of_user(user.id)).await
+    revoke(&w.txn, w.actor.scope(), all_of_user(user.id)).await
+}
+
+/// A refresh token, whoever presents it: before it is verified there is no tenant.
+async fn by_token(
+    db: &impl sea_orm::ConnectionTrait,
+    token: &str,
+) -> Result<Option<refresh_tokens::Model>, AppError> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a refresh token is looked up by its hash before any tenant is known"
+    )]
+    let found = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
+        .one(db)
+        .await?;
+    Ok(found)
+}
+
+/// The organization a session (refresh-token row) belongs to.
+fn session_scope(row: &refresh_tokens::Model) -> Scoped {
+    Scoped::system(
+        row.organization_id,
+        "the organization of a presented session",
+    )
 }
 
 pub async fn refresh(
@@ -306,21 +334,18 @@ pub async fn refresh(
     token: &str,
     meta: &RequestMeta,
 ) -> Result<Session, AppError> {
-    let hash = refresh::hash(token);
     let txn = crate::db::write_txn(db).await?;
-    let Some(row) = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TokenHash.eq(hash))
-        .one(&txn)
-        .await?
-    else {
+    let Some(row) = by_token(&txn, token).await? else {
         return Err(unauthenticated(BAD_REFRESH));
     };
+    let scope = session_scope(&row);
     if row.revoked_at.is_some() {
         return Err(unauthenticated("this session has been revoked"));
     }
     let t = now();
     // Rotate: only the first presenter of this token wins; any other presentation is a reuse.
-    let rotated = refresh_tokens::Entity::update_many()
+    let rotated = scope
+        .update_many::<refresh_tokens::Entity>()
         .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(t))
         .filter(refresh_tokens::Column::Id.eq(row.id))
         .filter(refresh_tokens::Column::RotatedAt.is_null())
@@ -330,7 +355,7 @@ pub async fn refresh(
         .rows_affected;
     if rotated == 0 {
         // A rotated token came back: someone holds a stolen copy. End the whole session.
-        revoke(&txn, family(row.family_id)).await?;
+        revoke(&txn, scope, family(row.family_id)).await?;
         audit::record(
             &txn,
             Entry {
@@ -355,8 +380,8 @@ pub async fn refresh(
     if row.expires_at < t {
         return Err(unauthenticated("the refresh token has expired"));
     }
-    let user = users::Entity::find_by_id(row.user_id)
-        .filter(users::Column::OrganizationId.eq(row.organization_id))
+    let user = scope
+        .by_id::<users::Entity>(row.user_id)
         .find_also_related(organizations::Entity)
         .one(&txn)
         .await?
@@ -365,7 +390,8 @@ pub async fn refresh(
         })
         .map(|(u, _)| u)
         .ok_or_else(|| unauthenticated(BAD_REFRESH))?;
-    let signed_in = refresh_tokens::Entity::find()
+    let signed_in = scope
+        .find::<refresh_tokens::Entity>()
         .filter(refresh_tokens::Column::FamilyId.eq(row.family_id))
         .order_by_asc(refresh_tokens::Column::CreatedAt)
         .one(&txn)
@@ -399,14 +425,10 @@ pub async fn logout(
     meta: &RequestMeta,
 ) -> Result<bool, AppError> {
     let txn = crate::db::write_txn(db).await?;
-    let Some(row) = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
-        .one(&txn)
-        .await?
-    else {
+    let Some(row) = by_token(&txn, token).await? else {
         return Err(unauthenticated(BAD_REFRESH));
     };
-    revoke(&txn, family(row.family_id)).await?;
+    revoke(&txn, session_scope(&row), family(row.family_id)).await?;
     audit::record(
         &txn,
         Entry {
@@ -428,8 +450,7 @@ pub async fn logout(
 }
 
 pub async fn change_password(
-    db: &DatabaseConnection,
-    broker: &dyn crate::realtime::Broker,
+    store: Store<'_>,
     auth: &Auth,
     actor: &Actor,
     current: String,
@@ -439,7 +460,7 @@ pub async fn change_password(
     let user = actor
         .scope()
         .live_by_id::<users::Entity>(actor.user_id)
-        .one(db)
+        .one(store.db)
         .await?
         .ok_or_else(|| unauthenticated("the account no longer exists"))?;
     // Guesses of the current password (say, with a stolen access token) are limited per member.
@@ -461,18 +482,18 @@ pub async fn change_password(
     }
     attempt.succeeded();
     let hash = auth.hasher.hash(new).await?;
-    let txn = crate::db::write_txn(db).await?;
+    let mut w = Work::begin(store, actor).await?;
     let mut active: users::ActiveModel = user.into();
     active.password_hash = Set(hash);
     active.updated_at = Set(now());
     active.updated_by = Set(Some(actor.user_id));
-    active.update(&txn).await?;
+    active.update(&w.txn).await?;
     // Every other session ends; the one that asked stays signed in.
     let others =
         all_of_user(actor.user_id).add(refresh_tokens::Column::FamilyId.ne(actor.session_id));
-    let revoked = revoke(&txn, others).await?;
+    let revoked = revoke(&w.txn, actor.scope(), others).await?;
     audit::record(
-        &txn,
+        &w.txn,
         Entry {
             organization_id: actor.organization_id,
             user_id: Some(actor.user_id),
@@ -485,14 +506,13 @@ pub async fn change_password(
         },
     )
     .await?;
-    let mut outbox = crate::realtime::Outbox::new();
-    outbox.push(crate::realtime::Signal::SessionsEnded {
+    w.signal(crate::realtime::Signal::SessionsEnded {
         org: actor.organization_id,
         user: actor.user_id,
         family: None,
         except: Some(actor.session_id),
     });
-    outbox.commit(txn, broker).await?;
+    w.commit().await?;
     Ok(true)
 }
 
@@ -505,8 +525,9 @@ pub async fn authenticate(
     meta: RequestMeta,
 ) -> Result<Actor, AppError> {
     let claims = auth.jwt.verify(token)?;
-    let user = users::Entity::find_by_id(claims.sub)
-        .filter(users::Column::OrganizationId.eq(claims.org))
+    let scope = Scoped::system(claims.org, "the organization a verified access token names");
+    let user = scope
+        .by_id::<users::Entity>(claims.sub)
         .find_also_related(organizations::Entity)
         .one(db)
         .await?
@@ -515,7 +536,8 @@ pub async fn authenticate(
         })
         .map(|(u, _)| u)
         .ok_or_else(|| unauthenticated("the account behind this token is no longer active"))?;
-    let live_session = refresh_tokens::Entity::find()
+    let live_session = scope
+        .find::<refresh_tokens::Entity>()
         .filter(refresh_tokens::Column::FamilyId.eq(claims.sid))
         .filter(refresh_tokens::Column::UserId.eq(user.id))
         .filter(refresh_tokens::Column::RevokedAt.is_null())

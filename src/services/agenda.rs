@@ -2,6 +2,8 @@
 //! an explicit order.
 
 use chrono::{DateTime, FixedOffset, Utc};
+use std::collections::HashMap;
+
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder,
 };
@@ -9,7 +11,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::audit::{self, Entry};
-use super::{Actor, Change, now, validate};
+use super::validate::{self, Text::Plain, set_text};
+use super::work::{Store, Work};
+use super::{Actor, Change, now};
+use crate::db::scoped::Scoped;
 use crate::domain::enums::{AgendaItemStatus, AgendaItemType, AuditAction, DbEnum};
 use crate::entities::{event_agenda_items as items, events, users};
 use crate::error::AppError;
@@ -26,10 +31,6 @@ pub struct AgendaPatch {
     pub sort_order: Option<i32>,
     pub status: Option<AgendaItemStatus>,
     pub metadata: Option<Value>,
-}
-
-fn not_found() -> AppError {
-    AppError::NotFound("no such agenda item".into())
 }
 
 fn value<T: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option<T> {
@@ -62,8 +63,7 @@ pub fn within(
 }
 
 async fn apply(
-    txn: &impl sea_orm::ConnectionTrait,
-    actor: &Actor,
+    w: &Work<'_>,
     event: &events::Model,
     a: &mut items::ActiveModel,
     p: AgendaPatch,
@@ -71,27 +71,19 @@ async fn apply(
     if let Some(t) = p.title {
         a.title = Set(validate::required("title", &t, 255)?);
     }
-    match p.description {
-        Change::Keep => {}
-        Change::Clear => a.description = Set(None),
-        Change::Set(d) => a.description = Set(validate::optional("description", Some(&d), 20_000)?),
-    }
-    match p.location {
-        Change::Keep => {}
-        Change::Clear => a.location = Set(None),
-        Change::Set(d) => a.location = Set(validate::optional("location", Some(&d), 255)?),
-    }
+    set_text(
+        &mut a.description,
+        "description",
+        p.description,
+        Plain(20_000),
+    )?;
+    set_text(&mut a.location, "location", p.location, Plain(255))?;
     match p.speaker_id {
         Change::Keep => {}
         Change::Clear => a.speaker_id = Set(None),
         Change::Set(u) => {
             // The speaker must be a member of the organization (else: as if missing).
-            actor
-                .scope()
-                .live_by_id::<users::Entity>(u)
-                .one(txn)
-                .await?
-                .ok_or_else(|| AppError::NotFound("no such user".into()))?;
+            w.live::<users::Entity>(u).await?;
             a.speaker_id = Set(Some(u));
         }
     }
@@ -111,10 +103,7 @@ async fn apply(
         a.sort_order = Set(o);
     }
     if let Some(m) = p.metadata {
-        if !m.is_object() {
-            return Err(AppError::bad_input("metadata", "must be a JSON object"));
-        }
-        a.metadata = Set(m);
+        a.metadata = Set(validate::object("metadata", m)?);
     }
     match (value(&a.start_time), value(&a.end_time)) {
         (Some(s), Some(e)) => within(s, e, event),
@@ -127,56 +116,44 @@ async fn apply(
 
 /// A member who becomes an item's speaker is told so (not again when other fields change).
 async fn notify_speaker(
-    txn: &impl sea_orm::ConnectionTrait,
-    outbox: &mut crate::realtime::Outbox,
+    w: &mut Work<'_>,
     event: &events::Model,
     previous: Option<Uuid>,
     row: &items::Model,
 ) -> Result<(), AppError> {
     use crate::domain::enums::NotificationType;
-    use crate::services::notifications::{NewNotification, notify};
+    use crate::services::notifications::NewNotification;
     let Some(speaker) = row.speaker_id.filter(|s| Some(*s) != previous) else {
         return Ok(());
     };
-    notify(
-        txn,
-        outbox,
-        row.organization_id,
-        vec![NewNotification::new(
-            speaker,
-            NotificationType::Info,
-            "You are speaking",
-            format!(
-                "You were added as the speaker of {} at {}.",
-                row.title, event.title
-            ),
-            serde_json::json!({ "eventId": event.id, "agendaItemId": row.id }),
-        )],
-    )
+    w.notify(vec![NewNotification::new(
+        speaker,
+        NotificationType::Info,
+        "You are speaking",
+        format!(
+            "You were added as the speaker of {} at {}.",
+            row.title, event.title
+        ),
+        serde_json::json!({ "eventId": event.id, "agendaItemId": row.id }),
+    )])
     .await?;
     Ok(())
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
-    broker: &dyn crate::realtime::Broker,
+    store: Store<'_>,
     actor: &Actor,
     event_id: Uuid,
     patch: AgendaPatch,
 ) -> Result<items::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let event = actor
-        .scope()
-        .live_by_id::<events::Entity>(event_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such event".into()))?;
+    let mut w = Work::begin(store, actor).await?;
+    let event = w.live::<events::Entity>(event_id).await?;
     let next = actor
         .scope()
         .live::<items::Entity>()
         .filter(items::Column::EventId.eq(event_id))
         .order_by_desc(items::Column::SortOrder)
-        .one(&txn)
+        .one(&w.txn)
         .await?
         .map_or(0, |i| i.sort_order + 1);
     let t = now();
@@ -190,84 +167,50 @@ pub async fn create(
         updated_at: Set(t),
         ..Default::default()
     };
-    apply(&txn, actor, &event, &mut a, patch).await?;
-    let row = a.insert(&txn).await?;
-    audit::change(&txn, actor, "event_agenda_items", row.id, None, Some(&row)).await?;
-    let mut outbox = crate::realtime::Outbox::new();
-    notify_speaker(&txn, &mut outbox, &event, None, &row).await?;
-    outbox.commit(txn, broker).await?;
+    apply(&w, &event, &mut a, patch).await?;
+    let row = a.insert(&w.txn).await?;
+    w.audit::<items::Entity, _>(row.id, None, Some(&row))
+        .await?;
+    notify_speaker(&mut w, &event, None, &row).await?;
+    w.commit().await?;
     Ok(row)
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
-    broker: &dyn crate::realtime::Broker,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     patch: AgendaPatch,
 ) -> Result<items::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<items::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let event = actor
-        .scope()
-        .live_by_id::<events::Entity>(old.event_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
+    let mut w = Work::begin(store, actor).await?;
+    let old = w.live::<items::Entity>(id).await?;
+    let event = w.live::<events::Entity>(old.event_id).await?;
     let mut a: items::ActiveModel = old.clone().into();
-    apply(&txn, actor, &event, &mut a, patch).await?;
+    apply(&w, &event, &mut a, patch).await?;
     a.updated_at = Set(now());
-    let row = a.update(&txn).await?;
-    audit::change(
-        &txn,
-        actor,
-        "event_agenda_items",
-        id,
-        Some(&old),
-        Some(&row),
-    )
-    .await?;
-    let mut outbox = crate::realtime::Outbox::new();
-    notify_speaker(&txn, &mut outbox, &event, old.speaker_id, &row).await?;
-    outbox.commit(txn, broker).await?;
+    let row = a.update(&w.txn).await?;
+    w.audit::<items::Entity, _>(id, Some(&old), Some(&row))
+        .await?;
+    notify_speaker(&mut w, &event, old.speaker_id, &row).await?;
+    w.commit().await?;
     Ok(row)
 }
 
 /// Soft delete (`deleted: true`) or restore. A restored item must still fit its event's
 /// dates (they may have moved while it was in the trash).
 pub async fn set_deleted(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     deleted: bool,
 ) -> Result<items::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let row = super::set_deleted::<items::Entity>(
-        &txn,
-        actor,
-        "event_agenda_items",
-        id,
-        deleted,
-        not_found,
-    )
-    .await?;
+    let w = Work::begin(store, actor).await?;
+    let row = w.set_deleted::<items::Entity>(id, deleted).await?;
     if !deleted {
-        let event = actor
-            .scope()
-            .live_by_id::<events::Entity>(row.event_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| {
-                AppError::NotFound("the item's event is deleted; restore it first".into())
-            })?;
+        let event = w.live::<events::Entity>(row.event_id).await?;
         within(row.start_time, row.end_time, &event)?;
     }
-    txn.commit().await?;
+    w.commit().await?;
     Ok(row)
 }
 
@@ -287,19 +230,14 @@ pub async fn get(
 /// The event's live items in `ids` order; `ids` must name each of them exactly once.
 /// One audit row (on the event) for the whole reorder.
 pub async fn reorder(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     event_id: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<items::Model>, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    actor
-        .scope()
-        .live_by_id::<events::Entity>(event_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such event".into()))?;
-    let current = list(&txn, actor, event_id).await?;
+    let w = Work::begin(store, actor).await?;
+    w.live::<events::Entity>(event_id).await?;
+    let current = list(&w.txn, actor, event_id).await?;
     let mut have: Vec<Uuid> = current.iter().map(|i| i.id).collect();
     let mut want = ids.to_vec();
     have.sort();
@@ -321,10 +259,10 @@ pub async fn reorder(
         let mut a: items::ActiveModel = item.into();
         a.sort_order = Set(pos as i32);
         a.updated_at = Set(t);
-        out.push(a.update(&txn).await?);
+        out.push(a.update(&w.txn).await?);
     }
     audit::record(
-        &txn,
+        &w.txn,
         Entry {
             organization_id: actor.organization_id,
             user_id: Some(actor.user_id),
@@ -339,7 +277,7 @@ pub async fn reorder(
         },
     )
     .await?;
-    txn.commit().await?;
+    w.commit().await?;
     Ok(out)
 }
 
@@ -362,13 +300,13 @@ pub async fn list(
 /// Agenda items of `event_id` that the new dates would leave outside.
 pub async fn outside(
     db: &impl sea_orm::ConnectionTrait,
-    organization_id: Uuid,
+    scope: Scoped,
     event_id: Uuid,
     start: DateTime<FixedOffset>,
     end: DateTime<FixedOffset>,
 ) -> Result<u64, AppError> {
     use sea_orm::{Condition, PaginatorTrait};
-    Ok(crate::db::scoped::Scoped::new(organization_id)
+    Ok(scope
         .live::<items::Entity>()
         .filter(items::Column::EventId.eq(event_id))
         .filter(
@@ -378,4 +316,27 @@ pub async fn outside(
         )
         .count(db)
         .await?)
+}
+
+/// The live agendas of many events (by sort order, then start time), in one statement.
+pub async fn of_events(
+    db: &impl sea_orm::ConnectionTrait,
+    scope: Scoped,
+    events: Vec<Uuid>,
+) -> Result<HashMap<Uuid, Vec<items::Model>>, AppError> {
+    use items::Column as C;
+    let rows = scope
+        .live::<items::Entity>()
+        .filter(C::EventId.is_in(events.clone()))
+        .order_by_asc(C::SortOrder)
+        .order_by_asc(C::StartTime)
+        .order_by_asc(C::Id)
+        .all(db)
+        .await?;
+    let mut out: HashMap<Uuid, Vec<items::Model>> =
+        events.into_iter().map(|e| (e, Vec::new())).collect();
+    for r in rows {
+        out.entry(r.event_id).or_default().push(r);
+    }
+    Ok(out)
 }

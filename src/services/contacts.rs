@@ -1,26 +1,24 @@
-//! Contacts and their interactions: the lead funnel (target -> contact -> plug), lead scores,
-//! `last_interaction` upkeep, and the funnel analytics.
+//! Contacts: the lead funnel (target -> contact -> plug), lead scores, and the funnel
+//! analytics. Their interactions are in `interactions`.
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, Order,
-    QueryFilter, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, Order, QueryFilter,
+    QuerySelect,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
-use std::sync::LazyLock;
-
-use super::audit;
-use super::users::like_pattern;
-use super::{Actor, Change, now, validate};
+use super::validate::{self, Text::Email, Text::Plain, Text::Url, set_text};
+use super::work::{Store, Work};
+use super::{Actor, Change, now};
 use crate::db::children::Children;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
-use crate::domain::enums::{
-    ContactPriority, ContactStatus, ContactType, DbEnum, InteractionStatus, InteractionType,
-};
-use crate::entities::{contact_interactions, contacts, users};
+use crate::db::search;
+use crate::domain::enums::{ContactPriority, ContactStatus, ContactType, DbEnum};
+use crate::entities::contacts;
 use crate::error::AppError;
 
 /// The searched text; identical to the expression of the PostgreSQL trigram index.
@@ -113,45 +111,19 @@ pub fn keyset(sort: ContactSort, direction: Order) -> Keyset<contacts::Entity> {
     }
 }
 
-pub fn interaction_keyset() -> Keyset<contact_interactions::Entity> {
-    Keyset {
-        name: "interaction_date desc",
-        sort: contact_interactions::Column::InteractionDate,
-        kind: SortKind::Time,
-        nullable: false,
-        id: contact_interactions::Column::Id,
-        direction: Order::Desc,
-        value: |m| SortValue::Time(m.interaction_date.to_utc()),
-        id_of: |m| m.id,
-    }
-}
-
-/// `Contact.interactions`: newest first.
-pub static INTERACTIONS_OF_CONTACT: LazyLock<Children<contact_interactions::Entity>> =
-    LazyLock::new(|| Children {
-        parent: contact_interactions::Column::ContactId,
-        keyset: interaction_keyset(),
-        status: None,
-    });
-
 /// `User.contacts`: the contacts a member added, newest first.
-pub static CONTACTS_BY_CREATOR: LazyLock<Children<contacts::Entity>> = LazyLock::new(|| Children {
+pub static BY_CREATOR: LazyLock<Children<contacts::Entity>> = LazyLock::new(|| Children {
     parent: contacts::Column::CreatedBy,
     keyset: keyset(ContactSort::CreatedAt, Order::Desc),
     status: None,
 });
 
 /// `Organization.contacts`: newest first.
-pub static CONTACTS_OF_ORGANIZATION: LazyLock<Children<contacts::Entity>> =
-    LazyLock::new(|| Children {
-        parent: contacts::Column::OrganizationId,
-        keyset: keyset(ContactSort::CreatedAt, Order::Desc),
-        status: None,
-    });
-
-fn not_found() -> AppError {
-    AppError::NotFound("no such contact".into())
-}
+pub static OF_ORGANIZATION: LazyLock<Children<contacts::Entity>> = LazyLock::new(|| Children {
+    parent: contacts::Column::OrganizationId,
+    keyset: keyset(ContactSort::CreatedAt, Order::Desc),
+    status: None,
+});
 
 pub async fn list(
     db: &DatabaseConnection,
@@ -167,10 +139,7 @@ pub async fn list(
         .filter(C::IsDeleted.eq(f.deleted == Some(true)));
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         validate::max_len("search", s, 100)?;
-        q = q.filter(
-            Expr::cust(SEARCH_EXPR)
-                .like(sea_orm::sea_query::LikeExpr::new(like_pattern(s)).escape('\\')),
-        );
+        q = q.filter(search::expr_contains(SEARCH_EXPR, s));
     }
     if let Some(types) = &f.contact_type {
         q = q.filter(C::ContactType.is_in(types.iter().map(|t| t.as_str())));
@@ -196,16 +165,10 @@ pub async fn list(
         q = q.filter(C::LeadScore.lte(max));
     }
     if let Some(c) = &f.company {
-        q = q.filter(
-            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(C::Company)))
-                .eq(c.trim().to_lowercase()),
-        );
+        q = q.filter(search::equals_ignoring_case(C::Company, c));
     }
     if let Some(i) = &f.industry {
-        q = q.filter(
-            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(C::Industry)))
-                .eq(i.trim().to_lowercase()),
-        );
+        q = q.filter(search::equals_ignoring_case(C::Industry, i));
     }
     if let Some(u) = f.created_by {
         q = q.filter(C::CreatedBy.eq(u));
@@ -260,56 +223,27 @@ fn apply(a: &mut contacts::ActiveModel, p: ContactPatch) -> Result<(), AppError>
     if let Some(v) = p.last_name {
         a.last_name = Set(validate::required("lastName", &v, 50)?);
     }
-    // (field, change, max length, kind): kind 0 text, 1 url, 2 email
-    let text = |field: &str,
-                c: Change<String>,
-                max: usize,
-                kind: u8|
-     -> Result<Option<Option<String>>, AppError> {
-        Ok(match c {
-            Change::Keep => None,
-            Change::Clear => Some(None),
-            Change::Set(v) => Some(match kind {
-                1 => validate::url(field, Some(&v), max)?,
-                2 if v.trim().is_empty() => None,
-                2 => Some(validate::email(field, &v)?),
-                _ => validate::optional(field, Some(&v), max)?,
-            }),
-        })
-    };
-    if let Some(v) = text("email", p.email, 255, 2)? {
-        a.email = Set(v);
-    }
-    if let Some(v) = text("phone", p.phone, 20, 0)? {
-        a.phone = Set(v);
-    }
-    if let Some(v) = text("company", p.company, 100, 0)? {
-        a.company = Set(v);
-    }
-    if let Some(v) = text("jobTitle", p.job_title, 100, 0)? {
-        a.job_title = Set(v);
-    }
-    if let Some(v) = text("linkedinUrl", p.linkedin_url, 255, 1)? {
-        a.linkedin_url = Set(v);
-    }
-    if let Some(v) = text("bio", p.bio, 10_000, 0)? {
-        a.bio = Set(v);
-    }
-    if let Some(v) = text("avatarUrl", p.avatar_url, 500, 1)? {
-        a.avatar_url = Set(v);
-    }
-    if let Some(v) = text("businessType", p.business_type, 50, 0)? {
-        a.business_type = Set(v);
-    }
-    if let Some(v) = text("networkType", p.network_type, 50, 0)? {
-        a.network_type = Set(v);
-    }
-    if let Some(v) = text("industry", p.industry, 100, 0)? {
-        a.industry = Set(v);
-    }
-    if let Some(v) = text("notes", p.notes, 20_000, 0)? {
-        a.notes = Set(v);
-    }
+    set_text(&mut a.email, "email", p.email, Email)?;
+    set_text(&mut a.phone, "phone", p.phone, Plain(20))?;
+    set_text(&mut a.company, "company", p.company, Plain(100))?;
+    set_text(&mut a.job_title, "jobTitle", p.job_title, Plain(100))?;
+    set_text(&mut a.linkedin_url, "linkedinUrl", p.linkedin_url, Url(255))?;
+    set_text(&mut a.bio, "bio", p.bio, Plain(10_000))?;
+    set_text(&mut a.avatar_url, "avatarUrl", p.avatar_url, Url(500))?;
+    set_text(
+        &mut a.business_type,
+        "businessType",
+        p.business_type,
+        Plain(50),
+    )?;
+    set_text(
+        &mut a.network_type,
+        "networkType",
+        p.network_type,
+        Plain(50),
+    )?;
+    set_text(&mut a.industry, "industry", p.industry, Plain(100))?;
+    set_text(&mut a.notes, "notes", p.notes, Plain(20_000))?;
     if let Some(s) = p.status {
         a.status = Set(s.as_str().into());
     }
@@ -317,10 +251,7 @@ fn apply(a: &mut contacts::ActiveModel, p: ContactPatch) -> Result<(), AppError>
         a.priority = Set(s.as_str().into());
     }
     if let Some(m) = p.metadata {
-        if !m.is_object() {
-            return Err(AppError::bad_input("metadata", "must be a JSON object"));
-        }
-        a.metadata = Set(m);
+        a.metadata = Set(validate::object("metadata", m)?);
     }
     if let Some(score) = p.lead_score {
         if !(0..=100).contains(&score) {
@@ -335,7 +266,7 @@ fn apply(a: &mut contacts::ActiveModel, p: ContactPatch) -> Result<(), AppError>
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     contact_type: Option<ContactType>,
     patch: ContactPatch,
@@ -358,48 +289,58 @@ pub async fn create(
         ..Default::default()
     };
     apply(&mut a, patch)?;
-    let txn = crate::db::write_txn(db).await?;
-    let row = a.insert(&txn).await?;
-    audit::change(&txn, actor, "contacts", row.id, None, Some(&row)).await?;
-    txn.commit().await?;
+    let w = Work::begin(store, actor).await?;
+    let row = a.insert(&w.txn).await?;
+    w.audit::<contacts::Entity, _>(row.id, None, Some(&row))
+        .await?;
+    w.commit().await?;
+    Ok(row)
+}
+
+/// Changes a live contact: `edit` changes the loaded row (or refuses), then the row is
+/// stamped, saved and audited in one unit of work.
+async fn change(
+    store: Store<'_>,
+    actor: &Actor,
+    id: Uuid,
+    edit: impl AsyncFnOnce(
+        &Work<'_>,
+        &contacts::Model,
+        &mut contacts::ActiveModel,
+    ) -> Result<(), AppError>,
+) -> Result<contacts::Model, AppError> {
+    let w = Work::begin(store, actor).await?;
+    let old = w.live::<contacts::Entity>(id).await?;
+    let mut a: contacts::ActiveModel = old.clone().into();
+    edit(&w, &old, &mut a).await?;
+    a.updated_at = Set(now());
+    a.updated_by = Set(Some(actor.user_id));
+    let row = a.update(&w.txn).await?;
+    w.audit::<contacts::Entity, _>(id, Some(&old), Some(&row))
+        .await?;
+    w.commit().await?;
     Ok(row)
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     patch: ContactPatch,
 ) -> Result<contacts::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<contacts::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let mut a: contacts::ActiveModel = old.clone().into();
-    apply(&mut a, patch)?;
-    a.updated_at = Set(now());
-    a.updated_by = Set(Some(actor.user_id));
-    let row = a.update(&txn).await?;
-    audit::change(&txn, actor, "contacts", id, Some(&old), Some(&row)).await?;
-    txn.commit().await?;
-    Ok(row)
+    change(store, actor, id, async |_, _, a| apply(a, patch)).await
 }
 
 /// Soft delete (`deleted: true`) or restore.
 pub async fn set_deleted(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     deleted: bool,
 ) -> Result<contacts::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let row =
-        super::set_deleted::<contacts::Entity>(&txn, actor, "contacts", id, deleted, not_found)
-            .await?;
-    txn.commit().await?;
+    let w = Work::begin(store, actor).await?;
+    let row = w.set_deleted::<contacts::Entity>(id, deleted).await?;
+    w.commit().await?;
     Ok(row)
 }
 
@@ -414,51 +355,37 @@ fn funnel_rank(t: ContactType) -> u8 {
 /// Moves a contact along the funnel. Forward moves (skipping a stage included) are anyone's;
 /// a backward move needs `force` and an admin.
 pub async fn convert(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     to: ContactType,
     force: bool,
 ) -> Result<contacts::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<contacts::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let from = ContactType::from_db(&old.contact_type);
-    if from == to {
-        return Err(AppError::bad_input(
-            "to",
-            format!("the contact is already a {}", from.as_str()),
-        ));
-    }
-    if funnel_rank(to) < funnel_rank(from) {
-        if !force {
+    change(store, actor, id, async |_, old, a| {
+        let from = ContactType::from_db(&old.contact_type);
+        if from == to {
             return Err(AppError::bad_input(
                 "to",
-                format!(
-                    "moving a {} back to {} needs force: true (admins only)",
-                    from.as_str(),
-                    to.as_str()
-                ),
+                format!("the contact is already a {}", from.as_str()),
             ));
         }
-        if !actor.is_admin {
-            return Err(AppError::Forbidden(
-                "only an admin may move a contact backwards".into(),
-            ));
+        if funnel_rank(to) < funnel_rank(from) {
+            if !force {
+                return Err(AppError::bad_input(
+                    "to",
+                    format!(
+                        "moving a {} back to {} needs force: true (admins only)",
+                        from.as_str(),
+                        to.as_str()
+                    ),
+                ));
+            }
+            actor.admin()?;
         }
-    }
-    let mut a: contacts::ActiveModel = old.clone().into();
-    a.contact_type = Set(to.as_str().into());
-    a.updated_at = Set(now());
-    a.updated_by = Set(Some(actor.user_id));
-    let row = a.update(&txn).await?;
-    audit::change(&txn, actor, "contacts", id, Some(&old), Some(&row)).await?;
-    txn.commit().await?;
-    Ok(row)
+        a.contact_type = Set(to.as_str().into());
+        Ok(())
+    })
+    .await
 }
 
 /// Lead score from the contact's completed, non-deleted interactions:
@@ -503,323 +430,20 @@ pub fn lead_score(
 }
 
 pub async fn recalculate_lead_score(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
 ) -> Result<contacts::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<contacts::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let rows = actor
-        .scope()
-        .live::<contact_interactions::Entity>()
-        .filter(contact_interactions::Column::ContactId.eq(id))
-        .filter(contact_interactions::Column::Status.eq(InteractionStatus::Completed.as_str()))
-        .all(&txn)
-        .await?;
-    let completed: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.interaction_date.to_utc(),
-                r.outcome.as_deref().is_some_and(|o| !o.trim().is_empty()),
-            )
-        })
-        .collect();
-    let score = lead_score(
-        Utc::now(),
-        ContactType::from_db(&old.contact_type),
-        &completed,
-    );
-    let mut a: contacts::ActiveModel = old.clone().into();
-    a.lead_score = Set(score);
-    a.updated_at = Set(now());
-    a.updated_by = Set(Some(actor.user_id));
-    let row = a.update(&txn).await?;
-    audit::change(&txn, actor, "contacts", id, Some(&old), Some(&row)).await?;
-    txn.commit().await?;
-    Ok(row)
-}
-
-// ---- interactions ----
-
-#[derive(Clone, Debug, Default)]
-pub struct InteractionFilter {
-    pub contact_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub interaction_type: Option<Vec<InteractionType>>,
-    pub status: Option<Vec<InteractionStatus>>,
-    pub date_from: Option<DateTime<Utc>>,
-    pub date_to: Option<DateTime<Utc>>,
-    pub deleted: Option<bool>,
-}
-
-pub async fn list_interactions(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    f: &InteractionFilter,
-    args: &PageArgs,
-) -> Result<Page<contact_interactions::Model>, AppError> {
-    use contact_interactions::Column as C;
-    let mut q = actor
-        .scope()
-        .find::<contact_interactions::Entity>()
-        .filter(C::IsDeleted.eq(f.deleted == Some(true)));
-    if let Some(c) = f.contact_id {
-        q = q.filter(C::ContactId.eq(c));
-    }
-    if let Some(u) = f.user_id {
-        q = q.filter(C::UserId.eq(u));
-    }
-    if let Some(t) = &f.interaction_type {
-        q = q.filter(C::InteractionType.is_in(t.iter().map(|t| t.as_str())));
-    }
-    if let Some(s) = &f.status {
-        q = q.filter(C::Status.is_in(s.iter().map(|t| t.as_str())));
-    }
-    if let Some(t) = f.date_from {
-        q = q.filter(C::InteractionDate.gte(t.fixed_offset()));
-    }
-    if let Some(t) = f.date_to {
-        q = q.filter(C::InteractionDate.lt(t.fixed_offset()));
-    }
-    paginate(db, q, &interaction_keyset(), args).await
-}
-
-pub async fn get_interaction(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Option<contact_interactions::Model>, AppError> {
-    Ok(actor
-        .scope()
-        .live_by_id::<contact_interactions::Entity>(id)
-        .one(db)
-        .await?)
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct InteractionPatch {
-    pub user_id: Option<Uuid>,
-    pub interaction_type: Option<InteractionType>,
-    pub subject: Change<String>,
-    pub description: Change<String>,
-    pub outcome: Change<String>,
-    pub interaction_date: Option<DateTime<Utc>>,
-    pub status: Option<InteractionStatus>,
-    pub metadata: Option<Value>,
-}
-
-/// Dates a human could mean: not before 1970, not more than ten years ahead, and a completed
-/// interaction not in the future (a minute of clock skew allowed).
-fn check_date(date: DateTime<FixedOffset>, status: InteractionStatus) -> Result<(), AppError> {
-    let t = Utc::now();
-    if date.to_utc() < DateTime::UNIX_EPOCH || date.to_utc() > t + Duration::days(3650) {
-        return Err(AppError::bad_input(
-            "interactionDate",
-            "is out of the plausible range",
+    change(store, actor, id, async |w, old, a| {
+        let completed = super::interactions::completed(&w.txn, actor.scope(), id).await?;
+        a.lead_score = Set(lead_score(
+            Utc::now(),
+            ContactType::from_db(&old.contact_type),
+            &completed,
         ));
-    }
-    if status == InteractionStatus::Completed && date.to_utc() > t + Duration::minutes(1) {
-        return Err(AppError::bad_input(
-            "interactionDate",
-            "a completed interaction cannot be in the future (schedule it instead)",
-        ));
-    }
-    Ok(())
-}
-
-async fn apply_interaction(
-    txn: &impl ConnectionTrait,
-    actor: &Actor,
-    a: &mut contact_interactions::ActiveModel,
-    p: InteractionPatch,
-) -> Result<(), AppError> {
-    if let Some(u) = p.user_id {
-        // The interaction's member must belong to the organization (else: as if missing).
-        actor
-            .scope()
-            .live_by_id::<users::Entity>(u)
-            .select_only()
-            .column(users::Column::Id)
-            .into_tuple::<Uuid>()
-            .one(txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound("no such user".into()))?;
-        a.user_id = Set(u);
-    }
-    if let Some(t) = p.interaction_type {
-        a.interaction_type = Set(t.as_str().into());
-    }
-    let text =
-        |field: &str, c: Change<String>, max: usize| -> Result<Option<Option<String>>, AppError> {
-            Ok(match c {
-                Change::Keep => None,
-                Change::Clear => Some(None),
-                Change::Set(v) => Some(validate::optional(field, Some(&v), max)?),
-            })
-        };
-    if let Some(v) = text("subject", p.subject, 255)? {
-        a.subject = Set(v);
-    }
-    if let Some(v) = text("description", p.description, 20_000)? {
-        a.description = Set(v);
-    }
-    if let Some(v) = text("outcome", p.outcome, 20_000)? {
-        a.outcome = Set(v);
-    }
-    if let Some(d) = p.interaction_date {
-        a.interaction_date = Set(d.fixed_offset());
-    }
-    if let Some(s) = p.status {
-        a.status = Set(s.as_str().into());
-    }
-    if let Some(m) = p.metadata {
-        if !m.is_object() {
-            return Err(AppError::bad_input("metadata", "must be a JSON object"));
-        }
-        a.metadata = Set(m);
-    }
-    let date = match &a.interaction_date {
-        sea_orm::ActiveValue::Set(d) | sea_orm::ActiveValue::Unchanged(d) => *d,
-        _ => return Err(AppError::bad_input("interactionDate", "is required")),
-    };
-    let status = match &a.status {
-        sea_orm::ActiveValue::Set(s) | sea_orm::ActiveValue::Unchanged(s) => {
-            InteractionStatus::from_db(s)
-        }
-        _ => InteractionStatus::Completed,
-    };
-    check_date(date, status)
-}
-
-/// `contacts.last_interaction` = the latest completed, non-deleted interaction, recomputed in
-/// the writing transaction (so deleting the latest one moves it back).
-async fn refresh_last_interaction(
-    txn: &impl ConnectionTrait,
-    actor: &Actor,
-    contact_id: Uuid,
-) -> Result<(), AppError> {
-    let backend = txn.get_database_backend();
-    let (p1, p2, p3) = match backend {
-        sea_orm::DbBackend::Postgres => ("$1", "$2", "$3"),
-        _ => ("?", "?", "?"),
-    };
-    let sql = format!(
-        "UPDATE contacts SET last_interaction = (SELECT MAX(ci.interaction_date) FROM contact_interactions ci \
-         WHERE ci.contact_id = contacts.id AND ci.status = {p1} AND NOT ci.is_deleted) \
-         WHERE id = {p2} AND organization_id = {p3}"
-    );
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [
-            InteractionStatus::Completed.as_str().into(),
-            contact_id.into(),
-            actor.organization_id.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-pub async fn create_interaction(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    contact_id: Uuid,
-    patch: InteractionPatch,
-) -> Result<contact_interactions::Model, AppError> {
-    if patch.interaction_type.is_none() {
-        return Err(AppError::bad_input("interactionType", "is required"));
-    }
-    let txn = crate::db::write_txn(db).await?;
-    actor
-        .scope()
-        .live_by_id::<contacts::Entity>(contact_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    let t = now();
-    let mut a = contact_interactions::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        organization_id: Set(actor.organization_id),
-        contact_id: Set(contact_id),
-        user_id: Set(actor.user_id),
-        status: Set(InteractionStatus::Completed.as_str().into()),
-        created_at: Set(t),
-        updated_at: Set(t),
-        ..Default::default()
-    };
-    apply_interaction(&txn, actor, &mut a, patch).await?;
-    let row = a.insert(&txn).await?;
-    refresh_last_interaction(&txn, actor, contact_id).await?;
-    audit::change(
-        &txn,
-        actor,
-        "contact_interactions",
-        row.id,
-        None,
-        Some(&row),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
-}
-
-pub async fn update_interaction(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-    patch: InteractionPatch,
-) -> Result<contact_interactions::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<contact_interactions::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such interaction".into()))?;
-    let mut a: contact_interactions::ActiveModel = old.clone().into();
-    apply_interaction(&txn, actor, &mut a, patch).await?;
-    a.updated_at = Set(now());
-    let row = a.update(&txn).await?;
-    refresh_last_interaction(&txn, actor, row.contact_id).await?;
-    audit::change(
-        &txn,
-        actor,
-        "contact_interactions",
-        id,
-        Some(&old),
-        Some(&row),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
-}
-
-pub async fn set_interaction_deleted(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-    deleted: bool,
-) -> Result<contact_interactions::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let row = super::set_deleted::<contact_interactions::Entity>(
-        &txn,
-        actor,
-        "contact_interactions",
-        id,
-        deleted,
-        || AppError::NotFound("no such interaction".into()),
-    )
-    .await?;
-    refresh_last_interaction(&txn, actor, row.contact_id).await?;
-    txn.commit().await?;
-    Ok(row)
+        Ok(())
+    })
+    .await
 }
 
 // ---- analytics ----
@@ -862,4 +486,13 @@ pub async fn funnel(
         }
     }
     Ok(f)
+}
+
+/// Per contact type and status: contacts, average lead score, interactions, latest one
+/// (the `contact_performance_summary` view).
+pub async fn performance(
+    db: &DatabaseConnection,
+    actor: &Actor,
+) -> Result<Vec<crate::db::views::ContactPerformanceRow>, AppError> {
+    Ok(crate::db::views::contact_performance(db, actor.scope()).await?)
 }

@@ -13,12 +13,13 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::audit;
+use super::work::{Store, Work, missing};
 use super::{Actor, now, validate};
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::domain::enums::{AuditAction, DbEnum, NotificationChannel, NotificationType};
 use crate::entities::{notifications, users};
 use crate::error::AppError;
-use crate::realtime::{Broker, Outbox, Signal};
+use crate::realtime::{Outbox, Signal};
 
 /// One notification the system (or an admin) is about to create.
 #[derive(Clone, Debug)]
@@ -164,43 +165,40 @@ pub async fn unread_count(db: &DatabaseConnection, actor: &Actor) -> Result<u64,
         .await?)
 }
 
-fn not_found() -> AppError {
-    AppError::NotFound("no such notification".into())
-}
-
 /// Loads one of the caller's own notifications in a write transaction and applies `change`
 /// with one audit row; `change` returning `None` leaves it as it is (nothing written).
 async fn change_own(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     action: AuditAction,
     change: impl FnOnce(notifications::ActiveModel) -> Option<notifications::ActiveModel>,
 ) -> Result<notifications::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
+    let w = Work::begin(store, actor).await?;
     let old = own(actor)
         .filter(notifications::Column::Id.eq(id))
-        .one(&txn)
+        .one(&w.txn)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(missing::<notifications::Entity>)?;
     let Some(mut a) = change(old.clone().into()) else {
         return Ok(old);
     };
     a.updated_at = Set(now());
-    let row = a.update(&txn).await?;
+    let row = a.update(&w.txn).await?;
     let new = (action != AuditAction::Delete).then_some(&row);
-    audit::change(&txn, actor, "notifications", id, Some(&old), new).await?;
-    txn.commit().await?;
+    w.audit::<notifications::Entity, _>(id, Some(&old), new)
+        .await?;
+    w.commit().await?;
     Ok(row)
 }
 
 /// Idempotent: marking a read notification again returns it unchanged (and writes nothing).
 pub async fn mark_read(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
 ) -> Result<notifications::Model, AppError> {
-    change_own(db, actor, id, AuditAction::Update, |mut a| {
+    change_own(store, actor, id, AuditAction::Update, |mut a| {
         if a.is_read.as_ref() == &true {
             return None;
         }
@@ -213,25 +211,26 @@ pub async fn mark_read(
 
 /// Marks every unread notification of the caller read; returns how many changed. One audit
 /// row (on the caller's user) records the count.
-pub async fn mark_all_read(db: &DatabaseConnection, actor: &Actor) -> Result<u64, AppError> {
+pub async fn mark_all_read(store: Store<'_>, actor: &Actor) -> Result<u64, AppError> {
     use notifications::Column as C;
-    let txn = crate::db::write_txn(db).await?;
+    let w = Work::begin(store, actor).await?;
     let t = now();
-    let changed = notifications::Entity::update_many()
+    let changed = actor
+        .scope()
+        .update_many::<notifications::Entity>()
         .col_expr(C::IsRead, Expr::value(true))
         .col_expr(C::ReadAt, Expr::value(t))
         .col_expr(C::UpdatedAt, Expr::value(t))
-        .filter(C::OrganizationId.eq(actor.organization_id))
         .filter(C::UserId.eq(actor.user_id))
         .filter(C::IsDeleted.eq(false))
         .filter(C::IsRead.eq(false))
         .filter(unexpired())
-        .exec(&txn)
+        .exec(&w.txn)
         .await?
         .rows_affected;
     if changed > 0 {
         audit::by_actor(
-            &txn,
+            &w.txn,
             actor,
             "notifications",
             actor.user_id,
@@ -241,17 +240,17 @@ pub async fn mark_all_read(db: &DatabaseConnection, actor: &Actor) -> Result<u64
         )
         .await?;
     }
-    txn.commit().await?;
+    w.commit().await?;
     Ok(changed)
 }
 
 /// Soft delete (the row is hidden from then on).
 pub async fn delete(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
 ) -> Result<notifications::Model, AppError> {
-    change_own(db, actor, id, AuditAction::Delete, |mut a| {
+    change_own(store, actor, id, AuditAction::Delete, |mut a| {
         a.is_deleted = Set(true);
         Some(a)
     })
@@ -279,12 +278,8 @@ pub const MAX_RECIPIENTS: usize = 1000;
 
 /// An admin's notification to some members (active ones of the organization) or to all.
 /// Returns how many were created. One audit row records the send.
-pub async fn send(
-    db: &DatabaseConnection,
-    broker: &dyn Broker,
-    actor: &Actor,
-    input: SendInput,
-) -> Result<u64, AppError> {
+pub async fn send(store: Store<'_>, actor: &Actor, input: SendInput) -> Result<u64, AppError> {
+    actor.admin()?;
     let title = validate::required("title", &input.title, 255)?;
     let message = validate::required("message", &input.message, 10_000)?;
     let data = input.data.unwrap_or_else(|| json!({}));
@@ -302,7 +297,7 @@ pub async fn send(
     {
         return Err(AppError::bad_input("expiresAt", "must be in the future"));
     }
-    let txn = crate::db::write_txn(db).await?;
+    let mut w = Work::begin(store, actor).await?;
     let mut members = actor
         .scope()
         .live::<users::Entity>()
@@ -327,7 +322,7 @@ pub async fn send(
             members = members.filter(users::Column::Id.is_in(ids.clone()));
         }
     }
-    let found: Vec<Uuid> = members.into_tuple().all(&txn).await?;
+    let found: Vec<Uuid> = members.into_tuple().all(&w.txn).await?;
     if let Recipients::Users(ids) = &input.recipients {
         let mut wanted = ids.clone();
         wanted.sort();
@@ -350,10 +345,9 @@ pub async fn send(
             expires_at: input.expires_at,
         })
         .collect();
-    let mut outbox = Outbox::new();
-    let ids = notify(&txn, &mut outbox, actor.organization_id, items).await?;
+    let ids = w.notify(items).await?;
     audit::by_actor(
-        &txn,
+        &w.txn,
         actor,
         "notifications",
         ids.first().copied().unwrap_or(actor.organization_id),
@@ -366,13 +360,18 @@ pub async fn send(
         })),
     )
     .await?;
-    outbox.commit(txn, broker).await?;
+    w.commit().await?;
     Ok(ids.len() as u64)
 }
 
 /// Deletes notifications whose `expiresAt` has passed. Returns how many.
 pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, AppError> {
-    Ok(notifications::Entity::delete_many()
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "housekeeping across every organization: expired notifications are nobody's"
+    )]
+    let purge = notifications::Entity::delete_many();
+    Ok(purge
         .filter(notifications::Column::ExpiresAt.lte(now()))
         .exec(db)
         .await?

@@ -2,19 +2,19 @@
 //! (admins only): create, update, soft delete, restore; plus each member's own profile.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, Order,
-    PaginatorTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, Order, PaginatorTrait,
+    QueryFilter,
 };
 use uuid::Uuid;
 
 use std::sync::LazyLock;
 
-use super::audit::{self, snapshot};
-use super::{Actor, Change, accounts, lock_organization, now, validate};
+use super::validate::{self, Text::Plain, Text::Url, set_text};
+use super::work::{Store, Work};
+use super::{Actor, Change, accounts, now};
 use crate::auth::{Auth, password};
 use crate::db::children::Children;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
-use crate::domain::enums::AuditAction;
 use crate::entities::users;
 use crate::error::AppError;
 
@@ -78,44 +78,11 @@ pub fn keyset() -> Keyset<users::Entity> {
 }
 
 /// `Organization.users`: oldest member first.
-pub static USERS_OF_ORGANIZATION: LazyLock<Children<users::Entity>> = LazyLock::new(|| Children {
+pub static OF_ORGANIZATION: LazyLock<Children<users::Entity>> = LazyLock::new(|| Children {
     parent: users::Column::OrganizationId,
     keyset: keyset(),
     status: None,
 });
-
-fn require_admin(actor: &Actor) -> Result<(), AppError> {
-    if actor.is_admin {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "only an organization admin may do this".into(),
-        ))
-    }
-}
-
-/// Escapes LIKE wildcards so a search for `50%` means the characters.
-pub fn like_pattern(search: &str) -> String {
-    let escaped = search
-        .trim()
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// Case-insensitive substring match on any of `cols` (LOWER(col) LIKE pattern ESCAPE '\').
-pub fn search_condition<C: ColumnTrait>(cols: &[C], search: &str) -> Condition {
-    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-    let pattern = like_pattern(search);
-    cols.iter().fold(Condition::any(), |cond, col| {
-        cond.add(
-            Expr::expr(Func::lower(Expr::col(*col)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\')),
-        )
-    })
-}
 
 pub async fn list(
     db: &DatabaseConnection,
@@ -125,7 +92,7 @@ pub async fn list(
 ) -> Result<Page<users::Model>, AppError> {
     let trash = filter.deleted == Some(true);
     if trash {
-        require_admin(actor)?;
+        actor.admin()?;
     }
     let mut q = actor
         .scope()
@@ -133,7 +100,7 @@ pub async fn list(
         .filter(users::Column::IsDeleted.eq(trash));
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
         validate::max_len("search", s, 100)?;
-        q = q.filter(search_condition(
+        q = q.filter(crate::db::search::any_contains(
             &[
                 users::Column::FirstName,
                 users::Column::LastName,
@@ -164,10 +131,6 @@ pub async fn get(
         .await?)
 }
 
-fn not_found() -> AppError {
-    AppError::NotFound("no such user".into())
-}
-
 fn apply_profile(a: &mut users::ActiveModel, p: ProfilePatch) -> Result<(), AppError> {
     if let Some(v) = p.first_name {
         a.first_name = Set(validate::required("firstName", &v, 50)?);
@@ -175,46 +138,22 @@ fn apply_profile(a: &mut users::ActiveModel, p: ProfilePatch) -> Result<(), AppE
     if let Some(v) = p.last_name {
         a.last_name = Set(validate::required("lastName", &v, 50)?);
     }
-    let text = |field: &str,
-                c: Change<String>,
-                max: usize,
-                url: bool|
-     -> Result<Option<Option<String>>, AppError> {
-        Ok(match c {
-            Change::Keep => None,
-            Change::Clear => Some(None),
-            Change::Set(v) if url => Some(validate::url(field, Some(&v), max)?),
-            Change::Set(v) => Some(validate::optional(field, Some(&v), max)?),
-        })
-    };
-    if let Some(v) = text("phone", p.phone, 20, false)? {
-        a.phone = Set(v);
-    }
-    if let Some(v) = text("bio", p.bio, 5000, false)? {
-        a.bio = Set(v);
-    }
-    if let Some(v) = text("avatarUrl", p.avatar_url, 500, true)? {
-        a.avatar_url = Set(v);
-    }
-    if let Some(v) = text("jobTitle", p.job_title, 100, false)? {
-        a.job_title = Set(v);
-    }
-    if let Some(v) = text("company", p.company, 100, false)? {
-        a.company = Set(v);
-    }
-    if let Some(v) = text("linkedinUrl", p.linkedin_url, 255, true)? {
-        a.linkedin_url = Set(v);
-    }
+    set_text(&mut a.phone, "phone", p.phone, Plain(20))?;
+    set_text(&mut a.bio, "bio", p.bio, Plain(5000))?;
+    set_text(&mut a.avatar_url, "avatarUrl", p.avatar_url, Url(500))?;
+    set_text(&mut a.job_title, "jobTitle", p.job_title, Plain(100))?;
+    set_text(&mut a.company, "company", p.company, Plain(100))?;
+    set_text(&mut a.linkedin_url, "linkedinUrl", p.linkedin_url, Url(255))?;
     Ok(())
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     auth: &Auth,
     actor: &Actor,
     input: NewUser,
 ) -> Result<users::Model, AppError> {
-    require_admin(actor)?;
+    actor.admin()?;
     let email = validate::email("email", &input.email)?;
     password::validate(&input.password, "password")?;
     let mut a = users::ActiveModel {
@@ -243,10 +182,11 @@ pub async fn create(
         },
     )?;
     a.password_hash = Set(auth.hasher.hash(input.password).await?);
-    let txn = crate::db::write_txn(db).await?;
-    let user = a.insert(&txn).await?;
-    audit::change(&txn, actor, "users", user.id, None, Some(&user)).await?;
-    txn.commit().await?;
+    let w = Work::begin(store, actor).await?;
+    let user = a.insert(&w.txn).await?;
+    w.audit::<users::Entity, _>(user.id, None, Some(&user))
+        .await?;
+    w.commit().await?;
     Ok(user)
 }
 
@@ -270,26 +210,19 @@ const LAST_ADMIN: &str = "the organization must keep at least one active admin";
 
 /// Changes a member. Admins change anyone (including themselves); members use `update_me`.
 pub async fn update(
-    db: &DatabaseConnection,
-    broker: &dyn crate::realtime::Broker,
+    store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     patch: UserPatch,
 ) -> Result<users::Model, AppError> {
-    require_admin(actor)?;
-    let txn = crate::db::write_txn(db).await?;
-    let mut outbox = crate::realtime::Outbox::new();
-    lock_organization(&txn, actor.organization_id).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<users::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
+    actor.admin()?;
+    let mut w = Work::begin(store, actor).await?;
+    actor.scope().lock_organization(&w.txn).await?;
+    let old = w.live::<users::Entity>(id).await?;
     let loses_admin = old.is_admin
         && old.is_active
         && (patch.is_admin == Some(false) || patch.is_active == Some(false));
-    if loses_admin && other_admins(&txn, actor, id).await? == 0 {
+    if loses_admin && other_admins(&w.txn, actor, id).await? == 0 {
         let field = if patch.is_admin == Some(false) {
             "isAdmin"
         } else {
@@ -310,115 +243,59 @@ pub async fn update(
     }
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
-    let user = a.update(&txn).await?;
+    let user = a.update(&w.txn).await?;
     if old.is_active && !user.is_active {
-        accounts::revoke_user_sessions(&txn, &mut outbox, &user).await?;
+        accounts::revoke_user_sessions(&mut w, &user).await?;
     }
-    audit::change(&txn, actor, "users", user.id, Some(&old), Some(&user)).await?;
-    outbox.commit(txn, broker).await?;
+    w.audit::<users::Entity, _>(user.id, Some(&old), Some(&user))
+        .await?;
+    w.commit().await?;
     Ok(user)
 }
 
 pub async fn update_me(
-    db: &DatabaseConnection,
+    store: Store<'_>,
     actor: &Actor,
     patch: ProfilePatch,
 ) -> Result<users::Model, AppError> {
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<users::Entity>(actor.user_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
+    let w = Work::begin(store, actor).await?;
+    let old = w.live::<users::Entity>(actor.user_id).await?;
     let mut a: users::ActiveModel = old.clone().into();
     apply_profile(&mut a, patch)?;
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
-    let user = a.update(&txn).await?;
-    audit::change(&txn, actor, "users", user.id, Some(&old), Some(&user)).await?;
-    txn.commit().await?;
+    let user = a.update(&w.txn).await?;
+    w.audit::<users::Entity, _>(user.id, Some(&old), Some(&user))
+        .await?;
+    w.commit().await?;
     Ok(user)
 }
 
 /// Soft delete: the member can no longer sign in and every session of theirs ends.
-pub async fn delete(
-    db: &DatabaseConnection,
-    broker: &dyn crate::realtime::Broker,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<users::Model, AppError> {
-    require_admin(actor)?;
+pub async fn delete(store: Store<'_>, actor: &Actor, id: Uuid) -> Result<users::Model, AppError> {
+    actor.admin()?;
     if id == actor.user_id {
         return Err(AppError::bad_input(
             "id",
             "you cannot delete your own account",
         ));
     }
-    let txn = crate::db::write_txn(db).await?;
-    let mut outbox = crate::realtime::Outbox::new();
-    lock_organization(&txn, actor.organization_id).await?;
-    let old = actor
-        .scope()
-        .live_by_id::<users::Entity>(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
-    if old.is_admin && old.is_active && other_admins(&txn, actor, id).await? == 0 {
+    let mut w = Work::begin(store, actor).await?;
+    actor.scope().lock_organization(&w.txn).await?;
+    let old = w.live::<users::Entity>(id).await?;
+    if old.is_admin && old.is_active && other_admins(&w.txn, actor, id).await? == 0 {
         return Err(AppError::bad_input("id", LAST_ADMIN));
     }
-    let mut a: users::ActiveModel = old.clone().into();
-    let t = now();
-    a.is_deleted = Set(true);
-    a.deleted_at = Set(Some(t));
-    a.updated_at = Set(t);
-    a.updated_by = Set(Some(actor.user_id));
-    let user = a.update(&txn).await?;
-    accounts::revoke_user_sessions(&txn, &mut outbox, &user).await?;
-    audit::by_actor(
-        &txn,
-        actor,
-        "users",
-        user.id,
-        AuditAction::Delete,
-        Some(snapshot(&old)),
-        Some(snapshot(&user)),
-    )
-    .await?;
-    outbox.commit(txn, broker).await?;
+    let user = w.set_deleted::<users::Entity>(id, true).await?;
+    accounts::revoke_user_sessions(&mut w, &user).await?;
+    w.commit().await?;
     Ok(user)
 }
 
-pub async fn restore(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<users::Model, AppError> {
-    require_admin(actor)?;
-    let txn = crate::db::write_txn(db).await?;
-    let old = actor
-        .scope()
-        .by_id::<users::Entity>(id)
-        .filter(users::Column::IsDeleted.eq(true))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such deleted user".into()))?;
-    let mut a: users::ActiveModel = old.clone().into();
-    a.is_deleted = Set(false);
-    a.deleted_at = Set(None);
-    a.updated_at = Set(now());
-    a.updated_by = Set(Some(actor.user_id));
-    let user = a.update(&txn).await?;
-    audit::by_actor(
-        &txn,
-        actor,
-        "users",
-        user.id,
-        AuditAction::Restore,
-        Some(snapshot(&old)),
-        Some(snapshot(&user)),
-    )
-    .await?;
-    txn.commit().await?;
+pub async fn restore(store: Store<'_>, actor: &Actor, id: Uuid) -> Result<users::Model, AppError> {
+    actor.admin()?;
+    let w = Work::begin(store, actor).await?;
+    let user = w.set_deleted::<users::Entity>(id, false).await?;
+    w.commit().await?;
     Ok(user)
 }

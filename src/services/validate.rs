@@ -1,6 +1,51 @@
 //! Input rules shared by the services. Every failure names the GraphQL field.
 
+use sea_orm::ActiveValue;
+
+use super::Change;
 use crate::error::AppError;
+
+/// How an optional text column is checked.
+#[derive(Clone, Copy, Debug)]
+pub enum Text {
+    /// Trimmed, at most this many characters; empty clears.
+    Plain(usize),
+    /// An http(s) URL of at most this many characters; empty clears.
+    Url(usize),
+    /// An e-mail address, lowercased; empty clears.
+    Email,
+}
+
+/// Applies an optional text field of an update to its column: omitted keeps it, `null` or an
+/// empty text clears it, a value is checked by `rule` (the error names `field`).
+pub fn set_text(
+    column: &mut ActiveValue<Option<String>>,
+    field: &str,
+    change: Change<String>,
+    rule: Text,
+) -> Result<(), AppError> {
+    let value = match change {
+        Change::Keep => return Ok(()),
+        Change::Clear => None,
+        Change::Set(v) => match rule {
+            Text::Plain(max) => optional(field, Some(&v), max)?,
+            Text::Url(max) => url(field, Some(&v), max)?,
+            Text::Email if v.trim().is_empty() => None,
+            Text::Email => Some(email(field, &v)?),
+        },
+    };
+    *column = ActiveValue::Set(value);
+    Ok(())
+}
+
+/// A JSON object (settings, metadata): anything else names the field.
+pub fn object(field: &str, v: serde_json::Value) -> Result<serde_json::Value, AppError> {
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(AppError::bad_input(field, "must be a JSON object"))
+    }
+}
 
 /// Trimmed, non-empty, at most `max` characters.
 pub fn required(field: &str, value: &str, max: usize) -> Result<String, AppError> {

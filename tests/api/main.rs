@@ -1,5 +1,9 @@
 //! The one integration test binary: real HTTP against a server on port 0.
 //! `cargo test` runs it on SQLite; `PLUGS_TEST_DATABASE_URL=postgres://... cargo test` on PostgreSQL.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read and write the database directly to check what the API did"
+)]
 
 mod audit;
 mod auth;

@@ -2,6 +2,7 @@
 //! (another organization's rows must not leak into its numbers).
 
 use chrono::Duration;
+use plugs::db::scoped::Scoped;
 use plugs::db::views;
 use plugs::graphql::types::{ContactPerformanceSummary, EventAnalytics};
 use rust_decimal::Decimal;
@@ -56,12 +57,13 @@ async fn contact_performance_summary_counts_contacts_not_join_rows() {
     let n = n.insert(&db).await.unwrap();
     interaction_model(&noise, n.id).insert(&db).await.unwrap();
 
-    let rows: Vec<ContactPerformanceSummary> = views::contact_performance(&db, t.org)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let rows: Vec<ContactPerformanceSummary> =
+        views::contact_performance(&db, Scoped::system(t.org, "the test tenant"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Into::into)
+            .collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let plug = &rows[0];
     assert_eq!(plug.contact_type.to_string(), "plug");
@@ -121,12 +123,13 @@ async fn event_analytics_counts_events_once_and_sums_their_expenses() {
         .await
         .unwrap();
 
-    let rows: Vec<EventAnalytics> = views::event_analytics(&db, t.org)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let rows: Vec<EventAnalytics> =
+        views::event_analytics(&db, Scoped::system(t.org, "the test tenant"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Into::into)
+            .collect();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let conf = &rows[0];
     assert_eq!(conf.event_type.to_string(), "conference");

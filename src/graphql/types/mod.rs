@@ -1,23 +1,46 @@
-//! GraphQL object types, one per table, built from the generated entity models with `From`.
+//! GraphQL object types, one file per domain (the same word as in `services/`), one type per table, built from the generated entity models with `From`.
 //! Fields are the camelCase of the columns. Never exposed: `password_hash`, integration
 //! `credentials`, `organization_id` (always the caller's), `is_deleted` (`deletedAt` says it).
 //! Foreign keys appear as relation fields (`createdBy: User!`, ...) once their DataLoaders exist.
 
-mod analytics;
-mod events;
-mod finance;
-mod media;
-mod networking;
-mod organizations;
-mod system;
+use crate::db::scoped::Scoped;
 
-pub use analytics::{ContactPerformanceSummary, EventAnalytics};
-pub use events::{AgendaItem, Event, EventAttendee};
-pub use finance::Expense;
+mod agenda;
+mod analytics;
+mod audit;
+mod contacts;
+mod events;
+mod expenses;
+mod integrations;
+mod interactions;
+mod media;
+mod notifications;
+mod organizations;
+mod registrations;
+mod users;
+
+pub use agenda::AgendaItem;
+pub use analytics::{AnalyticsEvent, ContactPerformanceSummary, EventAnalytics};
+pub use audit::AuditLog;
+pub use contacts::Contact;
+pub use events::Event;
+pub use expenses::Expense;
+pub use integrations::{Integration, IntegrationLog};
+pub use interactions::ContactInteraction;
 pub use media::{Media, MediaCollection};
-pub use networking::{Contact, ContactInteraction};
-pub use organizations::{Organization, User};
-pub use system::{AnalyticsEvent, AuditLog, Integration, IntegrationLog, Notification};
+pub use notifications::Notification;
+pub use organizations::Organization;
+pub use registrations::EventAttendee;
+pub use users::User;
+
+/// The scope of a row's relations: the organization the row was loaded in. Only rows a
+/// caller was allowed to load become GraphQL objects, so their relations stay in that tenant.
+pub(crate) fn row_scope(organization_id: uuid::Uuid) -> Scoped {
+    Scoped::system(
+        organization_id,
+        "the relations of a row loaded in its organization",
+    )
+}
 
 /// A relation's broken reference (a foreign key whose row is gone): an internal error.
 pub(crate) fn dangling(what: &str) -> async_graphql::Error {
@@ -27,7 +50,7 @@ pub(crate) fn dangling(what: &str) -> async_graphql::Error {
 /// The row a required foreign key points at, through the request's batching loader.
 pub(crate) async fn related<E, N>(
     loader: &crate::graphql::loaders::Cached<crate::graphql::loaders::ById<E>>,
-    organization_id: uuid::Uuid,
+    scope: Scoped,
     id: uuid::Uuid,
     what: &str,
 ) -> async_graphql::Result<N>
@@ -36,7 +59,7 @@ where
     E::Model: Clone + Send + Sync + 'static,
     N: From<E::Model>,
 {
-    related_opt(loader, organization_id, Some(id))
+    related_opt(loader, scope, Some(id))
         .await?
         .ok_or_else(|| dangling(what))
 }
@@ -44,7 +67,7 @@ where
 /// As `related`, for an optional foreign key.
 pub(crate) async fn related_opt<E, N>(
     loader: &crate::graphql::loaders::Cached<crate::graphql::loaders::ById<E>>,
-    organization_id: uuid::Uuid,
+    scope: Scoped,
     id: Option<uuid::Uuid>,
 ) -> async_graphql::Result<Option<N>>
 where
@@ -53,7 +76,7 @@ where
     N: From<E::Model>,
 {
     let Some(id) = id else { return Ok(None) };
-    Ok(loader.load_one((organization_id, id)).await?.map(N::from))
+    Ok(loader.load_one((scope, id)).await?.map(N::from))
 }
 
 /// Registers every table type so the SDL describes the whole model even before a query

@@ -1,36 +1,20 @@
-//! Professional networking: contacts, interactions, the funnel and its analytics.
+//! Contacts: the funnel TARGET -> CONTACT -> PLUG, lead scores, and the funnel analytics.
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::Order;
 
-use crate::db::views;
-use crate::domain::enums::{
-    ContactPriority, ContactStatus, ContactType, InteractionStatus, InteractionType,
-};
+use crate::domain::enums::{ContactPriority, ContactStatus, ContactType};
 use crate::error::AppError;
-use crate::graphql::accounts::page_args;
+use crate::graphql::args::{
+    OrderDirection, change, non_null, one_ordering, opt_id, page, parse_id, set,
+};
 use crate::graphql::connection::Connection;
-use crate::graphql::context::{ContextExt, change, non_null, one_ordering, opt_id, parse_id, set};
-use crate::graphql::types::{Contact, ContactInteraction, ContactPerformanceSummary};
+use crate::graphql::context::ContextExt;
+use crate::graphql::types::{Contact, ContactPerformanceSummary};
 use crate::services::contacts::{self as svc, ContactSort};
 
 type Res<T> = async_graphql::Result<T>;
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum OrderDirection {
-    Asc,
-    Desc,
-}
-
-impl From<OrderDirection> for Order {
-    fn from(d: OrderDirection) -> Self {
-        match d {
-            OrderDirection::Asc => Order::Asc,
-            OrderDirection::Desc => Order::Desc,
-        }
-    }
-}
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ContactOrderField {
@@ -116,44 +100,6 @@ pub struct UpdateContactInput {
     lead_score: MaybeUndefined<i32>,
 }
 
-#[derive(InputObject, Default)]
-pub struct ContactInteractionFilter {
-    contact_id: Option<ID>,
-    user_id: Option<ID>,
-    interaction_type: Option<Vec<InteractionType>>,
-    status: Option<Vec<InteractionStatus>>,
-    date_from: Option<DateTime<Utc>>,
-    date_to: Option<DateTime<Utc>>,
-    deleted: Option<bool>,
-}
-
-#[derive(InputObject)]
-pub struct CreateContactInteractionInput {
-    contact_id: ID,
-    /// Defaults to the caller; must be a member of the organization.
-    user_id: Option<ID>,
-    interaction_type: InteractionType,
-    subject: Option<String>,
-    description: Option<String>,
-    outcome: Option<String>,
-    interaction_date: DateTime<Utc>,
-    /// Default COMPLETED. A completed interaction cannot be in the future.
-    status: Option<InteractionStatus>,
-    metadata: Option<Json<serde_json::Value>>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateContactInteractionInput {
-    user_id: MaybeUndefined<ID>,
-    interaction_type: MaybeUndefined<InteractionType>,
-    subject: MaybeUndefined<String>,
-    description: MaybeUndefined<String>,
-    outcome: MaybeUndefined<String>,
-    interaction_date: MaybeUndefined<DateTime<Utc>>,
-    status: MaybeUndefined<InteractionStatus>,
-    metadata: MaybeUndefined<Json<serde_json::Value>>,
-}
-
 /// Live contacts per funnel stage, and how many moved on.
 #[derive(SimpleObject)]
 pub struct ContactFunnel {
@@ -187,11 +133,33 @@ fn sort_of(order: Option<Vec<ContactOrder>>) -> Result<(ContactSort, Order), App
     })
 }
 
+fn contact_patch_from_create(i: CreateContactInput) -> svc::ContactPatch {
+    svc::ContactPatch {
+        first_name: Some(i.first_name),
+        last_name: Some(i.last_name),
+        email: set(i.email),
+        phone: set(i.phone),
+        company: set(i.company),
+        job_title: set(i.job_title),
+        linkedin_url: set(i.linkedin_url),
+        bio: set(i.bio),
+        avatar_url: set(i.avatar_url),
+        status: i.status,
+        priority: i.priority,
+        business_type: set(i.business_type),
+        network_type: set(i.network_type),
+        industry: set(i.industry),
+        notes: set(i.notes),
+        metadata: i.metadata.map(|j| j.0),
+        lead_score: i.lead_score,
+    }
+}
+
 #[derive(Default)]
-pub struct NetworkingQuery;
+pub struct ContactsQuery;
 
 #[Object]
-impl NetworkingQuery {
+impl ContactsQuery {
     /// The organization's contacts; newest first unless `orderBy` says otherwise.
     #[allow(clippy::too_many_arguments)]
     async fn contacts(
@@ -225,7 +193,7 @@ impl NetworkingQuery {
             actor,
             &filter,
             sort_of(order_by)?,
-            &page_args(first, after, last, before),
+            &page(first, after, last, before),
         )
         .await?;
         Ok(Connection::from_page(page))
@@ -237,58 +205,12 @@ impl NetworkingQuery {
         Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
     }
 
-    /// Interactions across contacts, newest first.
-    async fn contact_interactions(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<ContactInteractionFilter>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> Res<Connection<ContactInteraction>> {
-        let actor = ctx.actor()?;
-        let f = filter.unwrap_or_default();
-        let filter = svc::InteractionFilter {
-            contact_id: opt_id(f.contact_id.as_ref(), "contactId")?,
-            user_id: opt_id(f.user_id.as_ref(), "userId")?,
-            interaction_type: f.interaction_type,
-            status: f.status,
-            date_from: f.date_from,
-            date_to: f.date_to,
-            deleted: f.deleted,
-        };
-        let page = svc::list_interactions(
-            ctx.db(),
-            actor,
-            &filter,
-            &page_args(first, after, last, before),
-        )
-        .await?;
-        Ok(Connection::from_page(page))
-    }
-
-    /// One live interaction; `null` when missing, deleted or in another organization.
-    async fn contact_interaction(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> Res<Option<ContactInteraction>> {
-        let id = parse_id(&id, "id")?;
-        Ok(svc::get_interaction(ctx.db(), ctx.actor()?, id)
-            .await?
-            .map(Into::into))
-    }
-
     /// Per contact type and status: contacts, average lead score, interactions, latest one.
     async fn contact_performance_summary(
         &self,
         ctx: &Context<'_>,
     ) -> Res<Vec<ContactPerformanceSummary>> {
-        let actor = ctx.actor()?;
-        let rows = views::contact_performance(ctx.db(), actor.organization_id)
-            .await
-            .map_err(AppError::from)?;
+        let rows = svc::performance(ctx.db(), ctx.actor()?).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -314,36 +236,14 @@ impl NetworkingQuery {
 }
 
 #[derive(Default)]
-pub struct NetworkingMutation;
-
-fn contact_patch_from_create(i: CreateContactInput) -> svc::ContactPatch {
-    svc::ContactPatch {
-        first_name: Some(i.first_name),
-        last_name: Some(i.last_name),
-        email: set(i.email),
-        phone: set(i.phone),
-        company: set(i.company),
-        job_title: set(i.job_title),
-        linkedin_url: set(i.linkedin_url),
-        bio: set(i.bio),
-        avatar_url: set(i.avatar_url),
-        status: i.status,
-        priority: i.priority,
-        business_type: set(i.business_type),
-        network_type: set(i.network_type),
-        industry: set(i.industry),
-        notes: set(i.notes),
-        metadata: i.metadata.map(|j| j.0),
-        lead_score: i.lead_score,
-    }
-}
+pub struct ContactsMutation;
 
 #[Object]
-impl NetworkingMutation {
+impl ContactsMutation {
     async fn create_contact(&self, ctx: &Context<'_>, input: CreateContactInput) -> Res<Contact> {
         let actor = ctx.actor()?;
         let stage = input.contact_type;
-        let row = svc::create(ctx.db(), actor, stage, contact_patch_from_create(input)).await?;
+        let row = svc::create(ctx.store(), actor, stage, contact_patch_from_create(input)).await?;
         Ok(row.into())
     }
 
@@ -375,13 +275,13 @@ impl NetworkingMutation {
             metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
             lead_score: non_null(i.lead_score, "leadScore")?,
         };
-        Ok(svc::update(ctx.db(), actor, id, patch).await?.into())
+        Ok(svc::update(ctx.store(), actor, id, patch).await?.into())
     }
 
     /// Soft delete: the contact moves to the trash (`filter: { deleted: true }`).
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
         Ok(
-            svc::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, true)
+            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, true)
                 .await?
                 .into(),
         )
@@ -389,7 +289,7 @@ impl NetworkingMutation {
 
     async fn restore_contact(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
         Ok(
-            svc::set_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, false)
+            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, false)
                 .await?
                 .into(),
         )
@@ -405,7 +305,7 @@ impl NetworkingMutation {
         force: Option<bool>,
     ) -> Res<Contact> {
         let row = svc::convert(
-            ctx.db(),
+            ctx.store(),
             ctx.actor()?,
             parse_id(&id, "id")?,
             to,
@@ -422,78 +322,7 @@ impl NetworkingMutation {
     /// + stage (PLUG 10, CONTACT 5, TARGET 0), capped at 100.
     async fn recalculate_lead_score(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
         Ok(
-            svc::recalculate_lead_score(ctx.db(), ctx.actor()?, parse_id(&id, "id")?)
-                .await?
-                .into(),
-        )
-    }
-
-    /// Logs a touchpoint. A completed one updates the contact's `lastInteraction`.
-    async fn create_contact_interaction(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateContactInteractionInput,
-    ) -> Res<ContactInteraction> {
-        let actor = ctx.actor()?;
-        let contact = parse_id(&input.contact_id, "contactId")?;
-        let patch = svc::InteractionPatch {
-            user_id: opt_id(input.user_id.as_ref(), "userId")?,
-            interaction_type: Some(input.interaction_type),
-            subject: set(input.subject),
-            description: set(input.description),
-            outcome: set(input.outcome),
-            interaction_date: Some(input.interaction_date),
-            status: input.status,
-            metadata: input.metadata.map(|j| j.0),
-        };
-        Ok(svc::create_interaction(ctx.db(), actor, contact, patch)
-            .await?
-            .into())
-    }
-
-    async fn update_contact_interaction(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateContactInteractionInput,
-    ) -> Res<ContactInteraction> {
-        let actor = ctx.actor()?;
-        let id = parse_id(&id, "id")?;
-        let i = input;
-        let patch = svc::InteractionPatch {
-            user_id: opt_id(non_null(i.user_id, "userId")?.as_ref(), "userId")?,
-            interaction_type: non_null(i.interaction_type, "interactionType")?,
-            subject: change(i.subject),
-            description: change(i.description),
-            outcome: change(i.outcome),
-            interaction_date: non_null(i.interaction_date, "interactionDate")?,
-            status: non_null(i.status, "status")?,
-            metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
-        };
-        Ok(svc::update_interaction(ctx.db(), actor, id, patch)
-            .await?
-            .into())
-    }
-
-    async fn delete_contact_interaction(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> Res<ContactInteraction> {
-        Ok(
-            svc::set_interaction_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, true)
-                .await?
-                .into(),
-        )
-    }
-
-    async fn restore_contact_interaction(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> Res<ContactInteraction> {
-        Ok(
-            svc::set_interaction_deleted(ctx.db(), ctx.actor()?, parse_id(&id, "id")?, false)
+            svc::recalculate_lead_score(ctx.store(), ctx.actor()?, parse_id(&id, "id")?)
                 .await?
                 .into(),
         )

@@ -1,6 +1,7 @@
-//! Prometheus text exposition for `/metrics`: GraphQL operations (count and latency by
-//! operation type), the database pool, open WebSocket connections. Hand-rolled on atomics:
-//! a handful of series does not justify a metrics framework.
+//! Telemetry shared by `http/` and `graphql/`: the log subscriber, and the Prometheus text for
+//! `/metrics` (GraphQL operations by type with latency, the database pool, statements, open
+//! WebSocket connections). Hand-rolled on atomics: a handful of series does not justify a
+//! metrics framework.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -166,4 +167,18 @@ fn pool_stats(db: &DatabaseConnection) -> (u32, u32) {
         }
         _ => (0, 0),
     }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides. sqlx logs every statement at INFO, so it is held at warn.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
+    // Colours only for a terminal: a log file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

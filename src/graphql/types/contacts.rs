@@ -1,26 +1,25 @@
-use super::{dangling, related, related_opt};
+//! `Contact`: a person in the organization's network.
+
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::{ContactInteraction, User, dangling, related, related_opt};
 use crate::db::pagination::PageArgs;
+use crate::db::scoped::Scoped;
+use crate::domain::enums::{ContactPriority, ContactStatus, ContactType, DbEnum};
+use crate::entities::contacts;
 use crate::graphql::connection::{Connection, children};
 use crate::graphql::loaders::{CountKey, Loaders};
-use crate::graphql::types::User;
-use crate::services::contacts as svc;
-use chrono::{DateTime, Utc};
-
-use crate::domain::enums::{
-    ContactPriority, ContactStatus, ContactType, DbEnum, InteractionStatus, InteractionType,
-};
-use crate::entities::{contact_interactions, contacts};
 use crate::graphql::scalars::{utc, utc_opt};
+use crate::services::interactions;
 
 /// A person in the organization's network: a target, a contact or a plug.
 #[derive(Clone, Debug, SimpleObject)]
 #[graphql(complex)]
 pub struct Contact {
     #[graphql(skip)]
-    pub organization_id: Uuid,
+    pub scope: Scoped,
     #[graphql(skip)]
     pub created_by_id: Uuid,
     #[graphql(skip)]
@@ -54,7 +53,7 @@ pub struct Contact {
 impl From<contacts::Model> for Contact {
     fn from(m: contacts::Model) -> Self {
         Self {
-            organization_id: m.organization_id,
+            scope: super::row_scope(m.organization_id),
             created_by_id: m.created_by,
             updated_by_id: m.updated_by,
             id: m.id.into(),
@@ -84,68 +83,18 @@ impl From<contacts::Model> for Contact {
     }
 }
 
-/// A touchpoint with a contact: a meeting, call, email, ...
-#[derive(Clone, Debug, SimpleObject)]
-#[graphql(complex)]
-pub struct ContactInteraction {
-    #[graphql(skip)]
-    pub organization_id: Uuid,
-    #[graphql(skip)]
-    pub contact_id: Uuid,
-    #[graphql(skip)]
-    pub user_id: Uuid,
-    pub id: ID,
-    pub interaction_type: InteractionType,
-    pub subject: Option<String>,
-    pub description: Option<String>,
-    pub outcome: Option<String>,
-    pub interaction_date: DateTime<Utc>,
-    pub status: InteractionStatus,
-    pub metadata: Json<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-impl From<contact_interactions::Model> for ContactInteraction {
-    fn from(m: contact_interactions::Model) -> Self {
-        Self {
-            organization_id: m.organization_id,
-            contact_id: m.contact_id,
-            user_id: m.user_id,
-            id: m.id.into(),
-            interaction_type: DbEnum::from_db(&m.interaction_type),
-            subject: m.subject,
-            description: m.description,
-            outcome: m.outcome,
-            interaction_date: utc(m.interaction_date),
-            status: DbEnum::from_db(&m.status),
-            metadata: Json(m.metadata),
-            created_at: utc(m.created_at),
-            updated_at: utc(m.updated_at),
-            deleted_at: utc_opt(m.deleted_at),
-        }
-    }
-}
-
 #[ComplexObject]
 impl Contact {
     /// The member who added the contact.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let loaders = ctx.data::<Loaders>()?;
-        related(
-            &loaders.users,
-            self.organization_id,
-            self.created_by_id,
-            "user",
-        )
-        .await
+        related(&loaders.users, self.scope, self.created_by_id, "user").await
     }
 
     /// The member who last changed the contact.
     async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let loaders = ctx.data::<Loaders>()?;
-        related_opt(&loaders.users, self.organization_id, self.updated_by_id).await
+        related_opt(&loaders.users, self.scope, self.updated_by_id).await
     }
 
     /// Live interactions, newest first. The first page of many contacts loads in one statement.
@@ -164,8 +113,8 @@ impl Contact {
             last,
             before,
         };
-        let rel = &svc::INTERACTIONS_OF_CONTACT;
-        children(ctx, rel, self.organization_id, contact, Vec::new(), args).await
+        let rel = &interactions::OF_CONTACT;
+        children(ctx, rel, self.scope, contact, Vec::new(), args).await
     }
 
     /// Live interactions with this contact (batched across a page of contacts).
@@ -173,32 +122,12 @@ impl Contact {
         let loaders = ctx.data::<Loaders>()?;
         let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
         let key = CountKey {
-            rel: &svc::INTERACTIONS_OF_CONTACT,
-            organization_id: self.organization_id,
+            rel: &interactions::OF_CONTACT,
+            scope: self.scope,
             parent: contact,
             statuses: Vec::new(),
         };
         let n = loaders.children.load_one(key).await?;
         Ok(i32::try_from(n.unwrap_or(0)).unwrap_or(i32::MAX))
-    }
-}
-
-#[ComplexObject]
-impl ContactInteraction {
-    async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Contact> {
-        let loaders = ctx.data::<Loaders>()?;
-        related(
-            &loaders.contacts,
-            self.organization_id,
-            self.contact_id,
-            "contact",
-        )
-        .await
-    }
-
-    /// The member who had the interaction.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let loaders = ctx.data::<Loaders>()?;
-        related(&loaders.users, self.organization_id, self.user_id, "user").await
     }
 }

@@ -1,0 +1,85 @@
+//! `Integration` and `IntegrationLog`: connections to outside tools and their runs.
+
+use async_graphql::{ID, Json, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::domain::enums::{
+    DbEnum, IntegrationLogStatus, IntegrationOperation, IntegrationProvider, IntegrationStatus,
+    IntegrationType,
+};
+use crate::entities::{integration_logs, integrations};
+use crate::graphql::scalars::{utc, utc_opt};
+
+fn json(v: Option<serde_json::Value>) -> Option<Json<serde_json::Value>> {
+    v.map(Json)
+}
+
+/// A connection to an outside tool. Its credentials are write-only and never returned.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct Integration {
+    pub id: ID,
+    pub provider: IntegrationProvider,
+    pub integration_type: IntegrationType,
+    pub settings: Json<serde_json::Value>,
+    pub is_active: bool,
+    pub last_sync: Option<DateTime<Utc>>,
+    pub status: IntegrationStatus,
+    pub metadata: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<integrations::Model> for Integration {
+    fn from(m: integrations::Model) -> Self {
+        Self {
+            id: m.id.into(),
+            provider: DbEnum::from_db(&m.provider),
+            integration_type: DbEnum::from_db(&m.integration_type),
+            settings: Json(m.settings),
+            is_active: m.is_active,
+            last_sync: utc_opt(m.last_sync),
+            status: DbEnum::from_db(&m.status),
+            metadata: Json(m.metadata),
+            created_at: utc(m.created_at),
+            updated_at: utc(m.updated_at),
+            deleted_at: utc_opt(m.deleted_at),
+        }
+    }
+}
+
+/// One sync, export, import or webhook run of an integration.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct IntegrationLog {
+    pub id: ID,
+    pub operation: IntegrationOperation,
+    pub status: IntegrationLogStatus,
+    pub message: Option<String>,
+    pub request_data: Option<Json<serde_json::Value>>,
+    pub response_data: Option<Json<serde_json::Value>>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub records_processed: i32,
+    pub records_failed: i32,
+    pub error_details: Option<Json<serde_json::Value>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<integration_logs::Model> for IntegrationLog {
+    fn from(m: integration_logs::Model) -> Self {
+        Self {
+            id: m.id.into(),
+            operation: DbEnum::from_db(&m.operation),
+            status: DbEnum::from_db(&m.status),
+            message: m.message,
+            request_data: json(m.request_data),
+            response_data: json(m.response_data),
+            started_at: utc(m.started_at),
+            completed_at: utc_opt(m.completed_at),
+            records_processed: m.records_processed,
+            records_failed: m.records_failed,
+            error_details: json(m.error_details),
+            created_at: utc(m.created_at),
+        }
+    }
+}
