@@ -326,6 +326,25 @@ pub fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
     }
 }
 
+/// The file a SQLite URL names, as sqlx reads it; `None` for in-memory SQLite and PostgreSQL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if database_kind(url).ok()? != DatabaseKind::Sqlite {
+        return None;
+    }
+    let opts: sea_orm::sqlx::sqlite::SqliteConnectOptions = url.parse().ok()?;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let memory_mode = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .iter()
+        .any(|(k, v)| k == "mode" && v == "memory");
+    let file = opts.get_filename();
+    // sqlx names `:memory:` databases `file:sqlx-in-memory-<n>`.
+    if memory_mode || file.to_string_lossy().starts_with("file:sqlx-in-memory-") {
+        return None;
+    }
+    Some(file.to_owned())
+}
+
 /// The URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")

@@ -3,7 +3,9 @@
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
-use crate::helpers::TestDb;
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::helpers::{TestDb, connect, postgres_url};
 
 fn plugs(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugs"));
@@ -137,4 +139,93 @@ async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
         stderr(&out)
     );
     test_db.cleanup().await;
+}
+
+/// The README's first PostgreSQL step names a database nobody has created yet.
+#[tokio::test]
+async fn a_missing_postgres_database_is_created_and_a_missing_sqlite_directory_is_named() {
+    let Some(admin_url) = postgres_url() else {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let url = format!("sqlite://{}/plugs.db?mode=rwc", missing.display());
+        let out = plugs(
+            &["migrate", "status"],
+            &[
+                ("PLUGS_DATABASE_URL", &url),
+                ("PLUGS_JWT_SECRET", &"s".repeat(32)),
+            ],
+        );
+        assert_one_line_failure(
+            &out,
+            &format!("the directory {} does not exist", missing.display()),
+        );
+        return;
+    };
+    // Case, spaces and quotes must survive as one identifier (and inject nothing).
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let name = format!("Plugs \"Odd\"; name-{tag}");
+    let encoded = name
+        .replace(' ', "%20")
+        .replace('"', "%22")
+        .replace(';', "%3B");
+    let (server, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{server}/{encoded}");
+    let admin = connect(&admin_url).await;
+    let exists = || async {
+        admin
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .is_some()
+    };
+    assert!(!exists().await);
+
+    let out = plugs(
+        &["migrate", "up"],
+        &[("PLUGS_DATABASE_URL", &url), ("RUST_LOG", "info")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("created database {name}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(exists().await);
+    let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
+    let status = String::from_utf8(out.stdout).unwrap();
+    assert!(status.lines().all(|l| l.starts_with("Applied")), "{status}");
+    admin
+        .execute_unprepared(&format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            plugs::db::quote_ident(&name)
+        ))
+        .await
+        .unwrap();
+
+    // A role that may not create databases is told how to get one.
+    let role = format!("plugs_nocreate_{tag}");
+    admin
+        .execute_unprepared(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'nocreate-{tag}'"
+        ))
+        .await
+        .unwrap();
+    let host = server.split_once('@').map_or(server, |(_, h)| h);
+    let url = format!("postgres://{role}:nocreate-{tag}@{host}/plugs_never_{tag}");
+    let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
+    admin
+        .execute_unprepared(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+    assert_one_line_failure(&out, &format!("createdb plugs_never_{tag}"));
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!exists().await);
 }
