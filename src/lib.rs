@@ -68,7 +68,11 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
     });
     // A request stuck on the CPU must not keep the process alive after shutdown.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    result
+    // `?` on a database error keeps sqlx's wording, which ends in the server's source line.
+    result.map_err(|e| match e.downcast_ref::<sea_orm::DbErr>() {
+        Some(db_err) => db::describe(db_err).into(),
+        None => e,
+    })
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {

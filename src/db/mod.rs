@@ -55,13 +55,9 @@ pub async fn connect_url(
                 .busy_timeout(Duration::from_secs(10))
         });
     }
-    let db = Database::connect(opts).await.map_err(|e| {
-        format!(
-            "cannot connect to {}: {}",
-            redact_url(url),
-            one_line(&e.to_string())
-        )
-    })?;
+    let db = Database::connect(opts)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {}", redact_url(url), describe(&e)))?;
     Ok(db)
 }
 
@@ -84,8 +80,19 @@ async fn probe_postgres(url: &str) -> Result<(), crate::BoxError> {
     }
 }
 
+/// How long a first connection may take before the server is called unreachable: a
+/// firewalled host would otherwise hold the operator for the pool's whole acquire timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 async fn connect_once(opts: &PgConnectOptions) -> Result<sqlx::PgConnection, sqlx::Error> {
-    opts.connect().await
+    tokio::time::timeout(PROBE_TIMEOUT, opts.connect())
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s (timed out)", PROBE_TIMEOUT.as_secs()),
+            )))
+        })
 }
 
 /// `CREATE DATABASE` through the server's `postgres` maintenance database, as the same role.
@@ -143,6 +150,17 @@ fn sqlstate(err: &sqlx::Error) -> Option<&str> {
             .try_downcast_ref::<PgDatabaseError>()
             .map(PgDatabaseError::code),
         _ => None,
+    }
+}
+
+/// A database error as one line for an operator (see `describe_sqlx`).
+pub fn describe(err: &sea_orm::DbErr) -> String {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => describe_sqlx(e),
+        other => one_line(&other.to_string()),
     }
 }
 

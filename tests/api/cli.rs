@@ -229,3 +229,47 @@ async fn a_missing_postgres_database_is_created_and_a_missing_sqlite_directory_i
     );
     assert!(!exists().await);
 }
+
+/// An operator with a wrong URL learns what happened in seconds, in the server's words but
+/// without its source position (sqlx appends PostgreSQL's " at line 768").
+#[test]
+fn an_unreachable_database_is_one_line_within_seconds() {
+    let started = std::time::Instant::now();
+    let out = plugs(
+        &["migrate", "status"],
+        &[("PLUGS_DATABASE_URL", "postgres://nobody@127.0.0.1:1/x")],
+    );
+    let elapsed = started.elapsed();
+    assert_one_line_failure(&out, "refused");
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+    assert!(!stderr(&out).contains(" at line "), "{}", stderr(&out));
+
+    // A server that accepts the connection and never answers (the kernel completes the
+    // handshake for a listener nobody accepts on).
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://nobody@{}/x", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
+    let elapsed = started.elapsed();
+    assert_one_line_failure(&out, "timed out");
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+
+    if let Some(url) = postgres_url() {
+        // A role the server does not know: refused by authentication, in one line.
+        let (server, _) = url.rsplit_once('/').unwrap();
+        let host = server.split_once('@').map_or(server, |(_, h)| h);
+        let role = format!("nobody_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let out = plugs(
+            &["migrate", "status"],
+            &[("PLUGS_DATABASE_URL", &format!("postgres://{role}@{host}/x"))],
+        );
+        assert_one_line_failure(&out, "(SQLSTATE 28");
+        assert!(!stderr(&out).contains(" at line "), "{}", stderr(&out));
+    }
+}
