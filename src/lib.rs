@@ -77,6 +77,12 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
 
 async fn serve(config: Config) -> Result<(), BoxError> {
     let url = redact_url(&config.database_url);
+    if let Some(path) = &config.auth.jwt_secret_file {
+        tracing::warn!(
+            "PLUGS_JWT_SECRET is not set: signing development tokens with the secret in {}; set PLUGS_JWT_SECRET in production",
+            path.display()
+        );
+    }
     let app = Application::build(config).await?;
     tracing::info!(address = %app.addr(), database = %url, "The Plugs is listening; GraphiQL at http://{}/", app.addr());
     app.run_until(shutdown_signal()).await

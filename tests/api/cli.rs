@@ -8,8 +8,11 @@ use sea_orm::{ConnectionTrait, Statement};
 use crate::helpers::{TestDb, connect, postgres_url};
 
 fn plugs(args: &[&str], env: &[(&str, &str)]) -> Output {
+    // Whatever the binary writes beside itself (the development secret) stays out of the repository.
+    let cwd = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugs"));
-    cmd.args(args)
+    cmd.current_dir(cwd.path())
+        .args(args)
         .env_remove("PLUGS_DATABASE_URL")
         .env_remove("PLUGS_BIND")
         .env_remove("PLUGS_ENV")
