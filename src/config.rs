@@ -287,6 +287,11 @@ impl Config {
         Ok(config)
     }
 
+    /// Production hides the schema: introspection, and with it GraphiQL, is off there.
+    pub fn introspection(&self) -> bool {
+        self.env != Environment::Production
+    }
+
     pub fn database_kind(&self) -> DatabaseKind {
         database_kind(&self.database_url).expect("validated when the config was read")
     }

@@ -83,8 +83,14 @@ async fn serve(config: Config) -> Result<(), BoxError> {
             path.display()
         );
     }
+    let graphiql = config.introspection();
     let app = Application::build(config).await?;
-    tracing::info!(address = %app.addr(), database = %url, "The Plugs is listening; GraphiQL at http://{}/", app.addr());
+    let addr = app.addr();
+    if graphiql {
+        tracing::info!(address = %addr, database = %url, "The Plugs is listening; GraphiQL at http://{addr}/");
+    } else {
+        tracing::info!(address = %addr, database = %url, "The Plugs is listening; GraphQL at http://{addr}/graphql (GraphiQL is off: no introspection in production)");
+    }
     app.run_until(shutdown_signal()).await
 }
 

@@ -403,3 +403,32 @@ fn the_schema_describes_every_table_with_api_naming() {
         );
     }
 }
+
+/// Production turns introspection off, so GraphiQL could only show an introspection error.
+#[tokio::test]
+async fn production_answers_the_home_page_with_how_to_call_the_api_instead_of_graphiql() {
+    let app = spawn_app_with(|c| c.env = plugs::config::Environment::Production).await;
+    let resp = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("introspection is disabled in production"),
+        "{html}"
+    );
+    assert!(html.contains("POST /graphql"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("/assets/graphiql/"), "{html}");
+    // The API itself answers, and really hides its schema.
+    let body = app.graphql("{ apiVersion }", json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = app
+        .graphql("{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+}
