@@ -1,4 +1,5 @@
 use reqwest::StatusCode;
+use sea_orm::TransactionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{error_code, spawn_app, spawn_app_with};
@@ -26,6 +27,25 @@ async fn ready_is_200_with_the_database_and_503_once_it_is_gone() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     // Liveness is independent of the database.
     let resp = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ready_answers_503_promptly_while_no_connection_is_free() {
+    let app = spawn_app_with(|c| c.db_max_connections = 1).await;
+    let held = app.db.begin().await.unwrap();
+    let started = std::time::Instant::now();
+    let resp = app.client.get(app.url("/ready")).send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Well under the pool's 10 s acquire timeout.
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+
+    held.rollback().await.unwrap();
+    let resp = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
