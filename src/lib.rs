@@ -56,8 +56,8 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
                 Migrator::up(&db, None).await?;
                 let r = seed::seed_demo(&db, contacts, interactions).await?;
                 println!(
-                    "Seeded organization {} ({}): {} contacts, {} interactions, {} events, {} registrations.",
-                    r.organization_id, seed::DEMO_DOMAIN, r.contacts, r.interactions, r.events, r.attendees
+                    "Seeded organization {} ({}): {} contacts, {} interactions, {} events, {} registrations, {} notifications.",
+                    r.organization_id, seed::DEMO_DOMAIN, r.contacts, r.interactions, r.events, r.attendees, r.notifications
                 );
                 println!("  admin:  {} / {}", seed::ADMIN_EMAIL, seed::ADMIN_PASSWORD);
                 println!("  member: {} / {}", seed::MEMBER_EMAIL, seed::MEMBER_PASSWORD);

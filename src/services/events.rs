@@ -650,17 +650,25 @@ pub async fn register(
         &txn,
         &mut outbox,
         actor.organization_id,
-        vec![NewNotification::new(
-            row.user_id,
-            NotificationType::Success,
-            "Registration confirmed",
-            format!("You are registered for {}.", event.title),
-            serde_json::json!({ "eventId": event.id, "attendeeId": row.id }),
-        )],
+        vec![registration_confirmed(&event.title, &row)],
     )
     .await?;
     outbox.commit(txn, broker).await?;
     Ok(row)
+}
+
+/// What a registrant is told once their seat is taken (the demo seed says the same).
+pub fn registration_confirmed(
+    event_title: &str,
+    attendee: &event_attendees::Model,
+) -> NewNotification {
+    NewNotification::new(
+        attendee.user_id,
+        NotificationType::Success,
+        "Registration confirmed",
+        format!("You are registered for {event_title}."),
+        serde_json::json!({ "eventId": attendee.event_id, "attendeeId": attendee.id }),
+    )
 }
 
 pub async fn cancel_registration(

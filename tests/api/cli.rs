@@ -2,10 +2,11 @@
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::helpers::{TestDb, connect, postgres_url};
+use crate::helpers::{TestDb, connect, postgres_url, spawn_app_on, test_config};
 
 fn plugs(args: &[&str], env: &[(&str, &str)]) -> Output {
     // Whatever the binary writes beside itself (the development secret) stays out of the repository.
@@ -96,7 +97,7 @@ async fn a_port_in_use_is_one_readable_line() {
 
 #[tokio::test]
 async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
-    let test_db = TestDb::empty().await;
+    let test_db = Arc::new(TestDb::empty().await);
     let env = [("PLUGS_DATABASE_URL", test_db.url.as_str())];
     let out = plugs(&["migrate", "status"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -130,6 +131,8 @@ async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
         printed.contains(plugs::seed::MEMBER_EMAIL)
             && printed.contains(plugs::seed::MEMBER_PASSWORD)
     );
+    assert!(printed.contains("notifications"), "{printed}");
+    demo_member_has_unread_notifications(&test_db).await;
     let again = plugs(&["seed", "--demo"], &env);
     assert_one_line_failure(&again, "already exists");
 
@@ -141,7 +144,49 @@ async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
         "after fresh the seed runs again: {}",
         stderr(&out)
     );
+    let test_db = Arc::into_inner(test_db).expect("no app holds the database any more");
     test_db.cleanup().await;
+}
+
+/// The demo member signs in to an inbox with something in it: a welcome, a registration
+/// confirmation, and one confirmation read long ago.
+async fn demo_member_has_unread_notifications(test_db: &Arc<TestDb>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (app, running) = spawn_app_on(test_db.clone(), test_config(&test_db.url), async {
+        let _ = stopped.await;
+    })
+    .await;
+    let login = app
+        .login(
+            plugs::seed::MEMBER_EMAIL,
+            plugs::seed::MEMBER_PASSWORD,
+            None,
+        )
+        .await;
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"));
+    let body = app
+        .gql_as(
+            token,
+            "{ notifications(first: 10) { totalCount nodes { title notificationType isRead } } unreadNotificationCount }",
+            serde_json::json!({}),
+        )
+        .await;
+    let data = &body["data"];
+    assert_eq!(data["notifications"]["totalCount"], 3, "{body}");
+    assert_eq!(data["unreadNotificationCount"], 2, "{body}");
+    let nodes = data["notifications"]["nodes"].as_array().unwrap();
+    let has = |title: &str, kind: &str, read: bool| {
+        nodes
+            .iter()
+            .any(|n| n["title"] == title && n["notificationType"] == kind && n["isRead"] == read)
+    };
+    assert!(has("Welcome to The Plugs Demo", "INFO", false), "{body}");
+    assert!(has("Registration confirmed", "SUCCESS", false), "{body}");
+    assert!(has("Registration confirmed", "SUCCESS", true), "{body}");
+    stop.send(()).unwrap();
+    running.await.unwrap();
 }
 
 /// The README's first PostgreSQL step names a database nobody has created yet.
