@@ -108,8 +108,10 @@ impl Default for RealtimeConfig {
 /// Authentication settings (API.md "Authentication").
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
-    /// HS256 secret. Outside production a random one is made per process when unset.
+    /// HS256 secret. Outside production, when unset, the one kept in `jwt_secret_file`.
     pub jwt_secret: String,
+    /// Where the development secret lives (`None` when `PLUGS_JWT_SECRET` is set).
+    pub jwt_secret_file: Option<std::path::PathBuf>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: std::time::Duration,
@@ -173,7 +175,8 @@ impl Config {
             None if env == Environment::Production => {
                 return Err(ConfigError::Missing("PLUGS_JWT_SECRET"));
             }
-            None => random_secret(),
+            // Read from its file below, once everything else is known to be valid.
+            None => String::new(),
         };
         let db_max_connections = parse_num(&get, "PLUGS_DB_MAX_CONNECTIONS", 10u32)?;
         let d = Limits::default();
@@ -204,6 +207,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let auth = AuthConfig {
             jwt_secret,
+            jwt_secret_file: None,
             issuer: "the-plugs".into(),
             audience: "the-plugs-api".into(),
             access_ttl: std::time::Duration::from_secs(15 * 60),
@@ -221,7 +225,7 @@ impl Config {
             )?,
             trusted_proxies,
         };
-        Ok(Self {
+        let mut config = Self {
             database_url,
             bind,
             env,
@@ -266,7 +270,26 @@ impl Config {
                     )?),
                 }
             },
-        })
+        };
+        // Last, so that a configuration refused for another reason writes nothing to disk.
+        if config.auth.jwt_secret.is_empty() {
+            let path = dev_secret_path(&config.database_url);
+            config.auth.jwt_secret =
+                development_secret(&path).map_err(|e| ConfigError::Invalid {
+                    var: "PLUGS_JWT_SECRET",
+                    message: format!(
+                        "not set, and the development secret cannot be kept in {}: {e}",
+                        path.display()
+                    ),
+                })?;
+            config.auth.jwt_secret_file = Some(path);
+        }
+        Ok(config)
+    }
+
+    /// Production hides the schema: introspection, and with it GraphiQL, is off there.
+    pub fn introspection(&self) -> bool {
+        self.env != Environment::Production
     }
 
     pub fn database_kind(&self) -> DatabaseKind {
@@ -274,7 +297,60 @@ impl Config {
     }
 }
 
-/// A per-process secret for development: tokens do not survive a restart, which is fine there.
+/// The development secret's file: beside the SQLite database it signs for, else in the working
+/// directory. Git-ignored.
+pub fn dev_secret_path(database_url: &str) -> std::path::PathBuf {
+    let dir = sqlite_file(database_url)
+        .and_then(|f| f.parent().map(std::path::Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| ".".into());
+    dir.join(DEV_SECRET_FILE)
+}
+
+pub const DEV_SECRET_FILE: &str = ".plugs-dev-secret";
+
+/// Reads the development secret at `path`, making it first if there is none. Tokens then
+/// survive a restart. Two processes starting at once agree on one secret: each writes a
+/// private temporary file and hard-links it to `path`, which only the first link wins; the
+/// loser reads the winner's file, which is complete the moment it appears.
+fn development_secret(path: &std::path::Path) -> std::io::Result<String> {
+    match read_secret(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        found => return found,
+    }
+    let secret = random_secret();
+    let tmp = path.with_file_name(format!("{DEV_SECRET_FILE}.{}.tmp", &random_secret()[..12]));
+    let written = write_private(&tmp, &secret).and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(secret),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_secret(path),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_secret(path: &std::path::Path) -> std::io::Result<String> {
+    let secret = std::fs::read_to_string(path)?.trim().to_owned();
+    if secret.len() < 32 {
+        return Err(std::io::Error::other(
+            "it holds fewer than 32 characters; delete it to make a new one",
+        ));
+    }
+    Ok(secret)
+}
+
+/// Readable by its owner only: the secret signs every development token.
+fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(format!("{secret}\n").as_bytes())?;
+    file.sync_all()
+}
+
 fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random generator is available");
@@ -326,6 +402,25 @@ pub fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
     }
 }
 
+/// The file a SQLite URL names, as sqlx reads it; `None` for in-memory SQLite and PostgreSQL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if database_kind(url).ok()? != DatabaseKind::Sqlite {
+        return None;
+    }
+    let opts: sea_orm::sqlx::sqlite::SqliteConnectOptions = url.parse().ok()?;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let memory_mode = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .iter()
+        .any(|(k, v)| k == "mode" && v == "memory");
+    let file = opts.get_filename();
+    // sqlx names `:memory:` databases `file:sqlx-in-memory-<n>`.
+    if memory_mode || file.to_string_lossy().starts_with("file:sqlx-in-memory-") {
+        return None;
+    }
+    Some(file.to_owned())
+}
+
 /// The URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
@@ -335,4 +430,26 @@ pub fn redact_url(url: &str) -> String {
         return format!("{scheme}://{user}:***@{host}");
     }
     url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_development_secret_lives_beside_the_sqlite_file_else_in_the_working_directory() {
+        let path = |url: &str| dev_secret_path(url).display().to_string();
+        assert_eq!(path("sqlite://plugs.db?mode=rwc"), "./.plugs-dev-secret");
+        assert_eq!(path("sqlite://data/plugs.db"), "data/.plugs-dev-secret");
+        assert_eq!(
+            path("sqlite:///var/lib/plugs/plugs.db?mode=rwc"),
+            "/var/lib/plugs/.plugs-dev-secret"
+        );
+        assert_eq!(path("sqlite::memory:"), "./.plugs-dev-secret");
+        assert_eq!(path("sqlite://x.db?mode=memory"), "./.plugs-dev-secret");
+        assert_eq!(
+            path("postgres://postgres@127.0.0.1:5432/plugs"),
+            "./.plugs-dev-secret"
+        );
+    }
 }

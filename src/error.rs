@@ -113,7 +113,7 @@ impl From<AppError> for async_graphql::Error {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
-        classify_db_err(&err).unwrap_or_else(|| AppError::Internal(err.to_string()))
+        classify_db_err(&err).unwrap_or_else(|| AppError::Internal(crate::db::describe(&err)))
     }
 }
 

@@ -56,8 +56,8 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
                 Migrator::up(&db, None).await?;
                 let r = seed::seed_demo(&db, contacts, interactions).await?;
                 println!(
-                    "Seeded organization {} ({}): {} contacts, {} interactions, {} events, {} registrations.",
-                    r.organization_id, seed::DEMO_DOMAIN, r.contacts, r.interactions, r.events, r.attendees
+                    "Seeded organization {} ({}): {} contacts, {} interactions, {} events, {} registrations, {} notifications.",
+                    r.organization_id, seed::DEMO_DOMAIN, r.contacts, r.interactions, r.events, r.attendees, r.notifications
                 );
                 println!("  admin:  {} / {}", seed::ADMIN_EMAIL, seed::ADMIN_PASSWORD);
                 println!("  member: {} / {}", seed::MEMBER_EMAIL, seed::MEMBER_PASSWORD);
@@ -68,13 +68,29 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
     });
     // A request stuck on the CPU must not keep the process alive after shutdown.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    result
+    // `?` on a database error keeps sqlx's wording, which ends in the server's source line.
+    result.map_err(|e| match e.downcast_ref::<sea_orm::DbErr>() {
+        Some(db_err) => db::describe(db_err).into(),
+        None => e,
+    })
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {
     let url = redact_url(&config.database_url);
+    if let Some(path) = &config.auth.jwt_secret_file {
+        tracing::warn!(
+            "PLUGS_JWT_SECRET is not set: signing development tokens with the secret in {}; set PLUGS_JWT_SECRET in production",
+            path.display()
+        );
+    }
+    let graphiql = config.introspection();
     let app = Application::build(config).await?;
-    tracing::info!(address = %app.addr(), database = %url, "The Plugs is listening; GraphiQL at http://{}/", app.addr());
+    let addr = app.addr();
+    if graphiql {
+        tracing::info!(address = %addr, database = %url, "The Plugs is listening; GraphiQL at http://{addr}/");
+    } else {
+        tracing::info!(address = %addr, database = %url, "The Plugs is listening; GraphQL at http://{addr}/graphql (GraphiQL is off: no introspection in production)");
+    }
     app.run_until(shutdown_signal()).await
 }
 

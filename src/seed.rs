@@ -1,18 +1,22 @@
 //! `plugs seed --demo`: one demo organization with known credentials and enough data to
 //! explore every screen: ~50 contacts with interactions, events with attendees, agenda and
-//! expenses. Deterministic (a fixed pseudo-random sequence), written in one transaction.
+//! expenses and notifications. Deterministic (a fixed pseudo-random sequence), written in one
+//! transaction.
 
 use chrono::{DateTime, Duration, DurationRound, FixedOffset, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::BoxError;
 use crate::auth::password;
+use crate::domain::enums::NotificationType;
 use crate::entities::{
     contact_interactions, contacts, event_agenda_items, event_attendees, events, expenses,
-    organizations, users,
+    notifications, organizations, users,
 };
+use crate::services::notifications::{NewNotification, notify};
 
 pub const DEMO_DOMAIN: &str = "demo.theplugs.example";
 pub const ADMIN_EMAIL: &str = "admin@demo.theplugs.example";
@@ -37,6 +41,7 @@ pub struct SeedReport {
     pub interactions: usize,
     pub events: usize,
     pub attendees: usize,
+    pub notifications: usize,
 }
 
 /// A small xorshift generator: the demo data is the same on every run.
@@ -330,6 +335,20 @@ pub async fn seed_demo(
         ),
     ];
     let mut n_attendees = 0;
+    // (notification, already read): what the demo users find in their inbox.
+    let mut inbox: Vec<(NewNotification, bool)> = members
+        .iter()
+        .map(|user_id| {
+            let welcome = NewNotification::new(
+                *user_id,
+                NotificationType::Info,
+                "Welcome to The Plugs Demo",
+                "Explore the demo organization: contacts, events, agenda and expenses.",
+                serde_json::json!({}),
+            );
+            (welcome, false)
+        })
+        .collect();
     for (title, event_type, status, starts, hours, max, registrations) in plan {
         let event_id = Uuid::new_v4();
         let start = t0 + Duration::days(starts);
@@ -377,11 +396,16 @@ pub async fn seed_demo(
             })
             .collect();
         n_attendees += attendees.len();
-        if !attendees.is_empty() {
-            event_attendees::Entity::insert_many(attendees)
-                .exec(&txn)
-                .await?;
-        }
+        let attendees = event_attendees::Entity::insert_many(attendees)
+            .exec_with_returning(&txn)
+            .await?;
+        // The confirmations of past events have been read long ago.
+        inbox.extend(attendees.iter().map(|a| {
+            (
+                crate::services::registrations::confirmed(title, a),
+                status == "completed",
+            )
+        }));
         let agenda: Vec<_> = (0..hours.min(3))
             .map(|slot| event_agenda_items::ActiveModel {
                 id: Set(Uuid::new_v4()),
@@ -423,6 +447,30 @@ pub async fn seed_demo(
             .await?;
         }
     }
+    let read: Vec<bool> = inbox.iter().map(|(_, read)| *read).collect();
+    // As the product writes them. The seed runs without a server, so the outbox's signals have
+    // no subscriber to reach and are dropped.
+    let mut outbox = crate::realtime::Outbox::new();
+    let ids = notify(
+        &txn,
+        &mut outbox,
+        org_id,
+        inbox.into_iter().map(|(n, _)| n).collect(),
+    )
+    .await
+    .map_err(|e| format!("{e:?}"))?;
+    let read_ids: Vec<Uuid> = ids
+        .iter()
+        .zip(&read)
+        .filter_map(|(id, read)| read.then_some(*id))
+        .collect();
+    crate::db::scoped::Scoped::system(org_id, "the demo organization the seed just made")
+        .update_many::<notifications::Entity>()
+        .col_expr(notifications::Column::IsRead, Expr::value(true))
+        .col_expr(notifications::Column::ReadAt, Expr::value(t0))
+        .filter(notifications::Column::Id.is_in(read_ids))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(SeedReport {
         organization_id: org_id,
@@ -430,5 +478,6 @@ pub async fn seed_demo(
         interactions: n_interactions,
         events: plan.len(),
         attendees: n_attendees,
+        notifications: ids.len(),
     })
 }

@@ -30,8 +30,9 @@ impl Application {
         let db = crate::db::connect(&config).await?;
         Migrator::up(&db, None).await.map_err(|e| {
             format!(
-                "migrations failed on {}: {e}",
-                redact_url(&config.database_url)
+                "migrations failed on {}: {}",
+                redact_url(&config.database_url),
+                crate::db::describe(&e)
             )
         })?;
         Self::build_with_db(config, db).await

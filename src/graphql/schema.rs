@@ -77,7 +77,6 @@ pub fn build_schema(
     config: &crate::config::Config,
 ) -> AppSchema {
     let limits: &Limits = &config.limits;
-    let introspection = config.env != crate::config::Environment::Production;
     let mut b = builder()
         .data(db)
         .data(auth)
@@ -86,7 +85,7 @@ pub fn build_schema(
         .extension(OperationMetrics::new(metrics))
         .extension(QueryLimits::new(limits))
         .extension(ErrorCodes);
-    if !introspection {
+    if !config.introspection() {
         b = b.disable_introspection();
     }
     b.finish()

@@ -38,6 +38,32 @@ pub async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
+/// What `/` says in production. The asset routes stay: they serve only the vendored files.
+const INTROSPECTION_OFF: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <title>The Plugs API</title>
+</head>
+<body>
+  <h1>The Plugs API</h1>
+  <p>GraphiQL is off: introspection is disabled in production, and the playground needs it to
+  read the schema.</p>
+  <p>Call the API with <code>POST /graphql</code>, a JSON body
+  <code>{"query": "...", "variables": {...}}</code>, <code>Content-Type: application/json</code> and
+  <code>Authorization: Bearer &lt;accessToken&gt;</code> (get one with the <code>login</code> mutation).
+  Subscriptions use the WebSocket at <code>/graphql/ws</code> (<code>graphql-transport-ws</code>).</p>
+  <pre>curl -s -X POST /graphql -H 'content-type: application/json' -d '{"query":"{ apiVersion }"}'</pre>
+  <p>To explore the schema, read <code>schema.graphql</code> or run a server with
+  <code>PLUGS_ENV=development</code>.</p>
+</body>
+</html>
+"#;
+
+pub async fn introspection_off() -> Html<&'static str> {
+    Html(INTROSPECTION_OFF)
+}
+
 struct Asset {
     name: &'static str,
     content_type: &'static str,

@@ -31,8 +31,14 @@ pub fn router(state: AppState) -> Router {
     // async-graphql-axum reads the body itself, bypassing axum's DefaultBodyLimit:
     // the limit has to be a tower layer.
     let body_limit = RequestBodyLimitLayer::new(state.config.limits.body_bytes);
+    // GraphiQL cannot work without introspection; it would only show an introspection error.
+    let home = if state.config.introspection() {
+        get(graphiql::page)
+    } else {
+        get(graphiql::introspection_off)
+    };
     Router::new()
-        .route("/", get(graphiql::page))
+        .route("/", home)
         .route("/assets/graphiql/{file}", get(graphiql::asset))
         .route(
             "/graphql",

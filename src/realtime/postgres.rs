@@ -134,7 +134,10 @@ async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
                             break;
                         }
                         Err(e) => {
-                            tracing::warn!("realtime: LISTEN connection failed: {e}; reconnecting");
+                            tracing::warn!(
+                                "realtime: LISTEN connection failed: {}; reconnecting",
+                                crate::db::describe_sqlx(&e)
+                            );
                             break;
                         }
                     }
@@ -143,7 +146,10 @@ async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
                 // the sockets are closed so their clients reconnect and re-query.
                 hub.interrupt();
             }
-            Err(e) => tracing::warn!("realtime: cannot LISTEN ({e}); retrying in {backoff:?}"),
+            Err(e) => tracing::warn!(
+                "realtime: cannot LISTEN ({}); retrying in {backoff:?}",
+                crate::db::describe_sqlx(&e)
+            ),
         }
         if ready.is_closed() && Arc::strong_count(&hub) == 1 {
             return; // the application is gone

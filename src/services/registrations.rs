@@ -196,16 +196,20 @@ pub async fn register(
     w.audit::<event_attendees::Entity, _>(row.id, None, Some(&row))
         .await?;
     w.signal(signal(&row, AttendeeChangeKind::Registered));
-    w.notify(vec![NewNotification::new(
-        row.user_id,
-        NotificationType::Success,
-        "Registration confirmed",
-        format!("You are registered for {}.", event.title),
-        json!({ "eventId": event.id, "attendeeId": row.id }),
-    )])
-    .await?;
+    w.notify(vec![confirmed(&event.title, &row)]).await?;
     w.commit().await?;
     Ok(row)
+}
+
+/// What a registrant is told once their seat is taken (the demo seed says the same).
+pub fn confirmed(event_title: &str, attendee: &event_attendees::Model) -> NewNotification {
+    NewNotification::new(
+        attendee.user_id,
+        NotificationType::Success,
+        "Registration confirmed",
+        format!("You are registered for {event_title}."),
+        json!({ "eventId": attendee.event_id, "attendeeId": attendee.id }),
+    )
 }
 
 pub async fn cancel(

@@ -6,7 +6,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AUTH_FIELDS, PASSWORD, error_code, error_field as field, spawn_app, spawn_app_with,
+    AUTH_FIELDS, PASSWORD, TestDb, error_code, error_field as field, spawn_app, spawn_app_on,
+    spawn_app_with,
 };
 
 const ME: &str = "{ me { id email isAdmin organization { domain } } }";
@@ -547,4 +548,68 @@ async fn a_burst_of_correct_logins_from_one_address_all_get_in() {
     for a in &answers {
         assert!(a["errors"].is_null(), "{a}");
     }
+}
+
+/// Without PLUGS_JWT_SECRET (development), the server reads its configuration as on a first
+/// start in `dir`, with the SQLite database named there.
+fn development_config(dir: &std::path::Path) -> plugs::config::Config {
+    let url = format!("sqlite://{}/plugs.db?mode=rwc", dir.display());
+    plugs::config::Config::from_lookup(|k| (k == "PLUGS_DATABASE_URL").then(|| url.clone()))
+        .expect("development config")
+}
+
+#[tokio::test]
+async fn a_development_token_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = development_config(dir.path());
+    let second = development_config(dir.path());
+    assert_eq!(first.auth.jwt_secret, second.auth.jwt_secret);
+    let file = dir.path().join(".plugs-dev-secret");
+    assert_eq!(first.auth.jwt_secret_file.as_deref(), Some(file.as_path()));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        first.auth.jwt_secret
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // The same database across the restart; the secret is whatever each start read.
+    let test_db = std::sync::Arc::new(TestDb::shared().await);
+    let on_test_db = |mut config: plugs::config::Config| {
+        config.database_url = test_db.url.clone();
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.db_max_connections = 5;
+        config
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (app, running) = spawn_app_on(test_db.clone(), on_test_db(first), async {
+        let _ = stopped.await;
+    })
+    .await;
+    let s = app.register().await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+
+    let (app, _) = spawn_app_on(test_db.clone(), on_test_db(second), std::future::pending()).await;
+    let me = app.gql_as(&s.access, ME, json!({})).await;
+    assert_eq!(me["data"]["me"]["id"], s.user_id.as_str(), "{me}");
+}
+
+#[test]
+fn simultaneous_first_starts_agree_on_one_development_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets: Vec<String> = std::thread::scope(|scope| {
+        let starts: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| development_config(dir.path()).auth.jwt_secret))
+            .collect();
+        starts.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    assert!(secrets.iter().all(|s| s == &secrets[0]), "{secrets:?}");
+    // No temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [".plugs-dev-secret"]);
 }

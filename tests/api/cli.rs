@@ -2,12 +2,18 @@
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
+use std::sync::Arc;
 
-use crate::helpers::TestDb;
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::helpers::{TestDb, connect, postgres_url, spawn_app_on, test_config};
 
 fn plugs(args: &[&str], env: &[(&str, &str)]) -> Output {
+    // Whatever the binary writes beside itself (the development secret) stays out of the repository.
+    let cwd = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugs"));
-    cmd.args(args)
+    cmd.current_dir(cwd.path())
+        .args(args)
         .env_remove("PLUGS_DATABASE_URL")
         .env_remove("PLUGS_BIND")
         .env_remove("PLUGS_ENV")
@@ -91,7 +97,7 @@ async fn a_port_in_use_is_one_readable_line() {
 
 #[tokio::test]
 async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
-    let test_db = TestDb::empty().await;
+    let test_db = Arc::new(TestDb::empty().await);
     let env = [("PLUGS_DATABASE_URL", test_db.url.as_str())];
     let out = plugs(&["migrate", "status"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -125,6 +131,8 @@ async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
         printed.contains(plugs::seed::MEMBER_EMAIL)
             && printed.contains(plugs::seed::MEMBER_PASSWORD)
     );
+    assert!(printed.contains("notifications"), "{printed}");
+    demo_member_has_unread_notifications(&test_db).await;
     let again = plugs(&["seed", "--demo"], &env);
     assert_one_line_failure(&again, "already exists");
 
@@ -136,5 +144,180 @@ async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
         "after fresh the seed runs again: {}",
         stderr(&out)
     );
+    let test_db = Arc::into_inner(test_db).expect("no app holds the database any more");
     test_db.cleanup().await;
+}
+
+/// The demo member signs in to an inbox with something in it: a welcome, a registration
+/// confirmation, and one confirmation read long ago.
+async fn demo_member_has_unread_notifications(test_db: &Arc<TestDb>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (app, running) = spawn_app_on(test_db.clone(), test_config(&test_db.url), async {
+        let _ = stopped.await;
+    })
+    .await;
+    let login = app
+        .login(
+            plugs::seed::MEMBER_EMAIL,
+            plugs::seed::MEMBER_PASSWORD,
+            None,
+        )
+        .await;
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"));
+    let body = app
+        .gql_as(
+            token,
+            "{ notifications(first: 10) { totalCount nodes { title notificationType isRead } } unreadNotificationCount }",
+            serde_json::json!({}),
+        )
+        .await;
+    let data = &body["data"];
+    assert_eq!(data["notifications"]["totalCount"], 3, "{body}");
+    assert_eq!(data["unreadNotificationCount"], 2, "{body}");
+    let nodes = data["notifications"]["nodes"].as_array().unwrap();
+    let has = |title: &str, kind: &str, read: bool| {
+        nodes
+            .iter()
+            .any(|n| n["title"] == title && n["notificationType"] == kind && n["isRead"] == read)
+    };
+    assert!(has("Welcome to The Plugs Demo", "INFO", false), "{body}");
+    assert!(has("Registration confirmed", "SUCCESS", false), "{body}");
+    assert!(has("Registration confirmed", "SUCCESS", true), "{body}");
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
+/// The README's first PostgreSQL step names a database nobody has created yet.
+#[tokio::test]
+async fn a_missing_postgres_database_is_created_and_a_missing_sqlite_directory_is_named() {
+    let Some(admin_url) = postgres_url() else {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let url = format!("sqlite://{}/plugs.db?mode=rwc", missing.display());
+        let out = plugs(
+            &["migrate", "status"],
+            &[
+                ("PLUGS_DATABASE_URL", &url),
+                ("PLUGS_JWT_SECRET", &"s".repeat(32)),
+            ],
+        );
+        assert_one_line_failure(
+            &out,
+            &format!("the directory {} does not exist", missing.display()),
+        );
+        return;
+    };
+    // Case, spaces and quotes must survive as one identifier (and inject nothing).
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let name = format!("Plugs \"Odd\"; name-{tag}");
+    let encoded = name
+        .replace(' ', "%20")
+        .replace('"', "%22")
+        .replace(';', "%3B");
+    let (server, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{server}/{encoded}");
+    let admin = connect(&admin_url).await;
+    let exists = || async {
+        admin
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .is_some()
+    };
+    assert!(!exists().await);
+
+    let out = plugs(
+        &["migrate", "up"],
+        &[("PLUGS_DATABASE_URL", &url), ("RUST_LOG", "info")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("created database {name}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(exists().await);
+    let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
+    let status = String::from_utf8(out.stdout).unwrap();
+    assert!(status.lines().all(|l| l.starts_with("Applied")), "{status}");
+    admin
+        .execute_unprepared(&format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            plugs::db::quote_ident(&name)
+        ))
+        .await
+        .unwrap();
+
+    // A role that may not create databases is told how to get one.
+    let role = format!("plugs_nocreate_{tag}");
+    admin
+        .execute_unprepared(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'nocreate-{tag}'"
+        ))
+        .await
+        .unwrap();
+    let host = server.split_once('@').map_or(server, |(_, h)| h);
+    let url = format!("postgres://{role}:nocreate-{tag}@{host}/plugs_never_{tag}");
+    let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
+    admin
+        .execute_unprepared(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+    assert_one_line_failure(&out, &format!("createdb plugs_never_{tag}"));
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!exists().await);
+}
+
+/// An operator with a wrong URL learns what happened in seconds, in the server's words but
+/// without its source position (sqlx appends PostgreSQL's " at line 768").
+#[test]
+fn an_unreachable_database_is_one_line_within_seconds() {
+    let started = std::time::Instant::now();
+    let out = plugs(
+        &["migrate", "status"],
+        &[("PLUGS_DATABASE_URL", "postgres://nobody@127.0.0.1:1/x")],
+    );
+    let elapsed = started.elapsed();
+    assert_one_line_failure(&out, "refused");
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+    assert!(!stderr(&out).contains(" at line "), "{}", stderr(&out));
+
+    // A server that accepts the connection and never answers (the kernel completes the
+    // handshake for a listener nobody accepts on).
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://nobody@{}/x", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
+    let elapsed = started.elapsed();
+    assert_one_line_failure(&out, "timed out");
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+
+    if let Some(url) = postgres_url() {
+        // A role the server does not know: refused by authentication, in one line.
+        let (server, _) = url.rsplit_once('/').unwrap();
+        let host = server.split_once('@').map_or(server, |(_, h)| h);
+        let role = format!("nobody_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let out = plugs(
+            &["migrate", "status"],
+            &[("PLUGS_DATABASE_URL", &format!("postgres://{role}@{host}/x"))],
+        );
+        assert_one_line_failure(&out, "(SQLSTATE 28");
+        assert!(!stderr(&out).contains(" at line "), "{}", stderr(&out));
+    }
 }

@@ -123,7 +123,10 @@ pub async fn connect(url: &str) -> DatabaseConnection {
 }
 
 pub fn test_config(url: &str) -> Config {
-    let mut config = Config::from_lookup(|_| None).expect("default config");
+    // A secret of its own, so that no development secret file is written into the repository.
+    let secret = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+    let mut config = Config::from_lookup(|k| (k == "PLUGS_JWT_SECRET").then(|| secret.clone()))
+        .expect("default config");
     config.database_url = url.to_owned();
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.db_max_connections = 5;
@@ -147,18 +150,33 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let test_db = TestDb::shared().await;
     let mut config = test_config(&test_db.url);
     customize(&mut config);
+    spawn_app_on(Arc::new(test_db), config, std::future::pending())
+        .await
+        .0
+}
+
+/// An app on `test_db` with exactly `config`, serving until `shutdown` resolves; the handle
+/// ends when it has stopped (a restart is two of these on one database).
+pub async fn spawn_app_on(
+    test_db: Arc<TestDb>,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<()>) {
     let app = Application::build(config).await.expect("app builds");
     let addr = format!("http://{}", app.addr());
     let db = app.db().clone();
     let broker = app.broker();
-    tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
+    let running = tokio::spawn(async move {
+        app.run_until(shutdown).await.expect("the app serves");
+    });
+    let app = TestApp {
         addr,
         client: reqwest::Client::new(),
         db,
         broker,
-        _test_db: Arc::new(test_db),
-    }
+        _test_db: test_db,
+    };
+    (app, running)
 }
 
 impl TestApp {

@@ -1,4 +1,5 @@
 use reqwest::StatusCode;
+use sea_orm::TransactionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{error_code, spawn_app, spawn_app_with};
@@ -26,6 +27,25 @@ async fn ready_is_200_with_the_database_and_503_once_it_is_gone() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     // Liveness is independent of the database.
     let resp = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ready_answers_503_promptly_while_no_connection_is_free() {
+    let app = spawn_app_with(|c| c.db_max_connections = 1).await;
+    let held = app.db.begin().await.unwrap();
+    let started = std::time::Instant::now();
+    let resp = app.client.get(app.url("/ready")).send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Well under the pool's 10 s acquire timeout.
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+
+    held.rollback().await.unwrap();
+    let resp = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
@@ -402,4 +422,33 @@ fn the_schema_describes_every_table_with_api_naming() {
             "scalar {scalar} missing"
         );
     }
+}
+
+/// Production turns introspection off, so GraphiQL could only show an introspection error.
+#[tokio::test]
+async fn production_answers_the_home_page_with_how_to_call_the_api_instead_of_graphiql() {
+    let app = spawn_app_with(|c| c.env = plugs::config::Environment::Production).await;
+    let resp = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("introspection is disabled in production"),
+        "{html}"
+    );
+    assert!(html.contains("POST /graphql"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("/assets/graphiql/"), "{html}");
+    // The API itself answers, and really hides its schema.
+    let body = app.graphql("{ apiVersion }", json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = app
+        .graphql("{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(body["data"]["__schema"].is_null(), "{body}");
 }
