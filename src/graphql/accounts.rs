@@ -87,9 +87,10 @@ impl AccountQuery {
     /// The signed-in member.
     async fn me(&self, ctx: &Context<'_>) -> Res<User> {
         let actor = ctx.actor()?;
-        let user = users::get(ctx.db(), actor, actor.user_id)
-            .await?
-            .ok_or_else(|| AppError::Unauthenticated("the account no longer exists".into()))?;
+        let user =
+            crate::services::live::<crate::entities::users::Entity>(ctx.db(), actor, actor.user_id)
+                .await?
+                .ok_or_else(|| AppError::Unauthenticated("the account no longer exists".into()))?;
         Ok(user.into())
     }
 }

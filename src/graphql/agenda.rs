@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use crate::domain::enums::{AgendaItemStatus, AgendaItemType};
+use crate::entities::event_agenda_items;
 use crate::graphql::args::{change, id_change, non_null, parse_id, parse_ids, set};
 use crate::graphql::context::ContextExt;
 use crate::graphql::types::AgendaItem;
@@ -53,9 +54,11 @@ impl AgendaQuery {
     /// One live agenda item; `null` when missing, deleted or in another organization.
     async fn agenda_item(&self, ctx: &Context<'_>, id: ID) -> Res<Option<AgendaItem>> {
         let id = parse_id(&id, "id")?;
-        Ok(agenda::get(ctx.db(), ctx.actor()?, id)
-            .await?
-            .map(Into::into))
+        Ok(
+            crate::services::live::<event_agenda_items::Entity>(ctx.db(), ctx.actor()?, id)
+                .await?
+                .map(Into::into),
+        )
     }
 }
 

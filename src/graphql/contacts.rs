@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::Order;
 
 use crate::domain::enums::{ContactPriority, ContactStatus, ContactType};
+use crate::entities::contacts;
 use crate::error::AppError;
 use crate::graphql::args::{
     OrderDirection, change, non_null, one_ordering, opt_id, page, parse_id, set,
@@ -12,6 +13,7 @@ use crate::graphql::args::{
 use crate::graphql::connection::Connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::types::{Contact, ContactPerformanceSummary};
+use crate::services;
 use crate::services::contacts::{self as svc, ContactSort};
 
 type Res<T> = async_graphql::Result<T>;
@@ -202,7 +204,11 @@ impl ContactsQuery {
     /// One live contact; `null` when missing, deleted or in another organization.
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Contact>> {
         let id = parse_id(&id, "id")?;
-        Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
+        Ok(
+            services::live::<contacts::Entity>(ctx.db(), ctx.actor()?, id)
+                .await?
+                .map(Into::into),
+        )
     }
 
     /// Per contact type and status: contacts, average lead score, interactions, latest one.
@@ -280,19 +286,25 @@ impl ContactsMutation {
 
     /// Soft delete: the contact moves to the trash (`filter: { deleted: true }`).
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
-        Ok(
-            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, true)
-                .await?
-                .into(),
+        Ok(services::soft_delete::<contacts::Entity>(
+            ctx.store(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            true,
         )
+        .await?
+        .into())
     }
 
     async fn restore_contact(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
-        Ok(
-            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, false)
-                .await?
-                .into(),
+        Ok(services::soft_delete::<contacts::Entity>(
+            ctx.store(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            false,
         )
+        .await?
+        .into())
     }
 
     /// Moves a contact along the funnel TARGET -> CONTACT -> PLUG (skipping a stage is fine).

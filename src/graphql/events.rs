@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use sea_orm::Order;
 
 use crate::domain::enums::{EventStatus, EventType};
+use crate::entities::events;
 use crate::error::AppError;
 use crate::graphql::args::{
     OrderDirection, change, non_null, one_ordering, opt_id, page, parse_id, set,
@@ -14,6 +15,7 @@ use crate::graphql::args::{
 use crate::graphql::connection::Connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::types::Event;
+use crate::services;
 use crate::services::events::{self as svc, EventSort};
 
 type Res<T> = async_graphql::Result<T>;
@@ -162,7 +164,9 @@ impl EventsQuery {
     /// One live event; `null` when missing, deleted or in another organization.
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Event>> {
         let id = parse_id(&id, "id")?;
-        Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
+        Ok(services::live::<events::Entity>(ctx.db(), ctx.actor()?, id)
+            .await?
+            .map(Into::into))
     }
 }
 
@@ -221,19 +225,25 @@ impl EventsMutation {
 
     /// Soft delete: the event moves to the trash (`filter: { deleted: true }`).
     async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
-        Ok(
-            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, true)
-                .await?
-                .into(),
+        Ok(services::soft_delete::<events::Entity>(
+            ctx.store(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            true,
         )
+        .await?
+        .into())
     }
 
     async fn restore_event(&self, ctx: &Context<'_>, id: ID) -> Res<Event> {
-        Ok(
-            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, false)
-                .await?
-                .into(),
+        Ok(services::soft_delete::<events::Entity>(
+            ctx.store(),
+            ctx.actor()?,
+            parse_id(&id, "id")?,
+            false,
         )
+        .await?
+        .into())
     }
 
     /// DRAFT -> PUBLISHED: registration opens.

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use crate::domain::enums::{InteractionStatus, InteractionType};
+use crate::entities::contact_interactions;
 use crate::graphql::args::{change, non_null, opt_id, page, parse_id, set};
 use crate::graphql::connection::Connection;
 use crate::graphql::context::ContextExt;
@@ -87,7 +88,11 @@ impl InteractionsQuery {
         id: ID,
     ) -> Res<Option<ContactInteraction>> {
         let id = parse_id(&id, "id")?;
-        Ok(svc::get(ctx.db(), ctx.actor()?, id).await?.map(Into::into))
+        Ok(
+            crate::services::live::<contact_interactions::Entity>(ctx.db(), ctx.actor()?, id)
+                .await?
+                .map(Into::into),
+        )
     }
 }
 

@@ -157,7 +157,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Res<EventAttendeeChange>> + use<>> {
         let actor = ctx.actor()?;
         let event = parse_id(&event_id, "eventId")?;
-        crate::services::events::get(ctx.db(), actor, event)
+        crate::services::live::<crate::entities::events::Entity>(ctx.db(), actor, event)
             .await?
             .ok_or_else(|| AppError::NotFound("no such event".into()))?;
         let topic = Topic::Event {

@@ -2,11 +2,12 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
+use crate::entities;
 use crate::graphql::args::{change, non_null, page, parse_id};
 use crate::graphql::connection::Connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::types::User;
-use crate::services::users;
+use crate::services::{self, users};
 
 type Res<T> = async_graphql::Result<T>;
 
@@ -88,9 +89,11 @@ impl UsersQuery {
     /// One live member; `null` when missing, deleted or in another organization.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Res<Option<User>> {
         let id = parse_id(&id, "id")?;
-        Ok(users::get(ctx.db(), ctx.actor()?, id)
-            .await?
-            .map(Into::into))
+        Ok(
+            services::live::<entities::users::Entity>(ctx.db(), ctx.actor()?, id)
+                .await?
+                .map(Into::into),
+        )
     }
 }
 

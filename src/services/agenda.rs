@@ -4,9 +4,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -212,19 +210,6 @@ pub async fn set_deleted(
     }
     w.commit().await?;
     Ok(row)
-}
-
-/// One live item; `None` when missing, deleted or another organization's.
-pub async fn get(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Option<items::Model>, AppError> {
-    Ok(actor
-        .scope()
-        .live_by_id::<items::Entity>(id)
-        .one(db)
-        .await?)
 }
 
 /// The event's live items in `ids` order; `ids` must name each of them exactly once.

@@ -137,8 +137,7 @@ pub async fn list(
         .scope()
         .find::<contacts::Entity>()
         .filter(C::IsDeleted.eq(f.deleted == Some(true)));
-    if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
-        validate::max_len("search", s, 100)?;
+    if let Some(s) = validate::search(f.search.as_deref())? {
         q = q.filter(search::expr_contains(SEARCH_EXPR, s));
     }
     if let Some(types) = &f.contact_type {
@@ -180,18 +179,6 @@ pub async fn list(
         q = q.filter(C::LastInteraction.lt(t.fixed_offset()));
     }
     paginate(db, q, &keyset(sort.0, sort.1), args).await
-}
-
-pub async fn get(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Option<contacts::Model>, AppError> {
-    Ok(actor
-        .scope()
-        .live_by_id::<contacts::Entity>(id)
-        .one(db)
-        .await?)
 }
 
 /// Contact columns a client may set. `None` leaves a column as it is.
@@ -329,19 +316,6 @@ pub async fn update(
     patch: ContactPatch,
 ) -> Result<contacts::Model, AppError> {
     change(store, actor, id, async |_, _, a| apply(a, patch)).await
-}
-
-/// Soft delete (`deleted: true`) or restore.
-pub async fn set_deleted(
-    store: Store<'_>,
-    actor: &Actor,
-    id: Uuid,
-    deleted: bool,
-) -> Result<contacts::Model, AppError> {
-    let w = Work::begin(store, actor).await?;
-    let row = w.set_deleted::<contacts::Entity>(id, deleted).await?;
-    w.commit().await?;
-    Ok(row)
 }
 
 fn funnel_rank(t: ContactType) -> u8 {

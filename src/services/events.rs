@@ -105,8 +105,7 @@ pub async fn list(
         .scope()
         .find::<events::Entity>()
         .filter(C::IsDeleted.eq(f.deleted == Some(true)));
-    if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
-        validate::max_len("search", s, 100)?;
+    if let Some(s) = validate::search(f.search.as_deref())? {
         q = q.filter(crate::db::search::any_contains(
             &[C::Title, C::Description, C::Location, C::Venue],
             s,
@@ -128,18 +127,6 @@ pub async fn list(
         q = q.filter(C::CreatedBy.eq(u));
     }
     paginate(db, q, &keyset(sort.0, sort.1), args).await
-}
-
-pub async fn get(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Option<events::Model>, AppError> {
-    Ok(actor
-        .scope()
-        .live_by_id::<events::Entity>(id)
-        .one(db)
-        .await?)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -333,19 +320,6 @@ pub async fn update(
         let message = "The time or place of an event you registered for has changed.";
         notify_registrants(&mut w, &row, title, message).await?;
     }
-    w.commit().await?;
-    Ok(row)
-}
-
-/// Soft delete (`deleted: true`) or restore.
-pub async fn set_deleted(
-    store: Store<'_>,
-    actor: &Actor,
-    id: Uuid,
-    deleted: bool,
-) -> Result<events::Model, AppError> {
-    let w = Work::begin(store, actor).await?;
-    let row = w.set_deleted::<events::Entity>(id, deleted).await?;
     w.commit().await?;
     Ok(row)
 }

@@ -87,18 +87,6 @@ pub async fn list(
     paginate(db, q, &keyset(), args).await
 }
 
-pub async fn get(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Option<contact_interactions::Model>, AppError> {
-    Ok(actor
-        .scope()
-        .live_by_id::<contact_interactions::Entity>(id)
-        .one(db)
-        .await?)
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct InteractionPatch {
     pub user_id: Option<Uuid>,

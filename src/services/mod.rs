@@ -44,3 +44,32 @@ pub fn now() -> DateTime<FixedOffset> {
         .expect("microseconds are a valid nanosecond value");
     t.fixed_offset()
 }
+
+/// One live row of the caller's organization; `None` when missing, deleted or another
+/// organization's (single lookups answer `null` for all three alike).
+pub async fn live<E: crate::db::scoped::TenantEntity>(
+    db: &sea_orm::DatabaseConnection,
+    actor: &Actor,
+    id: uuid::Uuid,
+) -> Result<Option<E::Model>, crate::error::AppError> {
+    Ok(actor.scope().live_by_id::<E>(id).one(db).await?)
+}
+
+/// Soft delete (`deleted: true`) or restore of one row with nothing else to check or change,
+/// in its own unit of work.
+pub async fn soft_delete<E>(
+    store: Store<'_>,
+    actor: &Actor,
+    id: uuid::Uuid,
+    deleted: bool,
+) -> Result<E::Model, crate::error::AppError>
+where
+    E: crate::db::scoped::TenantEntity,
+    E::Model: sea_orm::IntoActiveModel<E::ActiveModel> + serde::Serialize + Clone + Send + Sync,
+    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
+{
+    let w = Work::begin(store, actor).await?;
+    let row = w.set_deleted::<E>(id, deleted).await?;
+    w.commit().await?;
+    Ok(row)
+}

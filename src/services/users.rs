@@ -98,8 +98,7 @@ pub async fn list(
         .scope()
         .find::<users::Entity>()
         .filter(users::Column::IsDeleted.eq(trash));
-    if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-        validate::max_len("search", s, 100)?;
+    if let Some(s) = validate::search(filter.search.as_deref())? {
         q = q.filter(crate::db::search::any_contains(
             &[
                 users::Column::FirstName,
@@ -116,19 +115,6 @@ pub async fn list(
         q = q.filter(users::Column::IsAdmin.eq(admin));
     }
     paginate(db, q, &keyset(), args).await
-}
-
-/// A live member, or `None` (missing, deleted, or another organization's).
-pub async fn get(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Option<users::Model>, AppError> {
-    Ok(actor
-        .scope()
-        .live_by_id::<users::Entity>(id)
-        .one(db)
-        .await?)
 }
 
 fn apply_profile(a: &mut users::ActiveModel, p: ProfilePatch) -> Result<(), AppError> {

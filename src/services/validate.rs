@@ -68,6 +68,17 @@ pub fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<S
     }
 }
 
+/// A search text worth searching for: `None` when absent or blank, at most 100 characters.
+pub fn search(value: Option<&str>) -> Result<Option<&str>, AppError> {
+    match value.filter(|s| !s.trim().is_empty()) {
+        Some(s) => {
+            max_len("search", s, 100)?;
+            Ok(Some(s))
+        }
+        None => Ok(None),
+    }
+}
+
 pub fn max_len(field: &str, value: &str, max: usize) -> Result<(), AppError> {
     if value.chars().count() > max {
         return Err(AppError::bad_input(

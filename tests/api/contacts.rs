@@ -7,7 +7,7 @@ use crate::helpers::{Session, TestApp, error_code, error_field as field, spawn_a
 
 const FIELDS: &str = "id firstName lastName email company contactType status priority leadScore lastInteraction deletedAt";
 
-async fn create(app: &TestApp, s: &Session, input: Value) -> Value {
+pub async fn create(app: &TestApp, s: &Session, input: Value) -> Value {
     let body = app
         .gql_as(
             &s.access,
@@ -21,7 +21,7 @@ async fn create(app: &TestApp, s: &Session, input: Value) -> Value {
     body["data"]["createContact"].clone()
 }
 
-async fn interact(
+pub async fn interact(
     app: &TestApp,
     s: &Session,
     contact: &str,
@@ -41,7 +41,7 @@ async fn interact(
     body["data"]["createContactInteraction"].clone()
 }
 
-async fn contact(app: &TestApp, s: &Session, id: &str) -> Value {
+pub async fn contact(app: &TestApp, s: &Session, id: &str) -> Value {
     app.gql_as(
         &s.access,
         &format!("query($id: ID!) {{ contact(id: $id) {{ {FIELDS} }} }}"),
@@ -190,70 +190,6 @@ async fn the_funnel_moves_forward_and_only_admins_force_it_back() {
         .gql_as(&member.access, conv, json!({ "id": id, "to": "PLUG" }))
         .await;
     assert_eq!(skip["data"]["convertContact"]["contactType"], "PLUG");
-}
-
-#[tokio::test]
-async fn last_interaction_follows_completed_interactions() {
-    let app = spawn_app().await;
-    let s = app.register().await;
-    let id = create(&app, &s, json!({ "firstName": "A", "lastName": "B" })).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(contact(&app, &s, &id).await["lastInteraction"].is_null());
-    let old = interact(&app, &s, &id, 10, "COMPLETED", None).await;
-    let newer = interact(&app, &s, &id, 2, "COMPLETED", None).await;
-    interact(&app, &s, &id, -3, "SCHEDULED", None).await;
-    let last = |v: &Value| v["lastInteraction"].as_str().map(|s| s.to_owned());
-    assert_eq!(
-        last(&contact(&app, &s, &id).await),
-        newer["interactionDate"].as_str().map(|s| s.to_owned())
-    );
-    // Deleting the latest moves it back; restoring moves it forward again.
-    app.gql_as(
-        &s.access,
-        "mutation($id: ID!) { deleteContactInteraction(id: $id) { id } }",
-        json!({ "id": newer["id"] }),
-    )
-    .await;
-    assert_eq!(
-        last(&contact(&app, &s, &id).await),
-        old["interactionDate"].as_str().map(|s| s.to_owned())
-    );
-    app.gql_as(
-        &s.access,
-        "mutation($id: ID!) { restoreContactInteraction(id: $id) { id } }",
-        json!({ "id": newer["id"] }),
-    )
-    .await;
-    assert_eq!(
-        last(&contact(&app, &s, &id).await),
-        newer["interactionDate"].as_str().map(|s| s.to_owned())
-    );
-    // Turning the latest into a cancelled one moves it back too.
-    let upd = "mutation($id: ID!) { updateContactInteraction(id: $id, input: { status: CANCELLED }) { status } }";
-    app.gql_as(&s.access, upd, json!({ "id": newer["id"] }))
-        .await;
-    assert_eq!(
-        last(&contact(&app, &s, &id).await),
-        old["interactionDate"].as_str().map(|s| s.to_owned())
-    );
-
-    // A completed interaction cannot be in the future; nothing is written.
-    let future = (Utc::now() + Duration::days(2)).to_rfc3339();
-    let body = app
-        .gql_as(&s.access, "mutation($i: CreateContactInteractionInput!) { createContactInteraction(input: $i) { id } }",
-            json!({ "i": { "contactId": id, "interactionType": "MEETING", "interactionDate": future } }))
-        .await;
-    assert_eq!(field(&body), Some("interactionDate"), "{body}");
-    let n = app
-        .gql_as(
-            &s.access,
-            "query($id: ID!) { contact(id: $id) { interactionCount } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(n["data"]["contact"]["interactionCount"], 3);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
     reason = "tests read and write the database directly to check what the API did"
 )]
 
+mod agenda;
 mod audit;
 mod auth;
 mod cli;
@@ -14,11 +15,13 @@ mod events;
 mod fixtures;
 mod helpers;
 mod http;
+mod interactions;
 mod isolation;
 mod limits;
 mod migrations;
 mod money;
 mod notifications;
+mod registrations;
 mod relations;
 mod subscriptions;
 mod users;
