@@ -61,7 +61,8 @@ tenant_entity!(
 /// The caller's organization, the only door to tenant rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Scoped {
-    pub organization_id: Uuid,
+    /// Private: a scope is made by `of_actor` or `system`, never from a bare id elsewhere.
+    organization_id: Uuid,
 }
 
 impl Scoped {
@@ -78,6 +79,11 @@ impl Scoped {
     pub fn system(organization_id: Uuid, reason: &'static str) -> Self {
         let _ = reason;
         Self { organization_id }
+    }
+
+    /// The organization this scope opens.
+    pub fn organization_id(&self) -> Uuid {
+        self.organization_id
     }
 
     /// All rows of the organization, deleted ones included.

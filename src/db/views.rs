@@ -32,7 +32,7 @@ fn of_view(view: &str, columns: &[&str], scope: Scoped) -> SelectStatement {
     let mut q = Query::select();
     q.columns(columns.iter().map(|c| Alias::new(*c)))
         .from(Alias::new(view))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(scope.organization_id));
+        .and_where(Expr::col(Alias::new("organization_id")).eq(scope.organization_id()));
     for c in &columns[..2] {
         q.order_by(Alias::new(*c), Order::Asc);
     }

@@ -122,7 +122,7 @@ impl User {
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?;
-        let key = (self.scope, self.scope.organization_id);
+        let key = (self.scope, self.scope.organization_id());
         loaders
             .organizations
             .load_one(key)
