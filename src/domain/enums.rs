@@ -12,17 +12,76 @@ pub struct UnknownValue {
 }
 
 /// Every column enum: the GraphQL enum, `as_str` for the database, `FromStr` back.
-pub trait DbEnum: Copy + FromStr<Err = UnknownValue> + 'static {
+pub trait DbEnum: Copy + FromStr<Err = UnknownValue> + Send + Sync + 'static {
     const ALL: &'static [Self];
     fn as_str(self) -> &'static str;
 
-    /// Reads a value that the database's CHECK constraint already vouched for. Should the
-    /// constraint ever be bypassed, the row still renders (first variant) and the mismatch is logged.
-    fn from_db(value: &str) -> Self {
-        value.parse().unwrap_or_else(|e: UnknownValue| {
-            tracing::error!(error = %e, "database holds a value its CHECK constraint should refuse");
-            Self::ALL[0]
+    /// Reads a value the database's CHECK constraint vouched for. Should that ever be bypassed
+    /// (a hand edit, a newer version's value), the read fails as an internal error instead of
+    /// passing for another value.
+    fn from_db(value: &str) -> Result<Self, crate::error::AppError> {
+        value.parse().map_err(|e: UnknownValue| {
+            crate::error::AppError::Internal(format!(
+                "the database holds {e}, which its CHECK constraint should refuse"
+            ))
         })
+    }
+}
+
+/// An enum column as a GraphQL field: the value, or the error of a value the database should
+/// never have held (that field answers INTERNAL_SERVER_ERROR, the rest of the row still renders).
+#[derive(Clone, Debug)]
+pub struct Stored<T>(Result<T, String>);
+
+impl<T: DbEnum> Stored<T> {
+    pub fn from_db(value: &str) -> Self {
+        Self(T::from_db(value).map_err(|_| value.to_owned()))
+    }
+
+    pub fn get(&self) -> Option<T> {
+        self.0.as_ref().ok().copied()
+    }
+}
+
+/// The database string (the unknown one as it was read).
+impl<T: DbEnum> fmt::Display for Stored<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(v) => f.write_str(v.as_str()),
+            Err(raw) => f.write_str(raw),
+        }
+    }
+}
+
+impl<T: DbEnum + async_graphql::OutputType> async_graphql::OutputType for Stored<T> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        match &self.0 {
+            Ok(v) => v.resolve(ctx, field).await,
+            Err(raw) => {
+                use async_graphql::ErrorExtensions as _;
+                let err = crate::error::AppError::Internal(format!(
+                    "unknown {} value {raw:?} in the database",
+                    T::type_name()
+                ));
+                Err(err.extend().into_server_error(field.pos))
+            }
+        }
     }
 }
 
@@ -199,5 +258,16 @@ mod tests {
         check::<AttendeeStatus>();
         check::<NotificationChannel>();
         assert!("HOT_LEAD".parse::<ContactStatus>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_database_value_is_an_error_not_another_value() {
+        let err = ContactStatus::from_db("vip").unwrap_err();
+        assert_eq!(err.code(), "INTERNAL_SERVER_ERROR");
+        assert!(Stored::<ContactStatus>::from_db("vip").get().is_none());
+        assert_eq!(
+            Stored::<ContactStatus>::from_db("hot_lead").get(),
+            Some(ContactStatus::HotLead)
+        );
     }
 }

@@ -252,7 +252,7 @@ pub async fn login(
     session(auth, user, token, family)
 }
 
-/// Revokes every live token of a family (or of a user, except one family).
+/// Revokes every live token of a family (or of a user, except one family); how many.
 async fn revoke(
     db: &impl sea_orm::ConnectionTrait,
     scope: Scoped,
@@ -428,7 +428,11 @@ pub async fn logout(
     let Some(row) = by_token(&txn, token).await? else {
         return Err(unauthenticated(BAD_REFRESH));
     };
-    revoke(&txn, session_scope(&row), family(row.family_id)).await?;
+    if revoke(&txn, session_scope(&row), family(row.family_id)).await? == 0 {
+        // Already ended (an earlier logout, reuse detection): logging out is idempotent and
+        // changes nothing, so nothing is audited or announced.
+        return Ok(true);
+    }
     audit::record(
         &txn,
         Entry {

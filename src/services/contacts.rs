@@ -336,7 +336,7 @@ pub async fn convert(
     force: bool,
 ) -> Result<contacts::Model, AppError> {
     change(store, actor, id, async |_, old, a| {
-        let from = ContactType::from_db(&old.contact_type);
+        let from = ContactType::from_db(&old.contact_type)?;
         if from == to {
             return Err(AppError::bad_input(
                 "to",
@@ -412,7 +412,7 @@ pub async fn recalculate_lead_score(
         let completed = super::interactions::completed(&w.txn, actor.scope(), id).await?;
         a.lead_score = Set(lead_score(
             Utc::now(),
-            ContactType::from_db(&old.contact_type),
+            ContactType::from_db(&old.contact_type)?,
             &completed,
         ));
         Ok(())
@@ -453,7 +453,7 @@ pub async fn funnel(
     let rows: Vec<(String, i64)> = q.into_tuple().all(db).await?;
     let mut f = Funnel::default();
     for (t, n) in rows {
-        match ContactType::from_db(&t) {
+        match ContactType::from_db(&t)? {
             ContactType::Target => f.targets = n,
             ContactType::Contact => f.contacts = n,
             ContactType::Plug => f.plugs = n,

@@ -315,7 +315,7 @@ pub async fn update(
         || row.end_date != old.end_date
         || row.location != old.location
         || row.venue != old.venue;
-    if moved && EventStatus::from_db(&row.status) != EventStatus::Draft {
+    if moved && EventStatus::from_db(&row.status)? != EventStatus::Draft {
         let title = format!("{} has changed", row.title);
         let message = "The time or place of an event you registered for has changed.";
         notify_registrants(&mut w, &row, title, message).await?;
@@ -335,7 +335,7 @@ pub async fn transition(
 ) -> Result<events::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
     let old = w.live::<events::Entity>(id).await?;
-    let status = EventStatus::from_db(&old.status);
+    let status = EventStatus::from_db(&old.status)?;
     if !from.contains(&status) {
         let allowed: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         return Err(AppError::bad_input(

@@ -154,7 +154,7 @@ async fn apply(
     };
     let status = match &a.status {
         sea_orm::ActiveValue::Set(s) | sea_orm::ActiveValue::Unchanged(s) => {
-            InteractionStatus::from_db(s)
+            InteractionStatus::from_db(s)?
         }
         _ => InteractionStatus::Completed,
     };

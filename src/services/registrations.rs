@@ -145,14 +145,14 @@ pub async fn register(
     }
     let existing = of(&w, event_id, user_id).await?;
     if let Some(a) = &existing
-        && AttendeeStatus::from_db(&a.status) != AttendeeStatus::Cancelled
+        && AttendeeStatus::from_db(&a.status)? != AttendeeStatus::Cancelled
     {
         return Err(AppError::Conflict {
             message: "already registered for this event".into(),
             field: Some("userId".into()),
         });
     }
-    let status = EventStatus::from_db(&event.status);
+    let status = EventStatus::from_db(&event.status)?;
     if !matches!(status, EventStatus::Published | EventStatus::Ongoing) {
         return Err(AppError::bad_input(
             "eventId",
@@ -225,7 +225,7 @@ pub async fn cancel(
     let old = of(&w, event_id, user_id)
         .await?
         .ok_or_else(missing::<event_attendees::Entity>)?;
-    let status = AttendeeStatus::from_db(&old.status);
+    let status = AttendeeStatus::from_db(&old.status)?;
     if !is_open(status) {
         return Err(AppError::bad_input(
             "eventId",
@@ -261,7 +261,7 @@ pub async fn check(
     let old = of(&w, event_id, user_id)
         .await?
         .ok_or_else(missing::<event_attendees::Entity>)?;
-    let status = AttendeeStatus::from_db(&old.status);
+    let status = AttendeeStatus::from_db(&old.status)?;
     let t = now();
     let mut a: event_attendees::ActiveModel = old.clone().into();
     if check_in {
@@ -274,7 +274,7 @@ pub async fn check(
                 format!("the registration is {}", status.as_str()),
             ));
         }
-        let es = EventStatus::from_db(&event.status);
+        let es = EventStatus::from_db(&event.status)?;
         if !matches!(es, EventStatus::Published | EventStatus::Ongoing) {
             return Err(AppError::bad_input(
                 "eventId",
@@ -324,11 +324,11 @@ pub async fn update(
     actor.organizer_or_admin(event.created_by)?;
     let mut a: event_attendees::ActiveModel = old.clone().into();
     if let Some(s) = status {
-        let from = AttendeeStatus::from_db(&old.status);
+        let from = AttendeeStatus::from_db(&old.status)?;
         let allowed = match s {
             AttendeeStatus::Registered | AttendeeStatus::Confirmed => is_open(from),
             AttendeeStatus::NoShow => {
-                EventStatus::from_db(&event.status) == EventStatus::Completed && is_open(from)
+                EventStatus::from_db(&event.status)? == EventStatus::Completed && is_open(from)
             }
             AttendeeStatus::Attended | AttendeeStatus::Cancelled => false,
         };
@@ -365,7 +365,7 @@ pub async fn mark_no_shows(
     let mut w = Work::begin(store, actor).await?;
     let event = w.live::<events::Entity>(event_id).await?;
     actor.organizer_or_admin(event.created_by)?;
-    let status = EventStatus::from_db(&event.status);
+    let status = EventStatus::from_db(&event.status)?;
     if status != EventStatus::Completed {
         return Err(AppError::bad_input(
             "eventId",
@@ -471,7 +471,7 @@ pub async fn attendance(
         .collect();
     for (event, status, n, checked_in) in rows {
         let e = out.entry(event).or_default();
-        let status = AttendeeStatus::from_db(&status);
+        let status = AttendeeStatus::from_db(&status)?;
         if status != AttendeeStatus::Cancelled {
             e.active += n;
             e.checked_in += checked_in;

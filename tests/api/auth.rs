@@ -241,8 +241,22 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
 
 #[tokio::test]
 async fn logout_ends_the_session() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let app = spawn_app().await;
     let s = app.register().await;
+    let org: uuid::Uuid = app
+        .gql_as(&s.access, "{ organization { id } }", json!({}))
+        .await["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let audit_rows = || {
+        plugs::entities::audit_logs::Entity::find()
+            .filter(plugs::entities::audit_logs::Column::OrganizationId.eq(org))
+            .count(&app.db)
+    };
+    let before = audit_rows().await.unwrap();
     let out = app
         .graphql(
             "mutation($t: String!) { logout(refreshToken: $t) }",
@@ -259,6 +273,20 @@ async fn logout_ends_the_session() {
     assert_eq!(
         error_code(&app.gql_as(&s.access, ME, json!({})).await),
         Some("UNAUTHENTICATED")
+    );
+    assert_eq!(audit_rows().await.unwrap(), before + 1, "one audit row");
+    // Logging out again is idempotent: true, and nothing more is written.
+    let again = app
+        .graphql(
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": s.refresh }),
+        )
+        .await;
+    assert_eq!(again["data"]["logout"], true, "{again}");
+    assert_eq!(
+        audit_rows().await.unwrap(),
+        before + 1,
+        "no second audit row"
     );
 }
 

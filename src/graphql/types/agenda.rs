@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Event, User, related, related_opt};
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AgendaItemStatus, AgendaItemType, DbEnum};
+use crate::domain::enums::{AgendaItemStatus, AgendaItemType, Stored};
 use crate::entities::event_agenda_items;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::{utc, utc_opt};
@@ -25,10 +25,10 @@ pub struct AgendaItem {
     pub description: Option<String>,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
-    pub agenda_type: AgendaItemType,
+    pub agenda_type: Stored<AgendaItemType>,
     pub location: Option<String>,
     pub sort_order: i32,
-    pub status: AgendaItemStatus,
+    pub status: Stored<AgendaItemStatus>,
     pub metadata: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -46,10 +46,10 @@ impl From<event_agenda_items::Model> for AgendaItem {
             description: m.description,
             start_time: utc(m.start_time),
             end_time: utc(m.end_time),
-            agenda_type: DbEnum::from_db(&m.agenda_type),
+            agenda_type: Stored::from_db(&m.agenda_type),
             location: m.location,
             sort_order: m.sort_order,
-            status: DbEnum::from_db(&m.status),
+            status: Stored::from_db(&m.status),
             metadata: Json(m.metadata),
             created_at: utc(m.created_at),
             updated_at: utc(m.updated_at),

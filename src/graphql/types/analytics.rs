@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::db::views;
-use crate::domain::enums::{ContactStatus, ContactType, DbEnum, EventStatus, EventType};
+use crate::domain::enums::{ContactStatus, ContactType, EventStatus, EventType, Stored};
 use crate::domain::money;
 use crate::entities::analytics_events;
 use crate::graphql::scalars::utc;
@@ -12,8 +12,8 @@ use crate::graphql::scalars::utc;
 /// counts once, however many interactions it has.
 #[derive(Clone, Debug, SimpleObject)]
 pub struct ContactPerformanceSummary {
-    pub contact_type: ContactType,
-    pub status: ContactStatus,
+    pub contact_type: Stored<ContactType>,
+    pub status: Stored<ContactStatus>,
     pub total_contacts: i64,
     pub avg_lead_score: f64,
     /// Non-deleted interactions of these contacts.
@@ -24,8 +24,8 @@ pub struct ContactPerformanceSummary {
 impl From<views::ContactPerformanceRow> for ContactPerformanceSummary {
     fn from(r: views::ContactPerformanceRow) -> Self {
         Self {
-            contact_type: DbEnum::from_db(&r.contact_type),
-            status: DbEnum::from_db(&r.status),
+            contact_type: Stored::from_db(&r.contact_type),
+            status: Stored::from_db(&r.status),
             total_contacts: r.total_contacts,
             avg_lead_score: r.avg_lead_score,
             total_interactions: r.total_interactions,
@@ -37,8 +37,8 @@ impl From<views::ContactPerformanceRow> for ContactPerformanceSummary {
 /// One row of `event_analytics`: events of one type and status, each counted once.
 #[derive(Clone, Debug, SimpleObject)]
 pub struct EventAnalytics {
-    pub event_type: EventType,
-    pub status: EventStatus,
+    pub event_type: Stored<EventType>,
+    pub status: Stored<EventStatus>,
     pub event_count: i64,
     pub avg_attendees: f64,
     /// Sum of the non-deleted expenses of these events.
@@ -50,8 +50,8 @@ pub struct EventAnalytics {
 impl From<views::EventAnalyticsRow> for EventAnalytics {
     fn from(r: views::EventAnalyticsRow) -> Self {
         Self {
-            event_type: DbEnum::from_db(&r.event_type),
-            status: DbEnum::from_db(&r.status),
+            event_type: Stored::from_db(&r.event_type),
+            status: Stored::from_db(&r.status),
             event_count: r.event_count,
             avg_attendees: r.avg_attendees,
             total_expenses: money::normalize(r.total_expenses),

@@ -4,7 +4,7 @@ use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AuditAction, DbEnum};
+use crate::domain::enums::{AuditAction, Stored};
 use crate::entities::audit_logs;
 use crate::graphql::scalars::utc;
 
@@ -19,7 +19,7 @@ pub struct AuditLog {
     pub id: ID,
     pub table_name: String,
     pub record_id: ID,
-    pub action: AuditAction,
+    pub action: Stored<AuditAction>,
     pub old_values: Option<Json<serde_json::Value>>,
     pub new_values: Option<Json<serde_json::Value>>,
     pub metadata: Json<serde_json::Value>,
@@ -34,7 +34,7 @@ impl From<audit_logs::Model> for AuditLog {
             id: m.id.into(),
             table_name: m.table_name,
             record_id: m.record_id.into(),
-            action: DbEnum::from_db(&m.action),
+            action: Stored::from_db(&m.action),
             old_values: m.old_values.map(Json),
             new_values: m.new_values.map(Json),
             metadata: Json(m.metadata),

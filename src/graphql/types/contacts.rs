@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{ContactInteraction, User, dangling, related, related_opt};
 use crate::db::pagination::PageArgs;
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{ContactPriority, ContactStatus, ContactType, DbEnum};
+use crate::domain::enums::{ContactPriority, ContactStatus, ContactType, Stored};
 use crate::entities::contacts;
 use crate::graphql::connection::{Connection, children};
 use crate::graphql::loaders::{CountKey, Loaders};
@@ -34,9 +34,9 @@ pub struct Contact {
     pub linkedin_url: Option<String>,
     pub bio: Option<String>,
     pub avatar_url: Option<String>,
-    pub contact_type: ContactType,
-    pub status: ContactStatus,
-    pub priority: ContactPriority,
+    pub contact_type: Stored<ContactType>,
+    pub status: Stored<ContactStatus>,
+    pub priority: Stored<ContactPriority>,
     pub business_type: Option<String>,
     pub network_type: Option<String>,
     pub industry: Option<String>,
@@ -66,9 +66,9 @@ impl From<contacts::Model> for Contact {
             linkedin_url: m.linkedin_url,
             bio: m.bio,
             avatar_url: m.avatar_url,
-            contact_type: DbEnum::from_db(&m.contact_type),
-            status: DbEnum::from_db(&m.status),
-            priority: DbEnum::from_db(&m.priority),
+            contact_type: Stored::from_db(&m.contact_type),
+            status: Stored::from_db(&m.status),
+            priority: Stored::from_db(&m.priority),
             business_type: m.business_type,
             network_type: m.network_type,
             industry: m.industry,

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::{AgendaItem, EventAttendee, User, dangling, related};
 use crate::db::pagination::PageArgs;
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AttendeeStatus, DbEnum, EventStatus, EventType};
+use crate::domain::enums::{AttendeeStatus, DbEnum, EventStatus, EventType, Stored};
 use crate::domain::money;
 use crate::entities::events;
 use crate::graphql::connection::{Connection, children};
@@ -26,8 +26,8 @@ pub struct Event {
     pub id: ID,
     pub title: String,
     pub description: Option<String>,
-    pub event_type: EventType,
-    pub status: EventStatus,
+    pub event_type: Stored<EventType>,
+    pub status: Stored<EventStatus>,
     pub start_date: DateTime<Utc>,
     pub end_date: DateTime<Utc>,
     /// IANA time zone the event is held in (display only; all times are UTC).
@@ -57,8 +57,8 @@ impl From<events::Model> for Event {
             id: m.id.into(),
             title: m.title,
             description: m.description,
-            event_type: DbEnum::from_db(&m.event_type),
-            status: DbEnum::from_db(&m.status),
+            event_type: Stored::from_db(&m.event_type),
+            status: Stored::from_db(&m.status),
             start_date: utc(m.start_date),
             end_date: utc(m.end_date),
             timezone: m.timezone,

@@ -2,7 +2,7 @@ use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::domain::enums::{DbEnum, ExpenseStatus, ExpenseType};
+use crate::domain::enums::{ExpenseStatus, ExpenseType, Stored};
 use crate::domain::money;
 use crate::entities::expenses;
 use crate::graphql::scalars::{Date, utc, utc_opt};
@@ -17,9 +17,9 @@ pub struct Expense {
     pub amount: Decimal,
     pub currency: String,
     pub category: Option<String>,
-    pub expense_type: ExpenseType,
+    pub expense_type: Stored<ExpenseType>,
     pub expense_date: Date,
-    pub status: ExpenseStatus,
+    pub status: Stored<ExpenseStatus>,
     pub receipt_url: Option<String>,
     pub notes: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
@@ -38,9 +38,9 @@ impl From<expenses::Model> for Expense {
             amount: money::normalize(m.amount),
             currency: m.currency,
             category: m.category,
-            expense_type: DbEnum::from_db(&m.expense_type),
+            expense_type: Stored::from_db(&m.expense_type),
             expense_date: Date(m.expense_date),
-            status: DbEnum::from_db(&m.status),
+            status: Stored::from_db(&m.status),
             receipt_url: m.receipt_url,
             notes: m.notes,
             approved_at: utc_opt(m.approved_at),

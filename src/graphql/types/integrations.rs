@@ -4,8 +4,8 @@ use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::domain::enums::{
-    DbEnum, IntegrationLogStatus, IntegrationOperation, IntegrationProvider, IntegrationStatus,
-    IntegrationType,
+    IntegrationLogStatus, IntegrationOperation, IntegrationProvider, IntegrationStatus,
+    IntegrationType, Stored,
 };
 use crate::entities::{integration_logs, integrations};
 use crate::graphql::scalars::{utc, utc_opt};
@@ -18,12 +18,12 @@ fn json(v: Option<serde_json::Value>) -> Option<Json<serde_json::Value>> {
 #[derive(Clone, Debug, SimpleObject)]
 pub struct Integration {
     pub id: ID,
-    pub provider: IntegrationProvider,
-    pub integration_type: IntegrationType,
+    pub provider: Stored<IntegrationProvider>,
+    pub integration_type: Stored<IntegrationType>,
     pub settings: Json<serde_json::Value>,
     pub is_active: bool,
     pub last_sync: Option<DateTime<Utc>>,
-    pub status: IntegrationStatus,
+    pub status: Stored<IntegrationStatus>,
     pub metadata: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -34,12 +34,12 @@ impl From<integrations::Model> for Integration {
     fn from(m: integrations::Model) -> Self {
         Self {
             id: m.id.into(),
-            provider: DbEnum::from_db(&m.provider),
-            integration_type: DbEnum::from_db(&m.integration_type),
+            provider: Stored::from_db(&m.provider),
+            integration_type: Stored::from_db(&m.integration_type),
             settings: Json(m.settings),
             is_active: m.is_active,
             last_sync: utc_opt(m.last_sync),
-            status: DbEnum::from_db(&m.status),
+            status: Stored::from_db(&m.status),
             metadata: Json(m.metadata),
             created_at: utc(m.created_at),
             updated_at: utc(m.updated_at),
@@ -52,8 +52,8 @@ impl From<integrations::Model> for Integration {
 #[derive(Clone, Debug, SimpleObject)]
 pub struct IntegrationLog {
     pub id: ID,
-    pub operation: IntegrationOperation,
-    pub status: IntegrationLogStatus,
+    pub operation: Stored<IntegrationOperation>,
+    pub status: Stored<IntegrationLogStatus>,
     pub message: Option<String>,
     pub request_data: Option<Json<serde_json::Value>>,
     pub response_data: Option<Json<serde_json::Value>>,
@@ -69,8 +69,8 @@ impl From<integration_logs::Model> for IntegrationLog {
     fn from(m: integration_logs::Model) -> Self {
         Self {
             id: m.id.into(),
-            operation: DbEnum::from_db(&m.operation),
-            status: DbEnum::from_db(&m.status),
+            operation: Stored::from_db(&m.operation),
+            status: Stored::from_db(&m.status),
             message: m.message,
             request_data: json(m.request_data),
             response_data: json(m.response_data),

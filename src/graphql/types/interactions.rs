@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Contact, User, related};
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{DbEnum, InteractionStatus, InteractionType};
+use crate::domain::enums::{InteractionStatus, InteractionType, Stored};
 use crate::entities::contact_interactions;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::{utc, utc_opt};
@@ -22,12 +22,12 @@ pub struct ContactInteraction {
     #[graphql(skip)]
     pub user_id: Uuid,
     pub id: ID,
-    pub interaction_type: InteractionType,
+    pub interaction_type: Stored<InteractionType>,
     pub subject: Option<String>,
     pub description: Option<String>,
     pub outcome: Option<String>,
     pub interaction_date: DateTime<Utc>,
-    pub status: InteractionStatus,
+    pub status: Stored<InteractionStatus>,
     pub metadata: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -41,12 +41,12 @@ impl From<contact_interactions::Model> for ContactInteraction {
             contact_id: m.contact_id,
             user_id: m.user_id,
             id: m.id.into(),
-            interaction_type: DbEnum::from_db(&m.interaction_type),
+            interaction_type: Stored::from_db(&m.interaction_type),
             subject: m.subject,
             description: m.description,
             outcome: m.outcome,
             interaction_date: utc(m.interaction_date),
-            status: DbEnum::from_db(&m.status),
+            status: Stored::from_db(&m.status),
             metadata: Json(m.metadata),
             created_at: utc(m.created_at),
             updated_at: utc(m.updated_at),

@@ -3,7 +3,7 @@
 use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::domain::enums::{DbEnum, NotificationChannel, NotificationType};
+use crate::domain::enums::{NotificationChannel, NotificationType, Stored};
 use crate::entities::notifications;
 use crate::graphql::scalars::{utc, utc_opt};
 
@@ -13,8 +13,8 @@ pub struct Notification {
     pub id: ID,
     pub title: String,
     pub message: String,
-    pub notification_type: NotificationType,
-    pub channel: NotificationChannel,
+    pub notification_type: Stored<NotificationType>,
+    pub channel: Stored<NotificationChannel>,
     pub data: Json<serde_json::Value>,
     pub is_read: bool,
     pub read_at: Option<DateTime<Utc>>,
@@ -29,8 +29,8 @@ impl From<notifications::Model> for Notification {
             id: m.id.into(),
             title: m.title,
             message: m.message,
-            notification_type: DbEnum::from_db(&m.notification_type),
-            channel: DbEnum::from_db(&m.channel),
+            notification_type: Stored::from_db(&m.notification_type),
+            channel: Stored::from_db(&m.channel),
             data: Json(m.data),
             is_read: m.is_read,
             read_at: utc_opt(m.read_at),

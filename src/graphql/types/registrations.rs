@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Event, User, related};
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AttendeeStatus, DbEnum};
+use crate::domain::enums::{AttendeeStatus, Stored};
 use crate::entities::event_attendees;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::{utc, utc_opt};
@@ -21,7 +21,7 @@ pub struct EventAttendee {
     #[graphql(skip)]
     pub user_id: uuid::Uuid,
     pub id: ID,
-    pub status: AttendeeStatus,
+    pub status: Stored<AttendeeStatus>,
     pub registration_date: DateTime<Utc>,
     pub check_in_time: Option<DateTime<Utc>>,
     pub check_out_time: Option<DateTime<Utc>>,
@@ -39,7 +39,7 @@ impl From<event_attendees::Model> for EventAttendee {
             event_id: m.event_id,
             user_id: m.user_id,
             id: m.id.into(),
-            status: DbEnum::from_db(&m.status),
+            status: Stored::from_db(&m.status),
             registration_date: utc(m.registration_date),
             check_in_time: utc_opt(m.check_in_time),
             check_out_time: utc_opt(m.check_out_time),
