@@ -115,6 +115,9 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub access_ttl: std::time::Duration,
+    /// Clock skew forgiven when checking `exp` (instances' clocks differ a little). An open
+    /// socket closes at the same instant a new request with the token starts being refused.
+    pub jwt_leeway: std::time::Duration,
     pub refresh_ttl: std::time::Duration,
     /// Failed logins allowed per email and per client IP within `login_window`.
     pub login_max_failures: usize,
@@ -211,6 +214,7 @@ impl Config {
             issuer: "the-plugs".into(),
             audience: "the-plugs-api".into(),
             access_ttl: std::time::Duration::from_secs(15 * 60),
+            jwt_leeway: std::time::Duration::from_secs(5),
             refresh_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
             login_max_failures: parse_num(&get, "PLUGS_LOGIN_MAX_FAILURES", 10)?,
             login_window: std::time::Duration::from_secs(parse_num(

@@ -40,7 +40,7 @@ impl JwtKeys {
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = config.jwt_leeway.as_secs();
         Self {
             encoding: EncodingKey::from_secret(config.jwt_secret.as_bytes()),
             decoding: DecodingKey::from_secret(config.jwt_secret.as_bytes()),
@@ -49,6 +49,12 @@ impl JwtKeys {
             audience: config.audience.clone(),
             ttl: config.access_ttl,
         }
+    }
+
+    /// The first whole second (Unix time) at which a token with this `exp` is refused:
+    /// validation accepts while `now <= exp + leeway`.
+    pub fn refused_from(&self, exp: i64) -> i64 {
+        exp + self.validation.leeway as i64 + 1
     }
 
     /// Lifetime of an access token, in seconds (`AuthPayload.expiresIn`).

@@ -371,13 +371,13 @@ impl Connection {
             Caller::Anonymous => return refuse("no access token".into()),
         };
         let token = authorization.split_once(' ').map_or("", |(_, t)| t.trim());
-        let remaining = self
-            .state
-            .auth
-            .jwt
+        // Closed when a new request with this token would be refused: the same instant, so an
+        // expired token is never refused on one path and still served on another.
+        let jwt = &self.state.auth.jwt;
+        let remaining = jwt
             .verify(token)
             .ok()
-            .map(|c| (c.exp - chrono::Utc::now().timestamp()).max(0) as u64)
+            .map(|c| (jwt.refused_from(c.exp) - chrono::Utc::now().timestamp()).max(0) as u64)
             .unwrap_or(0);
         self.expires = Some(Instant::now() + Duration::from_secs(remaining));
         let topic = Topic::User {

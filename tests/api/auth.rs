@@ -641,3 +641,58 @@ fn simultaneous_first_starts_agree_on_one_development_secret() {
         .collect();
     assert_eq!(names, [".plugs-dev-secret"]);
 }
+
+/// Fails a login from the client address that `x-forwarded-for` names (a fresh e-mail each
+/// time, so only the per-address budget is spent).
+async fn fail_login_via(app: &crate::helpers::TestApp, forwarded_for: &str) -> Value {
+    let email = format!("nobody-{}@example.test", uuid::Uuid::new_v4().simple());
+    app.client
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({
+            "query": format!("mutation($i: LoginInput!) {{ login(input: $i) {{ {AUTH_FIELDS} }} }}"),
+            "variables": { "i": { "email": email, "password": "wrong-password" } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    // The tests connect from 127.0.0.1: trusted here, so each forwarded client has its own budget.
+    let trusted = spawn_app_with(|c| {
+        c.auth.login_max_failures = 2;
+        c.auth.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        let body = fail_login_via(&trusted, "203.0.113.7").await;
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    }
+    let body = fail_login_via(&trusted, "203.0.113.7").await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    // Another client behind the same proxy is not held to the first one's budget...
+    let body = fail_login_via(&trusted, "198.51.100.9").await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    // ...and a client cannot escape its budget by prepending a made-up address: the
+    // right-most address that is not a trusted proxy is the client.
+    let body = fail_login_via(&trusted, "192.0.2.1, 203.0.113.7").await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+
+    // From an untrusted peer the header is ignored: every "client" is the peer itself.
+    let untrusted = spawn_app_with(|c| {
+        c.auth.login_max_failures = 2;
+        c.auth.trusted_proxies = vec!["10.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for ip in ["203.0.113.7", "198.51.100.9"] {
+        let body = fail_login_via(&untrusted, ip).await;
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    }
+    let body = fail_login_via(&untrusted, "192.0.2.44").await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+}

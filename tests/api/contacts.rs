@@ -235,13 +235,17 @@ async fn filters_narrow_the_list() {
         "status": "COLD_LEAD", "priority": "LOW", "leadScore": 40 })).await;
     let c = create(&app, &s, json!({ "firstName": "Grace", "lastName": "Hopper", "email": "grace@navy.test", "status": "NEW_CLIENT",
         "leadScore": 60, "contactType": "CONTACT" })).await;
+    // LIKE's wildcards are characters to the search: `%` and `_` find this one only.
+    let wild = create(&app, &s, json!({ "firstName": "Percy", "lastName": "Wildcard", "company": "50%_Off", "priority": "HIGH",
+        "contactType": "PLUG" })).await;
     interact(&app, &s, c["id"].as_str().unwrap(), 40, "COMPLETED", None).await;
     interact(&app, &s, a["id"].as_str().unwrap(), 1, "COMPLETED", None).await;
     let q = "query($f: ContactFilter) { contacts(filter: $f, orderBy: [{ field: LAST_NAME, direction: ASC }]) { totalCount nodes { lastName } } }";
     let names = |b: &Value| -> Vec<String> {
+        assert!(b["errors"].is_null(), "a filter must not fail: {b}");
         b["data"]["contacts"]["nodes"]
             .as_array()
-            .unwrap_or(&vec![])
+            .expect("a page of contacts")
             .iter()
             .map(|n| n["lastName"].as_str().unwrap().to_owned())
             .collect()
@@ -251,10 +255,12 @@ async fn filters_narrow_the_list() {
         (json!({ "search": "LOVE" }), vec!["Lovelace"]),
         (json!({ "search": "navy.test" }), vec!["Hopper"]),
         (json!({ "search": "bletch" }), vec!["Turing"]),
-        (json!({ "search": "%" }), vec![]),
+        (json!({ "search": "%" }), vec!["Wildcard"]),
+        (json!({ "search": "0%_o" }), vec!["Wildcard"]),
+        (json!({ "search": "_" }), vec!["Wildcard"]),
         (
             json!({ "contactType": ["PLUG", "CONTACT"] }),
-            vec!["Hopper", "Lovelace"],
+            vec!["Hopper", "Lovelace", "Wildcard"],
         ),
         (json!({ "contactType": "TARGET" }), vec!["Turing"]),
         (json!({ "status": ["HOT_LEAD"] }), vec!["Lovelace"]),
@@ -272,6 +278,7 @@ async fn filters_narrow_the_list() {
         (json!({ "lastInteractionAfter": since }), vec!["Lovelace"]),
         (json!({ "lastInteractionBefore": since }), vec!["Hopper"]),
     ];
+    assert!(wild["id"].is_string());
     for (f, expected) in cases {
         let body = app.gql_as(&s.access, q, json!({ "f": f })).await;
         assert_eq!(names(&body), expected, "{f}: {body}");

@@ -18,6 +18,15 @@ pub fn postgres_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// For a test that only means something on PostgreSQL (marked `#[ignore]`, so SQLite runs
+/// list it as ignored): asked to run without PostgreSQL, it fails instead of passing empty.
+pub fn require_postgres() {
+    assert!(
+        postgres_url().is_some(),
+        "this test needs PostgreSQL: set PLUGS_TEST_DATABASE_URL"
+    );
+}
+
 pub fn backend() -> DbBackend {
     if postgres_url().is_some() {
         DbBackend::Postgres

@@ -10,16 +10,18 @@ use crate::events::{create_event, lifecycle, register};
 use crate::helpers::{Session, TestApp, spawn_app, spawn_app_with};
 use crate::notifications::send;
 use crate::ws::{
-    Socket, assert_silent, connect_as, expect_close, next_json, open, send_json, subscribe,
+    Socket, assert_silent, connect_as, expect_close, next_frame, next_json, open, send_json,
+    subscribe,
 };
 
 const ATTENDEE_CHANGED: &str = "subscription($e: ID!) { eventAttendeeChanged(eventId: $e) { kind currentAttendees attendee { id status user { id } event { id } } } }";
 const NOTIFICATION_RECEIVED: &str =
     "subscription { notificationReceived { id title message notificationType isRead data } }";
 
-/// The next message for `id`, within a second.
-async fn within_a_second(ws: &mut Socket, id: &str) -> Value {
-    tokio::time::timeout(Duration::from_secs(1), async {
+/// The next message for `id`. Deliveries take milliseconds; the 10 s ceiling only keeps a
+/// broken delivery from hanging the suite (a loaded 2-core machine must not fail it).
+async fn delivered(ws: &mut Socket, id: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let m = next_json(ws).await;
             if m["id"] == id {
@@ -28,7 +30,7 @@ async fn within_a_second(ws: &mut Socket, id: &str) -> Value {
         }
     })
     .await
-    .expect("delivered within a second")
+    .expect("delivered within 10 s")
 }
 
 /// A published event with room for `max`.
@@ -65,7 +67,7 @@ async fn organizers_watch_attendees_arrive_live() {
     subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
 
     assert!(register(&app, &member, &event, None).await["errors"].is_null());
-    let m = within_a_second(&mut ws, "a").await;
+    let m = delivered(&mut ws, "a").await;
     assert_eq!(m["type"], "next", "{m}");
     let change = &m["payload"]["data"]["eventAttendeeChanged"];
     assert_eq!(change["kind"], "REGISTERED");
@@ -85,7 +87,7 @@ async fn organizers_watch_attendees_arrive_live() {
             )
             .await;
         assert!(body["errors"].is_null(), "{body}");
-        let m = within_a_second(&mut ws, "a").await;
+        let m = delivered(&mut ws, "a").await;
         let change = &m["payload"]["data"]["eventAttendeeChanged"];
         assert_eq!(
             (change["kind"].clone(), change["currentAttendees"].clone()),
@@ -93,7 +95,7 @@ async fn organizers_watch_attendees_arrive_live() {
         );
     }
     assert!(register(&app, &admin, &event, None).await["errors"].is_null());
-    let m = within_a_second(&mut ws, "a").await;
+    let m = delivered(&mut ws, "a").await;
     assert_eq!(
         m["payload"]["data"]["eventAttendeeChanged"]["currentAttendees"],
         2
@@ -106,7 +108,7 @@ async fn organizers_watch_attendees_arrive_live() {
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
-    let m = within_a_second(&mut ws, "a").await;
+    let m = delivered(&mut ws, "a").await;
     let change = &m["payload"]["data"]["eventAttendeeChanged"];
     assert_eq!(
         (change["kind"].clone(), change["currentAttendees"].clone()),
@@ -139,7 +141,7 @@ async fn notifications_reach_their_own_user_live_and_nobody_else() {
     )
     .await;
     assert_eq!(body["data"]["sendNotification"], 1, "{body}");
-    let m = within_a_second(&mut a, "n").await;
+    let m = delivered(&mut a, "n").await;
     let n = &m["payload"]["data"]["notificationReceived"];
     assert_eq!(
         (n["title"].clone(), n["isRead"].clone()),
@@ -152,7 +154,7 @@ async fn notifications_reach_their_own_user_live_and_nobody_else() {
         json!({ "userIds": [bob.user_id], "title": "For Bob", "message": "only" }),
     )
     .await;
-    let m = within_a_second(&mut b, "n").await;
+    let m = delivered(&mut b, "n").await;
     assert_eq!(
         m["payload"]["data"]["notificationReceived"]["title"],
         "For Bob"
@@ -164,7 +166,7 @@ async fn notifications_reach_their_own_user_live_and_nobody_else() {
         json!({ "allMembers": true, "title": "Stranger news", "message": "x" }),
     )
     .await;
-    let m = within_a_second(&mut s, "n").await;
+    let m = delivered(&mut s, "n").await;
     assert_eq!(
         m["payload"]["data"]["notificationReceived"]["title"],
         "Stranger news"
@@ -176,7 +178,7 @@ async fn notifications_reach_their_own_user_live_and_nobody_else() {
     // System notifications arrive too: a registration confirmation.
     let event = open_event(&app, &admin, None).await;
     assert!(register(&app, &alice, &event, None).await["errors"].is_null());
-    let m = within_a_second(&mut a, "n").await;
+    let m = delivered(&mut a, "n").await;
     let n = &m["payload"]["data"]["notificationReceived"];
     assert_eq!(
         (n["title"].clone(), n["data"]["eventId"].clone()),
@@ -193,13 +195,13 @@ async fn another_organization_cannot_watch_our_events_even_with_the_id() {
     let their_event = open_event(&app, &attacker, None).await;
     let mut ws = connect_as(&app, &attacker.access).await;
     subscribe(&mut ws, "x", ATTENDEE_CHANGED, json!({ "e": event })).await;
-    let m = within_a_second(&mut ws, "x").await;
+    let m = delivered(&mut ws, "x").await;
     assert_eq!(m["type"], "next", "{m}");
     assert_eq!(
         m["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{m}"
     );
-    assert_eq!(within_a_second(&mut ws, "x").await["type"], "complete");
+    assert_eq!(delivered(&mut ws, "x").await["type"], "complete");
     // Watching their own event, they hear nothing of ours.
     subscribed(
         &mut ws,
@@ -212,7 +214,7 @@ async fn another_organization_cannot_watch_our_events_even_with_the_id() {
     assert_silent(&mut ws, 300).await;
     // Malformed ids are refused the same way as on HTTP.
     subscribe(&mut ws, "bad", ATTENDEE_CHANGED, json!({ "e": "nope" })).await;
-    let m = within_a_second(&mut ws, "bad").await;
+    let m = delivered(&mut ws, "bad").await;
     assert_eq!(
         m["payload"]["errors"][0]["extensions"]["field"], "eventId",
         "{m}"
@@ -231,7 +233,7 @@ async fn a_refused_change_announces_nothing() {
     subscribed(&mut mine, "n", NOTIFICATION_RECEIVED, json!({})).await;
     assert!(register(&app, &admin, &event, None).await["errors"].is_null());
     assert_eq!(
-        within_a_second(&mut ws, "a").await["payload"]["data"]["eventAttendeeChanged"]["kind"],
+        delivered(&mut ws, "a").await["payload"]["data"]["eventAttendeeChanged"]["kind"],
         "REGISTERED"
     );
     let full = register(&app, &member, &event, None).await;
@@ -265,7 +267,7 @@ async fn a_signal_staged_in_a_rolled_back_transaction_is_never_delivered() {
     outbox.push(committed.clone());
     let txn = app.db.begin().await.unwrap();
     outbox.commit(txn, app.broker.as_ref()).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("the committed signal arrives")
         .unwrap();
@@ -310,7 +312,7 @@ async fn legacy_graphql_ws_clients_are_served_too() {
         }
     }
     assert!(register(&app, &admin, &event, None).await["errors"].is_null());
-    let m = within_a_second(&mut ws, "1").await;
+    let m = delivered(&mut ws, "1").await;
     assert_eq!(m["type"], "data", "{m}");
     assert_eq!(
         m["payload"]["data"]["eventAttendeeChanged"]["kind"],
@@ -408,7 +410,7 @@ async fn the_protocol_rules_close_misbehaving_sockets_with_their_codes() {
         subscribe(&mut ws, &format!("s{i}"), NOTIFICATION_RECEIVED, json!({})).await;
     }
     subscribe(&mut ws, "s100", NOTIFICATION_RECEIVED, json!({})).await;
-    let m = within_a_second(&mut ws, "s100").await;
+    let m = delivered(&mut ws, "s100").await;
     assert_eq!(m["type"], "error", "{m}");
     assert!(
         m["payload"][0]["message"]
@@ -443,7 +445,11 @@ async fn the_protocol_rules_close_misbehaving_sockets_with_their_codes() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused_and_a_token_expiring_mid_subscription_ends_delivery() {
-    let app = spawn_app_with(|c| c.auth.access_ttl = Duration::from_secs(2)).await;
+    let app = spawn_app_with(|c| {
+        c.auth.access_ttl = Duration::from_secs(2);
+        c.auth.jwt_leeway = Duration::from_secs(1);
+    })
+    .await;
     let admin = app.register().await;
     let mut ws = connect_as(&app, &admin.access).await;
     subscribed(&mut ws, "n", NOTIFICATION_RECEIVED, json!({})).await;
@@ -451,14 +457,23 @@ async fn an_expired_token_is_refused_and_a_token_expiring_mid_subscription_ends_
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, 4403, "{reason}");
     assert!(reason.contains("expired"), "{reason}");
-    assert!(started.elapsed() < Duration::from_secs(4));
-    // The same token is refused outright now.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not before the token expired (2 s) plus the leeway (1 s) that a new request still gets.
+    assert!(started.elapsed() >= Duration::from_secs(2), "closed early");
+    // The same token is refused outright now: the first frame is the close, no ack before it.
     let mut ws = open(&app, "graphql-transport-ws").await;
     send_json(&mut ws, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", admin.access) } })).await;
-    let (code, reason) = expect_close(&mut ws).await;
-    assert_eq!(code, 4403);
-    assert!(reason.contains("expired"), "{reason}");
+    let first = loop {
+        match next_frame(&mut ws).await {
+            tokio_tungstenite::tungstenite::Message::Text(t)
+                if t.contains("\"ping\"") || t.contains("\"ka\"") => {}
+            other => break other,
+        }
+    };
+    let tokio_tungstenite::tungstenite::Message::Close(Some(frame)) = first else {
+        panic!("an expired token must not be acknowledged: {first:?}");
+    };
+    assert_eq!(u16::from(frame.code), 4403);
+    assert!(frame.reason.contains("expired"), "{}", frame.reason);
 }
 
 #[tokio::test]
@@ -530,14 +545,12 @@ async fn a_thousand_subscribers_on_one_event_all_receive_one_change() {
     );
 }
 
+/// PostgreSQL only: several instances share a database there. Ignored on SQLite (the runner
+/// says so); CI runs it on PostgreSQL with `--include-ignored`.
 #[tokio::test]
+#[ignore = "PostgreSQL only: run with PLUGS_TEST_DATABASE_URL and --include-ignored"]
 async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
-    if crate::helpers::postgres_url().is_none() {
-        eprintln!(
-            "runs on PostgreSQL only (several instances share a database there); set PLUGS_TEST_DATABASE_URL — CI does"
-        );
-        return;
-    }
+    crate::helpers::require_postgres();
     // Instances of one deployment share the token secret.
     let secret = format!(
         "{}{}",
@@ -554,12 +567,12 @@ async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
     let mut member_on_b = connect_as(&b, &member.access).await;
     subscribed(&mut member_on_b, "n", NOTIFICATION_RECEIVED, json!({})).await;
     assert!(register(&a, &member, &event, None).await["errors"].is_null());
-    let m = within_a_second(&mut on_b, "a").await;
+    let m = delivered(&mut on_b, "a").await;
     assert_eq!(
         m["payload"]["data"]["eventAttendeeChanged"]["kind"], "REGISTERED",
         "{m}"
     );
-    let m = within_a_second(&mut member_on_b, "n").await;
+    let m = delivered(&mut member_on_b, "n").await;
     assert_eq!(
         m["payload"]["data"]["notificationReceived"]["title"],
         "Registration confirmed"
@@ -576,7 +589,7 @@ async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
         .await;
     assert!(body["errors"].is_null(), "{body}");
     for ws in [&mut on_a, &mut on_b] {
-        let m = within_a_second(ws, "a").await;
+        let m = delivered(ws, "a").await;
         assert_eq!(
             m["payload"]["data"]["eventAttendeeChanged"]["kind"],
             "CHECKED_IN"
@@ -584,15 +597,12 @@ async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
     }
 }
 
+/// PostgreSQL only (the LISTEN connection); see above.
 #[tokio::test]
+#[ignore = "PostgreSQL only: run with PLUGS_TEST_DATABASE_URL and --include-ignored"]
 async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
     use sea_orm::{ConnectionTrait, Statement};
-    if crate::helpers::postgres_url().is_none() {
-        eprintln!(
-            "runs on PostgreSQL only (the LISTEN connection); set PLUGS_TEST_DATABASE_URL — CI does"
-        );
-        return;
-    }
+    crate::helpers::require_postgres();
     let app = spawn_app().await;
     let admin = app.register().await;
     let member = app.member(&admin, false).await;
@@ -650,7 +660,7 @@ async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
         "{seen}"
     );
     assert!(register(&app, &admin, &event, None).await["errors"].is_null());
-    let m = within_a_second(&mut ws, "a").await;
+    let m = delivered(&mut ws, "a").await;
     assert_eq!(
         m["payload"]["data"]["eventAttendeeChanged"]["currentAttendees"], 2,
         "{m}"
@@ -740,7 +750,7 @@ async fn marking_no_shows_is_announced_for_each_registration() {
         )
         .await;
     assert_eq!(body["data"]["markNoShows"], 1, "{body}");
-    let m = within_a_second(&mut ws, "a").await;
+    let m = delivered(&mut ws, "a").await;
     let change = &m["payload"]["data"]["eventAttendeeChanged"];
     assert_eq!(
         (change["kind"].clone(), change["attendee"]["status"].clone()),

@@ -61,6 +61,15 @@ pub async fn expect_close(ws: &mut Socket) -> (u16, String) {
     }
 }
 
+/// The next frame of any kind (10 s ceiling).
+pub async fn next_frame(ws: &mut Socket) -> Message {
+    tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .expect("a frame within 10 s")
+        .expect("socket open")
+        .expect("a frame")
+}
+
 /// Nothing but keep-alives arrives for `ms` milliseconds.
 pub async fn assert_silent(ws: &mut Socket, ms: u64) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
@@ -91,9 +100,9 @@ pub async fn subscribe(ws: &mut Socket, id: &str, query: &str, variables: Value)
 
 pub async fn next_json(ws: &mut Socket) -> Value {
     loop {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
             .await
-            .expect("a message within 5 s")
+            .expect("a message within 10 s")
             .expect("socket open")
             .expect("a frame");
         match msg {
