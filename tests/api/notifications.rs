@@ -395,7 +395,8 @@ async fn expired_notifications_are_hidden_at_once_and_purged_later() {
     let app = spawn_app().await;
     let admin = app.register().await;
     let m = app.member(&admin, false).await;
-    let soon = Utc::now() + Duration::seconds(2);
+    // Long enough that a slow send still lands before it (an expiry in the past is refused).
+    let soon = Utc::now() + Duration::seconds(3);
     let body = send(
         &app,
         &admin,
@@ -413,7 +414,9 @@ async fn expired_notifications_are_hidden_at_once_and_purged_later() {
     let before = notifications(&app, &m, json!(null)).await;
     assert_eq!(before.len(), 2);
     assert!(before.iter().any(|x| x["expiresAt"].is_string()));
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Hidden from the instant it expires: wait for that instant, then look (no margin needed).
+    let wait = (soon - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(10)).await;
     let after = notifications(&app, &m, json!(null)).await;
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0]["title"], "Stays");

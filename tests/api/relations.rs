@@ -4,7 +4,9 @@
 //! does.
 
 use chrono::{Duration, Utc};
-use plugs::entities::{contact_interactions, contacts, event_attendees, events, users};
+use plugs::entities::{
+    contact_interactions, contacts, event_agenda_items, event_attendees, events, users,
+};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -112,6 +114,28 @@ async fn world(app: &TestApp, members: usize) -> World {
         .exec(&app.db)
         .await
         .unwrap();
+    // Two agenda items per event, one with a speaker, so `agenda { speaker }` has work to do.
+    let t_start = t0 + Duration::days(1);
+    event_agenda_items::Entity::insert_many(event_ids.iter().enumerate().flat_map(|(i, e)| {
+        let start = t_start + Duration::days(i as i64);
+        [0i64, 1].map(|slot| event_agenda_items::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            organization_id: Set(org),
+            event_id: Set(*e),
+            created_by: Set(admin_id),
+            title: Set(format!("Slot {slot}")),
+            start_time: Set(start + Duration::minutes(30 * slot)),
+            end_time: Set(start + Duration::minutes(30 * slot + 30)),
+            speaker_id: Set((slot == 0).then(|| ids[i % ids.len().max(1)])),
+            sort_order: Set(slot as i32),
+            created_at: Set(t0),
+            updated_at: Set(t0),
+            ..Default::default()
+        })
+    }))
+    .exec(&app.db)
+    .await
+    .unwrap();
     if !is.is_empty() {
         contact_interactions::Entity::insert_many(is)
             .exec(&app.db)
@@ -285,30 +309,57 @@ async fn child_connections_and_their_counts_are_batched() {
     // A batching window wide enough that a slow debug build gathers each level in one batch.
     let app = spawn_app_with(|c| c.loader_delay = std::time::Duration::from_millis(30)).await;
     let w = world(&app, 24).await;
+    // (name, the child connections it walks, document); every connection field of the schema
+    // must be walked by one of them (checked below, by introspection).
     let shapes = [
         (
             "members with their contacts (and interactions) and registrations",
+            &["User.contacts", "Contact.interactions", "User.registrations"][..],
             "query($n: Int) { users(first: $n) { nodes { id
                 contacts(first: 2) { totalCount pageInfo { hasNextPage } nodes { id interactionCount interactions(first: 1) { totalCount nodes { id } } } }
                 registrations(first: 1) { totalCount nodes { event { title } } } } } }",
         ),
         (
             "each member's organization and its connections",
+            &["Organization.users", "Organization.contacts", "Organization.events", "Event.attendees"][..],
             "query($n: Int) { users(first: $n) { nodes { organization {
                 users(first: 2) { totalCount nodes { id } } contacts(first: 2) { totalCount }
                 events(first: 2) { totalCount nodes { attendees(first: 2) { totalCount } } } } } } }",
         ),
         (
-            "organization -> events -> attendees -> user -> contacts -> interactions",
-            "query($n: Int) { organization { events(first: 10) { nodes { attendees(first: $n) { nodes {
+            "members' notifications (the caller's own; FORBIDDEN, without a statement, for the rest)",
+            &["User.notifications"][..],
+            "query($n: Int) { users(first: $n) { nodes { id notifications(first: 5) { totalCount nodes { id } } } } }",
+        ),
+        (
+            "organization -> events (agenda, speaker) -> attendees -> user -> contacts -> interactions",
+            &["Organization.events", "Event.attendees", "User.contacts", "Contact.interactions"][..],
+            "query($n: Int) { organization { events(first: 10) { nodes { agenda { title speaker { id } } attendees(first: $n) { totalCount nodes {
                 user { contacts(first: 2) { nodes { interactions(first: 2) { nodes { id } } } } } } } } } } }",
         ),
     ];
-    for (name, q) in shapes {
+    let walked: std::collections::BTreeSet<&str> = shapes
+        .iter()
+        .flat_map(|(_, w, _)| w.iter().copied())
+        .collect();
+    let connections = connection_fields(&app).await;
+    let missing: Vec<_> = connections
+        .iter()
+        .filter(|c| !walked.contains(c.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "child connections no statement-count shape walks: {missing:?}"
+    );
+    for (name, _, q) in shapes {
         let mut deltas = Vec::new();
         for n in [2, 20] {
             let (body, statements) = app.counted(&w.admin.access, q, json!({ "n": n })).await;
-            assert!(body["errors"].is_null(), "{name}: {body}");
+            let refused_others = body["errors"].as_array().into_iter().flatten();
+            for e in refused_others {
+                assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{name}: {body}");
+            }
+            assert!(!body["data"].is_null(), "{name}: {body}");
             deltas.push(statements);
         }
         // Two statements authenticate; then one per level (a level may now and then split
@@ -348,4 +399,42 @@ async fn child_connections_and_their_counts_are_batched() {
         }
         assert_eq!(node["registrations"]["totalCount"], n_seats, "{node}");
     }
+}
+
+/// Every field of a non-root object type that returns a connection (`User.contacts`, ...).
+async fn connection_fields(app: &TestApp) -> Vec<String> {
+    let body = app
+        .graphql(
+            "{ __schema { queryType { name } mutationType { name } types { kind name
+               fields { name type { kind name ofType { kind name } } } } } }",
+            json!({}),
+        )
+        .await;
+    let schema = &body["data"]["__schema"];
+    let roots = [
+        schema["queryType"]["name"].as_str().unwrap(),
+        schema["mutationType"]["name"].as_str().unwrap(),
+    ];
+    let mut out = Vec::new();
+    for t in schema["types"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        if t["kind"] != "OBJECT" || roots.contains(&name) || name.ends_with("Connection") {
+            continue;
+        }
+        for f in t["fields"].as_array().into_iter().flatten() {
+            let ty = if f["type"]["ofType"].is_null() {
+                &f["type"]
+            } else {
+                &f["type"]["ofType"]
+            };
+            if ty["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("Connection"))
+            {
+                out.push(format!("{name}.{}", f["name"].as_str().unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
 }

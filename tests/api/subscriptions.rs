@@ -57,6 +57,33 @@ async fn subscribed(ws: &mut Socket, id: &str, query: &str, variables: Value) {
     }
 }
 
+/// A socket with a live subscription `a`, or `None` when the server closed the socket first
+/// (with 1012: its realtime feed was interrupted).
+async fn live_subscription(app: &TestApp, token: &str, query: &str, vars: Value) -> Option<Socket> {
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ws = open(app, "graphql-transport-ws").await;
+    send_json(&mut ws, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } })).await;
+    subscribe(&mut ws, "a", query, vars).await;
+    subscribe(&mut ws, "a-probe", "{ apiVersion }", json!({})).await;
+    loop {
+        match next_frame(&mut ws).await {
+            Message::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code));
+                assert_eq!(code, Some(1012), "only an interrupted feed may close it");
+                return None;
+            }
+            Message::Text(t) => {
+                let m: Value = serde_json::from_str(&t).unwrap();
+                if m["id"] == "a-probe" && m["type"] == "complete" {
+                    return Some(ws);
+                }
+                assert_ne!(m["id"], "a", "the subscription answered early: {m}");
+            }
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test]
 async fn organizers_watch_attendees_arrive_live() {
     let app = spawn_app().await;
@@ -647,10 +674,17 @@ async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Once back, the instance closes the sockets opened while it was away (they may have
-    // missed signals too); a socket opened after that is served.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut ws = connect_as(&app, &admin.access).await;
-    subscribed(&mut ws, "a", ATTENDEE_CHANGED, json!({ "e": event })).await;
+    // missed signals too); a socket opened after that is served. Which side of that moment a
+    // new socket falls on is timing, so open until one is live (closed ones say 1012).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut ws = loop {
+        assert!(std::time::Instant::now() < deadline, "no socket was served");
+        if let Some(ws) =
+            live_subscription(&app, &admin.access, ATTENDEE_CHANGED, json!({ "e": event })).await
+        {
+            break ws;
+        }
+    };
     let seen = app
         .gql_as(&admin.access, "query($e: ID!) { event(id: $e) { currentAttendees attendees { nodes { user { id } } } } }", json!({ "e": event }))
         .await;
