@@ -32,12 +32,15 @@ impl ExtensionFactory for QueryLimits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(QueryLimitsExt {
             limits: self.limits.clone(),
+            operation_name: std::sync::Mutex::new(None),
         })
     }
 }
 
 struct QueryLimitsExt {
     limits: Arc<Limits>,
+    /// The operation the request selects (read before parsing, used after).
+    operation_name: std::sync::Mutex<Option<String>>,
 }
 
 fn too_complex(message: String) -> ServerError {
@@ -46,6 +49,18 @@ fn too_complex(message: String) -> ServerError {
 
 #[async_trait::async_trait]
 impl Extension for QueryLimitsExt {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -59,6 +74,8 @@ impl Extension for QueryLimitsExt {
         // (Parsing is safe now: the text passed the nesting guard.)
         if let Ok(doc) = async_graphql::parser::parse_query(query) {
             self.check(&measure(&doc, variables))?;
+            let name = self.operation_name.lock().ok().and_then(|n| n.clone());
+            required_variables(&doc, name.as_deref(), variables)?;
         }
         next.run(ctx, query, variables).await
     }
@@ -92,6 +109,40 @@ impl QueryLimitsExt {
         }
         Ok(())
     }
+}
+
+/// A variable of non-null type with no default that the request leaves out (or sends as
+/// `null`) is a request error: the operation never starts (GraphQL spec, CoerceVariableValues).
+/// async-graphql would otherwise report it from inside execution, as a field error.
+fn required_variables(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> ServerResult<()> {
+    let selected = doc
+        .operations
+        .iter()
+        .find(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name);
+    let Some((_, op)) = selected else {
+        return Ok(());
+    };
+    for def in &op.node.variable_definitions {
+        let def = &def.node;
+        let given = variables
+            .get(&def.name.node)
+            .is_some_and(|v| *v != Value::Null);
+        if !def.var_type.node.nullable && def.default_value.is_none() && !given {
+            return Err(AppError::BadUserInput {
+                message: format!(
+                    "variable ${} of required type {} was not provided",
+                    def.name.node, def.var_type.node
+                ),
+                field: Some(def.name.node.to_string()),
+            }
+            .into_request_error());
+        }
+    }
+    Ok(())
 }
 
 /// `__schema`/`__type` subtrees have their own depth bound: GraphiQL's introspection query

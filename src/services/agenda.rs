@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Entry};
 use super::validate::{self, Text::Plain, set_text};
-use super::work::{Store, Work};
+use super::work::{Store, Work, missing};
 use super::{Actor, Change, now};
 use crate::db::scoped::Scoped;
 use crate::domain::enums::{AgendaItemStatus, AgendaItemType, AuditAction, DbEnum};
@@ -182,7 +182,11 @@ pub async fn update(
 ) -> Result<items::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
     let old = w.live::<items::Entity>(id).await?;
-    let event = w.live::<events::Entity>(old.event_id).await?;
+    // An item of a trashed event is as missing as its event.
+    let event = w
+        .live::<events::Entity>(old.event_id)
+        .await
+        .map_err(|_| missing::<items::Entity>())?;
     let mut a: items::ActiveModel = old.clone().into();
     apply(&w, &event, &mut a, patch).await?;
     a.updated_at = Set(now());
@@ -205,7 +209,9 @@ pub async fn set_deleted(
     let w = Work::begin(store, actor).await?;
     let row = w.set_deleted::<items::Entity>(id, deleted).await?;
     if !deleted {
-        let event = w.live::<events::Entity>(row.event_id).await?;
+        let event = w.live::<events::Entity>(row.event_id).await.map_err(|_| {
+            AppError::NotFound("the item's event is deleted; restore the event first".into())
+        })?;
         within(row.start_time, row.end_time, &event)?;
     }
     w.commit().await?;

@@ -324,8 +324,8 @@ pub async fn update(
     Ok(row)
 }
 
-/// Moves an event from one of `from` to `to`. A refused move names the current status; two
-/// concurrent moves are serialized by the write transaction, so only one can see `from`.
+/// Moves an event from one of `from` to `to`. A refused move names the current status; the
+/// event row is locked, so of two concurrent moves only the first sees `from`.
 pub async fn transition(
     store: Store<'_>,
     actor: &Actor,
@@ -334,7 +334,7 @@ pub async fn transition(
     to: EventStatus,
 ) -> Result<events::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
-    let old = w.live::<events::Entity>(id).await?;
+    let old = w.locked::<events::Entity>(id).await?;
     let status = EventStatus::from_db(&old.status)?;
     if !from.contains(&status) {
         let allowed: Vec<&str> = from.iter().map(|s| s.as_str()).collect();

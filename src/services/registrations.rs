@@ -137,7 +137,8 @@ pub async fn register(
 ) -> Result<event_attendees::Model, AppError> {
     let user_id = user_id.unwrap_or(actor.user_id);
     let mut w = Work::begin(store, actor).await?;
-    let event = w.live::<events::Entity>(event_id).await?;
+    // The event row is locked: every change to its registrations and seats is serialized.
+    let event = w.locked::<events::Entity>(event_id).await?;
     may_act_for(actor, &event, user_id)?;
     let user = w.live::<users::Entity>(user_id).await?;
     if !user.is_active {
@@ -220,7 +221,8 @@ pub async fn cancel(
 ) -> Result<event_attendees::Model, AppError> {
     let user_id = user_id.unwrap_or(actor.user_id);
     let mut w = Work::begin(store, actor).await?;
-    let event = w.live::<events::Entity>(event_id).await?;
+    // The event row is locked: every change to its registrations and seats is serialized.
+    let event = w.locked::<events::Entity>(event_id).await?;
     may_act_for(actor, &event, user_id)?;
     let old = of(&w, event_id, user_id)
         .await?
@@ -256,7 +258,8 @@ pub async fn check(
     check_in: bool,
 ) -> Result<event_attendees::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
-    let event = w.live::<events::Entity>(event_id).await?;
+    // The event row is locked: every change to its registrations and seats is serialized.
+    let event = w.locked::<events::Entity>(event_id).await?;
     may_act_for(actor, &event, user_id)?;
     let old = of(&w, event_id, user_id)
         .await?
@@ -320,7 +323,9 @@ pub async fn update(
 ) -> Result<event_attendees::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
     let old = w.live::<event_attendees::Entity>(id).await?;
-    let event = w.live::<events::Entity>(old.event_id).await?;
+    let event = w.locked::<events::Entity>(old.event_id).await?;
+    // Read again under the event's lock: a concurrent change may have come first.
+    let old = w.live::<event_attendees::Entity>(id).await?;
     actor.organizer_or_admin(event.created_by)?;
     let mut a: event_attendees::ActiveModel = old.clone().into();
     if let Some(s) = status {
@@ -363,7 +368,8 @@ pub async fn mark_no_shows(
 ) -> Result<u64, AppError> {
     use event_attendees::Column as C;
     let mut w = Work::begin(store, actor).await?;
-    let event = w.live::<events::Entity>(event_id).await?;
+    // The event row is locked: every change to its registrations and seats is serialized.
+    let event = w.locked::<events::Entity>(event_id).await?;
     actor.organizer_or_admin(event.created_by)?;
     let status = EventStatus::from_db(&event.status)?;
     if status != EventStatus::Completed {

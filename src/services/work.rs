@@ -4,8 +4,8 @@
 //! tenant scope.
 
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -56,6 +56,18 @@ impl<'a> Work<'a> {
             .one(&self.txn)
             .await?
             .ok_or_else(missing::<E>)
+    }
+
+    /// As `live`, and locked until commit (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's
+    /// write transaction already serializes writers): for a row whose state decides what this
+    /// unit of work may do (a status, a seat count), so two concurrent changes cannot both
+    /// decide on the same state.
+    pub async fn locked<E: TenantEntity>(&self, id: Uuid) -> Result<E::Model, AppError> {
+        let mut q = self.actor.scope().live_by_id::<E>(id);
+        if self.txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            q = q.lock_exclusive();
+        }
+        q.one(&self.txn).await?.ok_or_else(missing::<E>)
     }
 
     /// Soft delete (`deleted: true`) or restore of one row, with its audit row. The row must

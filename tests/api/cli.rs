@@ -289,8 +289,9 @@ fn an_unreachable_database_is_one_line_within_seconds() {
     );
     let elapsed = started.elapsed();
     assert_one_line_failure(&out, "refused");
+    // A refusal is immediate; anything under the pool's 10 s acquire timeout says so.
     assert!(
-        elapsed < std::time::Duration::from_secs(5),
+        elapsed < std::time::Duration::from_secs(9),
         "took {elapsed:?}"
     );
     assert!(!stderr(&out).contains(" at line "), "{}", stderr(&out));
@@ -303,8 +304,9 @@ fn an_unreachable_database_is_one_line_within_seconds() {
     let out = plugs(&["migrate", "status"], &[("PLUGS_DATABASE_URL", &url)]);
     let elapsed = started.elapsed();
     assert_one_line_failure(&out, "timed out");
+    // The probe gives up after 3 s; anything under the pool's 10 s says it was the probe.
     assert!(
-        elapsed < std::time::Duration::from_secs(5),
+        elapsed < std::time::Duration::from_secs(9),
         "took {elapsed:?}"
     );
 

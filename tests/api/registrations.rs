@@ -252,17 +252,22 @@ async fn attendance_and_no_shows_after_the_event() {
     let id = e["id"].as_str().unwrap();
     lifecycle(&app, &s, "publishEvent", id).await;
     for m in [&a, &b, &c] {
-        register(&app, m, id, None).await;
+        let body = register(&app, m, id, None).await;
+        assert!(body["errors"].is_null(), "{body}");
     }
     let check_in = "mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }";
-    app.gql_as(&a.access, check_in, json!({ "e": id, "u": a.user_id }))
+    let body = app
+        .gql_as(&a.access, check_in, json!({ "e": id, "u": a.user_id }))
         .await;
-    app.gql_as(
-        &c.access,
-        "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
-        json!({ "e": id }),
-    )
-    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = app
+        .gql_as(
+            &c.access,
+            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+            json!({ "e": id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
     let rates = "query($id: ID!) { event(id: $id) { attendanceRate checkInRate attendees(status: [REGISTERED]) { totalCount nodes { user { id } } } } }";
     let body = app.gql_as(&s.access, rates, json!({ "id": id })).await;
     assert_eq!(body["data"]["event"]["attendanceRate"], 0.5, "{body}");
@@ -337,4 +342,46 @@ async fn attendance_and_no_shows_after_the_event() {
         )
         .await;
     assert_eq!(error_code(&body), Some("FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn concurrent_changes_to_one_registration_or_event_decide_once() {
+    let app = spawn_app().await;
+    let s = crate::helpers::TestApp::register(&app).await;
+    let m = app.member(&s, false).await;
+    let e = create_event(&app, &s, Some(10)).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    lifecycle(&app, &s, "publishEvent", &id).await;
+    let body = register(&app, &m, &id, None).await;
+    assert!(body["errors"].is_null(), "{body}");
+    // Ten cancellations of the one registration at once: one frees the seat, the others see
+    // it cancelled already. The seat count moves by exactly one.
+    let cancel = "mutation($e: ID!) { cancelRegistration(eventId: $e) { status } }";
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| app.gql_as(&m.access, cancel, json!({ "e": id }))),
+    )
+    .await;
+    let won = answers.iter().filter(|b| b["errors"].is_null()).count();
+    assert_eq!(won, 1, "{answers:?}");
+    for lost in answers.iter().filter(|b| !b["errors"].is_null()) {
+        assert_eq!(error_code(lost), Some("BAD_USER_INPUT"), "{lost}");
+    }
+    let seats = app
+        .gql_as(
+            &s.access,
+            "query($id: ID!) { event(id: $id) { currentAttendees } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(seats["data"]["event"]["currentAttendees"], 0, "{seats}");
+    // Starting and cancelling the event at once: exactly one of the two moves happens.
+    let (started, cancelled) = tokio::join!(
+        lifecycle(&app, &s, "startEvent", &id),
+        lifecycle(&app, &s, "cancelEvent", &id),
+    );
+    let moves = [&started, &cancelled]
+        .iter()
+        .filter(|b| b["errors"].is_null())
+        .count();
+    assert_eq!(moves, 1, "{started} {cancelled}");
 }

@@ -307,7 +307,7 @@ async fn an_audit_row_names_who_acted() {
 #[tokio::test]
 async fn child_connections_and_their_counts_are_batched() {
     // A batching window wide enough that a slow debug build gathers each level in one batch.
-    let app = spawn_app_with(|c| c.loader_delay = std::time::Duration::from_millis(30)).await;
+    let app = spawn_app_with(|c| c.loader_delay = std::time::Duration::from_millis(100)).await;
     let w = world(&app, 24).await;
     // (name, the child connections it walks, document); every connection field of the schema
     // must be walked by one of them (checked below, by introspection).

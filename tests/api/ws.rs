@@ -200,12 +200,14 @@ async fn an_open_socket_loses_access_with_its_session() {
         run(&mut ws, "1", "{ me { id } }").await["payload"]["data"]["me"]["id"],
         member.user_id.as_str()
     );
-    app.gql_as(
-        &admin.access,
-        "mutation($id: ID!) { updateUser(id: $id, input: { isActive: false }) { id } }",
-        json!({ "id": member.user_id }),
-    )
-    .await;
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { updateUser(id: $id, input: { isActive: false }) { id } }",
+            json!({ "id": member.user_id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
     // The socket is closed when its session ends, whatever it was doing.
     let (code, reason) = expect_close(&mut ws).await;
     assert_eq!(code, 4403, "{reason}");
