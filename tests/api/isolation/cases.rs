@@ -1,0 +1,489 @@
+//! One case per root field that takes an `ID` or writes: the document, the positions it
+//! feeds, and how to make a valid call on the caller's own fresh rows.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::org::{Audit, Case, Kind, NONE, Op, Org, Setup};
+use crate::helpers::PASSWORD;
+
+pub(crate) fn cases() -> Vec<Case> {
+    use Kind::*;
+    use Op::*;
+    let q = |field, doc, ids, setup| Case {
+        field,
+        op: Query,
+        doc,
+        ids,
+        setup,
+        audit: Audit::Read,
+    };
+    let m = |field, doc, ids, setup| Case {
+        field,
+        op: Mutation,
+        doc,
+        ids,
+        setup,
+        audit: Audit::Once,
+    };
+    vec![
+        // ---- accounts, organization, members, audit trail
+        Case {
+            audit: Audit::Exempt(
+                "writes its one row in the organization it creates: audit.rs checks it",
+            ),
+            ..m(
+                "register",
+                "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+                NONE,
+                setup!(|_o| {
+                    let d = format!("x{}.test", &Uuid::new_v4().simple().to_string()[..10]);
+                    json!({ "i": { "organizationName": "X", "organizationDomain": d, "email": format!("a@{d}"),
+                    "password": PASSWORD, "firstName": "A", "lastName": "B" } })
+                }),
+            )
+        },
+        m(
+            "login",
+            "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                json!({ "e": s.email, "p": PASSWORD })
+            }),
+        ),
+        m(
+            "refreshToken",
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                json!({ "t": s.refresh })
+            }),
+        ),
+        m(
+            "logout",
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                json!({ "t": s.refresh })
+            }),
+        ),
+        m(
+            "changePassword",
+            "mutation($p: String!) { changePassword(currentPassword: $p, newPassword: \"another fine pass\") }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                json!({ "p": PASSWORD, "__as": s.access })
+            }),
+        ),
+        m(
+            "updateMe",
+            "mutation { updateMe(input: { bio: \"mine\" }) { id } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "updateOrganization",
+            "mutation { updateOrganization(input: { name: \"Renamed\" }) { id } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "createUser",
+            "mutation($e: String!) { createUser(input: { email: $e, password: \"correct horse battery\", firstName: \"N\", lastName: \"M\" }) { id } }",
+            NONE,
+            setup!(|o| json!({ "e": format!("n-{}@{}", Uuid::new_v4().simple(), o.admin.domain) })),
+        ),
+        m(
+            "updateUser",
+            "mutation($id: ID!) { updateUser(id: $id, input: { firstName: \"Renamed\" }) { id } }",
+            &[("updateUser.id", "id", User)],
+            setup!(|o| json!({ "id": o.member().await.user_id })),
+        ),
+        m(
+            "deleteUser",
+            "mutation($id: ID!) { deleteUser(id: $id) { id } }",
+            &[("deleteUser.id", "id", User)],
+            setup!(|o| json!({ "id": o.member().await.user_id })),
+        ),
+        m(
+            "restoreUser",
+            "mutation($id: ID!) { restoreUser(id: $id) { id } }",
+            &[("restoreUser.id", "id", User)],
+            setup!(|o| {
+                let u = o.member().await.user_id;
+                o.step("deleteUser", &u).await;
+                json!({ "id": u })
+            }),
+        ),
+        q(
+            "user",
+            "query($id: ID!) { user(id: $id) { id email } }",
+            &[("user.id", "id", User)],
+            setup!(|o| json!({ "id": o.admin.user_id })),
+        ),
+        q(
+            "auditLogs",
+            "query($r: ID, $u: ID) { auditLogs(filter: { recordId: $r, userId: $u }) { totalCount nodes { id } } }",
+            &[
+                ("auditLogs.filter.recordId", "r", Any),
+                ("auditLogs.filter.userId", "u", User),
+            ],
+            setup!(|o| json!({ "r": o.admin.user_id, "u": o.admin.user_id })),
+        ),
+        // ---- contacts and interactions
+        q(
+            "contact",
+            "query($id: ID!) { contact(id: $id) { id firstName } }",
+            &[("contact.id", "id", Contact)],
+            setup!(|o| json!({ "id": o.contact().await })),
+        ),
+        q(
+            "contacts",
+            "query($u: ID) { contacts(filter: { createdBy: $u }) { totalCount nodes { id } } }",
+            &[("contacts.filter.createdBy", "u", User)],
+            setup!(|o| json!({ "u": o.admin.user_id })),
+        ),
+        m(
+            "createContact",
+            "mutation { createContact(input: { firstName: \"A\", lastName: \"B\" }) { id } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "updateContact",
+            "mutation($id: ID!) { updateContact(id: $id, input: { firstName: \"Pwned\" }) { id } }",
+            &[("updateContact.id", "id", Contact)],
+            setup!(|o| json!({ "id": o.contact().await })),
+        ),
+        m(
+            "deleteContact",
+            "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+            &[("deleteContact.id", "id", Contact)],
+            setup!(|o| json!({ "id": o.contact().await })),
+        ),
+        m(
+            "restoreContact",
+            "mutation($id: ID!) { restoreContact(id: $id) { id } }",
+            &[("restoreContact.id", "id", Contact)],
+            setup!(|o| {
+                let c = o.contact().await;
+                json!({ "id": o.trashed("deleteContact", &c).await })
+            }),
+        ),
+        m(
+            "convertContact",
+            "mutation($id: ID!) { convertContact(id: $id, to: PLUG) { id } }",
+            &[("convertContact.id", "id", Contact)],
+            setup!(|o| json!({ "id": o.contact().await })),
+        ),
+        m(
+            "recalculateLeadScore",
+            "mutation($id: ID!) { recalculateLeadScore(id: $id) { id } }",
+            &[("recalculateLeadScore.id", "id", Contact)],
+            setup!(|o| json!({ "id": o.contact().await })),
+        ),
+        q(
+            "contactInteraction",
+            "query($id: ID!) { contactInteraction(id: $id) { id } }",
+            &[("contactInteraction.id", "id", Interaction)],
+            setup!(|o| {
+                let c = o.contact().await;
+                json!({ "id": o.interaction(&c).await })
+            }),
+        ),
+        q(
+            "contactInteractions",
+            "query($c: ID, $u: ID) { contactInteractions(filter: { contactId: $c, userId: $u }) { totalCount nodes { id } } }",
+            &[
+                ("contactInteractions.filter.contactId", "c", Contact),
+                ("contactInteractions.filter.userId", "u", User),
+            ],
+            setup!(|o| json!({ "c": o.contact().await, "u": o.admin.user_id })),
+        ),
+        m(
+            "createContactInteraction",
+            "mutation($c: ID!, $u: ID) { createContactInteraction(input: { contactId: $c, userId: $u, interactionType: CALL, interactionDate: \"2026-01-01T00:00:00Z\" }) { id } }",
+            &[
+                ("createContactInteraction.input.contactId", "c", Contact),
+                ("createContactInteraction.input.userId", "u", User),
+            ],
+            setup!(|o| json!({ "c": o.contact().await, "u": o.admin.user_id })),
+        ),
+        m(
+            "updateContactInteraction",
+            "mutation($id: ID!, $u: ID) { updateContactInteraction(id: $id, input: { userId: $u, subject: \"x\" }) { id } }",
+            &[
+                ("updateContactInteraction.id", "id", Interaction),
+                ("updateContactInteraction.input.userId", "u", User),
+            ],
+            setup!(|o| {
+                let c = o.contact().await;
+                json!({ "id": o.interaction(&c).await, "u": o.admin.user_id })
+            }),
+        ),
+        m(
+            "deleteContactInteraction",
+            "mutation($id: ID!) { deleteContactInteraction(id: $id) { id } }",
+            &[("deleteContactInteraction.id", "id", Interaction)],
+            setup!(|o| {
+                let c = o.contact().await;
+                json!({ "id": o.interaction(&c).await })
+            }),
+        ),
+        m(
+            "restoreContactInteraction",
+            "mutation($id: ID!) { restoreContactInteraction(id: $id) { id } }",
+            &[("restoreContactInteraction.id", "id", Interaction)],
+            setup!(|o| {
+                let c = o.contact().await;
+                let i = o.interaction(&c).await;
+                json!({ "id": o.trashed("deleteContactInteraction", &i).await })
+            }),
+        ),
+        // ---- events, registrations, agenda
+        q(
+            "event",
+            "query($id: ID!) { event(id: $id) { id title } }",
+            &[("event.id", "id", Event)],
+            setup!(|o| json!({ "id": o.event().await })),
+        ),
+        q(
+            "events",
+            "query($u: ID) { events(filter: { createdBy: $u }) { totalCount nodes { id } } }",
+            &[("events.filter.createdBy", "u", User)],
+            setup!(|o| json!({ "u": o.admin.user_id })),
+        ),
+        m(
+            "createEvent",
+            "mutation { createEvent(input: { title: \"E\", startDate: \"2030-01-01T18:00:00Z\", endDate: \"2030-01-01T21:00:00Z\" }) { id } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "updateEvent",
+            "mutation($id: ID!) { updateEvent(id: $id, input: { title: \"Pwned\" }) { id } }",
+            &[("updateEvent.id", "id", Event)],
+            setup!(|o| json!({ "id": o.event().await })),
+        ),
+        m(
+            "deleteEvent",
+            "mutation($id: ID!) { deleteEvent(id: $id) { id } }",
+            &[("deleteEvent.id", "id", Event)],
+            setup!(|o| json!({ "id": o.event().await })),
+        ),
+        m(
+            "restoreEvent",
+            "mutation($id: ID!) { restoreEvent(id: $id) { id } }",
+            &[("restoreEvent.id", "id", Event)],
+            setup!(|o| {
+                let e = o.event().await;
+                json!({ "id": o.trashed("deleteEvent", &e).await })
+            }),
+        ),
+        m(
+            "publishEvent",
+            "mutation($id: ID!) { publishEvent(id: $id) { id } }",
+            &[("publishEvent.id", "id", Event)],
+            setup!(|o| json!({ "id": o.draft_event().await })),
+        ),
+        m(
+            "startEvent",
+            "mutation($id: ID!) { startEvent(id: $id) { id } }",
+            &[("startEvent.id", "id", Event)],
+            setup!(|o| json!({ "id": o.event().await })),
+        ),
+        m(
+            "completeEvent",
+            "mutation($id: ID!) { completeEvent(id: $id) { id } }",
+            &[("completeEvent.id", "id", Event)],
+            setup!(|o| {
+                let e = o.event().await;
+                o.step("startEvent", &e).await;
+                json!({ "id": e })
+            }),
+        ),
+        m(
+            "cancelEvent",
+            "mutation($id: ID!) { cancelEvent(id: $id) { id } }",
+            &[("cancelEvent.id", "id", Event)],
+            setup!(|o| json!({ "id": o.event().await })),
+        ),
+        m(
+            "registerForEvent",
+            "mutation($e: ID!, $u: ID) { registerForEvent(eventId: $e, userId: $u) { id } }",
+            &[
+                ("registerForEvent.eventId", "e", Event),
+                ("registerForEvent.userId", "u", User),
+            ],
+            setup!(|o| json!({ "e": o.event().await, "u": o.member().await.user_id })),
+        ),
+        m(
+            "cancelRegistration",
+            "mutation($e: ID!, $u: ID) { cancelRegistration(eventId: $e, userId: $u) { id } }",
+            &[
+                ("cancelRegistration.eventId", "e", Event),
+                ("cancelRegistration.userId", "u", User),
+            ],
+            setup!(|o| {
+                let e = o.event().await;
+                let u = o.member().await.user_id;
+                o.registration(&e, &u).await;
+                json!({ "e": e, "u": u })
+            }),
+        ),
+        m(
+            "checkInAttendee",
+            "mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }",
+            &[
+                ("checkInAttendee.eventId", "e", Event),
+                ("checkInAttendee.userId", "u", User),
+            ],
+            setup!(|o| {
+                let e = o.event().await;
+                let u = o.member().await.user_id;
+                o.registration(&e, &u).await;
+                json!({ "e": e, "u": u })
+            }),
+        ),
+        m(
+            "checkOutAttendee",
+            "mutation($e: ID!, $u: ID!) { checkOutAttendee(eventId: $e, userId: $u) { id } }",
+            &[
+                ("checkOutAttendee.eventId", "e", Event),
+                ("checkOutAttendee.userId", "u", User),
+            ],
+            setup!(|o| {
+                let e = o.event().await;
+                let u = o.member().await.user_id;
+                o.registration(&e, &u).await;
+                o.ok("mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }", json!({ "e": e, "u": u })).await;
+                json!({ "e": e, "u": u })
+            }),
+        ),
+        m(
+            "updateAttendee",
+            "mutation($id: ID!) { updateAttendee(id: $id, input: { notes: \"x\" }) { id } }",
+            &[("updateAttendee.id", "id", Registration)],
+            setup!(|o| {
+                let e = o.event().await;
+                let u = o.member().await.user_id;
+                json!({ "id": o.registration(&e, &u).await })
+            }),
+        ),
+        m(
+            "markNoShows",
+            "mutation($e: ID!) { markNoShows(eventId: $e) }",
+            &[("markNoShows.eventId", "e", Event)],
+            setup!(|o| {
+                let e = o.event().await;
+                o.step("startEvent", &e).await;
+                o.step("completeEvent", &e).await;
+                json!({ "e": e })
+            }),
+        ),
+        q(
+            "agendaItem",
+            "query($id: ID!) { agendaItem(id: $id) { id title } }",
+            &[("agendaItem.id", "id", AgendaItem)],
+            setup!(|o| {
+                let e = o.event().await;
+                json!({ "id": o.agenda_item(&e).await })
+            }),
+        ),
+        m(
+            "createAgendaItem",
+            "mutation($e: ID!, $s: ID) { createAgendaItem(input: { eventId: $e, speakerId: $s, title: \"x\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }",
+            &[
+                ("createAgendaItem.input.eventId", "e", Event),
+                ("createAgendaItem.input.speakerId", "s", User),
+            ],
+            setup!(|o| json!({ "e": o.event().await, "s": o.admin.user_id })),
+        ),
+        m(
+            "updateAgendaItem",
+            "mutation($id: ID!, $s: ID) { updateAgendaItem(id: $id, input: { speakerId: $s, title: \"Pwned\" }) { id } }",
+            &[
+                ("updateAgendaItem.id", "id", AgendaItem),
+                ("updateAgendaItem.input.speakerId", "s", User),
+            ],
+            setup!(|o| {
+                let e = o.event().await;
+                json!({ "id": o.agenda_item(&e).await, "s": o.admin.user_id })
+            }),
+        ),
+        m(
+            "deleteAgendaItem",
+            "mutation($id: ID!) { deleteAgendaItem(id: $id) { id } }",
+            &[("deleteAgendaItem.id", "id", AgendaItem)],
+            setup!(|o| {
+                let e = o.event().await;
+                json!({ "id": o.agenda_item(&e).await })
+            }),
+        ),
+        m(
+            "restoreAgendaItem",
+            "mutation($id: ID!) { restoreAgendaItem(id: $id) { id } }",
+            &[("restoreAgendaItem.id", "id", AgendaItem)],
+            setup!(|o| {
+                let e = o.event().await;
+                let i = o.agenda_item(&e).await;
+                json!({ "id": o.trashed("deleteAgendaItem", &i).await })
+            }),
+        ),
+        m(
+            "reorderAgenda",
+            "mutation($e: ID!, $ids: [ID!]!) { reorderAgenda(eventId: $e, ids: $ids) { id } }",
+            &[
+                ("reorderAgenda.eventId", "e", Event),
+                ("reorderAgenda.ids", "ids", AgendaItem),
+            ],
+            setup!(|o| {
+                let e = o.event().await;
+                let i = o.agenda_item(&e).await;
+                json!({ "e": e, "ids": [i] })
+            }),
+        ),
+        Case {
+            field: "eventAttendeeChanged",
+            op: Subscription,
+            audit: Audit::Read,
+            doc: "subscription($e: ID!) { eventAttendeeChanged(eventId: $e) { kind } }",
+            ids: &[("eventAttendeeChanged.eventId", "e", Event)],
+            setup: setup!(|o| json!({ "e": o.event().await })),
+        },
+        // ---- notifications
+        m(
+            "markNotificationRead",
+            "mutation($id: ID!) { markNotificationRead(id: $id) { id } }",
+            &[("markNotificationRead.id", "id", Notification)],
+            setup!(|o| json!({ "id": o.notification().await })),
+        ),
+        m(
+            "deleteNotification",
+            "mutation($id: ID!) { deleteNotification(id: $id) { id } }",
+            &[("deleteNotification.id", "id", Notification)],
+            setup!(|o| json!({ "id": o.notification().await })),
+        ),
+        m(
+            "markAllNotificationsRead",
+            "mutation { markAllNotificationsRead }",
+            NONE,
+            setup!(|o| {
+                o.notification().await;
+                json!({})
+            }),
+        ),
+        m(
+            "sendNotification",
+            "mutation($ids: [ID!]) { sendNotification(input: { userIds: $ids, title: \"x\", message: \"y\" }) }",
+            &[("sendNotification.input.userIds", "ids", User)],
+            setup!(|o| json!({ "ids": [o.admin.user_id] })),
+        ),
+    ]
+}

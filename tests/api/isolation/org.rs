@@ -1,0 +1,182 @@
+//! The attack table's vocabulary and the organization whose fresh rows each case uses.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Session, TestApp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    User,
+    Contact,
+    Interaction,
+    Event,
+    AgendaItem,
+    Registration,
+    Notification,
+    /// Any record (`auditLogs(filter: { recordId })`).
+    Any,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+/// Whether a valid call writes exactly one audit row in the caller's organization.
+#[derive(Clone, Copy)]
+pub(crate) enum Audit {
+    /// Queries and subscriptions write none.
+    Read,
+    Once,
+    /// Not counted here, with the reason.
+    Exempt(&'static str),
+}
+
+pub(crate) type Setup = fn(Arc<Org>) -> BoxFuture<'static, Value>;
+
+pub(crate) struct Case {
+    pub(crate) field: &'static str,
+    pub(crate) op: Op,
+    pub(crate) doc: &'static str,
+    /// Every `ID` position the document feeds: (schema position, variable, what it names).
+    pub(crate) ids: &'static [(&'static str, &'static str, Kind)],
+    /// Variables of a valid call on the caller's own, freshly made rows. A `__as` entry names
+    /// another caller's access token (the admin's otherwise).
+    pub(crate) setup: Setup,
+    pub(crate) audit: Audit,
+}
+
+/// One organization, with helpers that make fresh rows through the API.
+pub(crate) struct Org {
+    pub(crate) app: Arc<TestApp>,
+    pub(crate) admin: Session,
+    pub(crate) org_id: Uuid,
+}
+
+impl Org {
+    pub(crate) async fn new(app: Arc<TestApp>) -> Arc<Org> {
+        let admin = app.register().await;
+        let org = app
+            .gql_as(&admin.access, "{ organization { id } }", json!({}))
+            .await;
+        let org_id = org["data"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        Arc::new(Org { app, admin, org_id })
+    }
+
+    /// Runs an operation as the admin; it must succeed.
+    pub(crate) async fn ok(&self, doc: &str, vars: Value) -> Value {
+        let body = self.app.gql_as(&self.admin.access, doc, vars).await;
+        assert!(body["errors"].is_null(), "setup failed: {doc}: {body}");
+        body["data"].clone()
+    }
+
+    pub(crate) async fn id(&self, doc: &str, vars: Value, field: &str) -> String {
+        let data = self.ok(doc, vars).await;
+        data[field]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} returned no id: {data}"))
+            .to_owned()
+    }
+
+    pub(crate) async fn member(&self) -> Session {
+        self.app.member(&self.admin, false).await
+    }
+
+    pub(crate) async fn contact(&self) -> String {
+        self.id(
+            "mutation { createContact(input: { firstName: \"Own\", lastName: \"Contact\" }) { id } }",
+            json!({}),
+            "createContact",
+        )
+        .await
+    }
+
+    pub(crate) async fn interaction(&self, contact: &str) -> String {
+        self.id("mutation($c: ID!) { createContactInteraction(input: { contactId: $c, interactionType: CALL, interactionDate: \"2026-01-01T00:00:00Z\" }) { id } }",
+            json!({ "c": contact }), "createContactInteraction").await
+    }
+
+    pub(crate) async fn draft_event(&self) -> String {
+        self.id("mutation { createEvent(input: { title: \"Own\", startDate: \"2030-01-01T18:00:00Z\", endDate: \"2030-01-01T21:00:00Z\", maxAttendees: 50 }) { id } }",
+            json!({}), "createEvent").await
+    }
+
+    pub(crate) async fn step(&self, op: &str, event: &str) {
+        self.ok(
+            &format!("mutation($id: ID!) {{ {op}(id: $id) {{ id }} }}"),
+            json!({ "id": event }),
+        )
+        .await;
+    }
+
+    pub(crate) async fn event(&self) -> String {
+        let e = self.draft_event().await;
+        self.step("publishEvent", &e).await;
+        e
+    }
+
+    pub(crate) async fn agenda_item(&self, event: &str) -> String {
+        self.id("mutation($e: ID!) { createAgendaItem(input: { eventId: $e, title: \"Talk\", startTime: \"2030-01-01T18:00:00Z\", endTime: \"2030-01-01T19:00:00Z\" }) { id } }",
+            json!({ "e": event }), "createAgendaItem").await
+    }
+
+    /// `user` registered (by the admin) for `event`: the registration's id.
+    pub(crate) async fn registration(&self, event: &str, user: &str) -> String {
+        self.id(
+            "mutation($e: ID!, $u: ID!) { registerForEvent(eventId: $e, userId: $u) { id } }",
+            json!({ "e": event, "u": user }),
+            "registerForEvent",
+        )
+        .await
+    }
+
+    pub(crate) async fn trashed(&self, op: &str, id: &str) -> String {
+        self.step(op, id).await;
+        id.to_owned()
+    }
+
+    /// A fresh notification of the admin's own.
+    pub(crate) async fn notification(&self) -> String {
+        self.ok("mutation($u: ID!) { sendNotification(input: { userIds: [$u], title: \"Own\", message: \"m\" }) }",
+            json!({ "u": self.admin.user_id })).await;
+        let data = self
+            .ok(
+                "{ notifications(first: 1, filter: { unread: true }) { nodes { id } } }",
+                json!({}),
+            )
+            .await;
+        data["notifications"]["nodes"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub(crate) async fn audit_rows(&self) -> u64 {
+        use plugs::entities::audit_logs as a;
+        a::Entity::find()
+            .filter(a::Column::OrganizationId.eq(self.org_id))
+            .count(&self.app.db)
+            .await
+            .unwrap()
+    }
+}
+
+macro_rules! setup {
+    (|$o:ident| $body:expr) => {{
+        let f: Setup = |$o: Arc<Org>| Box::pin(async move { $body });
+        f
+    }};
+}
+
+pub(crate) const NONE: &[(&str, &str, Kind)] = &[];
