@@ -12,6 +12,7 @@ pub mod events;
 pub mod expenses;
 pub mod integration_logs;
 pub mod integrations;
+pub mod jobs;
 pub mod media;
 pub mod media_collection_items;
 pub mod media_collections;

@@ -43,6 +43,8 @@ pub enum Relation {
     IntegrationLogs,
     #[sea_orm(has_many = "super::integrations::Entity")]
     Integrations,
+    #[sea_orm(has_many = "super::jobs::Entity")]
+    Jobs,
     #[sea_orm(has_many = "super::media::Entity")]
     Media,
     #[sea_orm(has_many = "super::media_collections::Entity")]
@@ -112,6 +114,12 @@ impl Related<super::integration_logs::Entity> for Entity {
 impl Related<super::integrations::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Integrations.def()
+    }
+}
+
+impl Related<super::jobs::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Jobs.def()
     }
 }
 

@@ -10,6 +10,7 @@ pub use super::events::Entity as Events;
 pub use super::expenses::Entity as Expenses;
 pub use super::integration_logs::Entity as IntegrationLogs;
 pub use super::integrations::Entity as Integrations;
+pub use super::jobs::Entity as Jobs;
 pub use super::media::Entity as Media;
 pub use super::media_collection_items::Entity as MediaCollectionItems;
 pub use super::media_collections::Entity as MediaCollections;
