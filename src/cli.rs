@@ -1,4 +1,5 @@
-//! Command line: `plugs [serve]`, `plugs migrate up|down|status|fresh`, `plugs seed --demo`, `plugs schema`.
+//! Command line: `plugs [serve]`, `plugs worker`, `plugs migrate up|down|status|fresh`,
+//! `plugs seed --demo`, `plugs schema`.
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending migrations and serve the API (the default).
     Serve,
+    /// Run background jobs only (no HTTP): `PLUGS_WORKERS` workers (at least one) and the
+    /// scheduler, until SIGTERM or Ctrl-C; running jobs finish or are released.
+    Worker,
     /// Manage the database schema.
     Migrate {
         #[command(subcommand)]

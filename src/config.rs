@@ -139,6 +139,7 @@ pub struct Config {
     /// How long a DataLoader gathers keys before it runs its one batched statement.
     pub loader_delay: std::time::Duration,
     pub realtime: RealtimeConfig,
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -271,6 +272,42 @@ impl Config {
                         &get,
                         "PLUGS_NOTIFICATION_PURGE_SECS",
                         d.purge_interval.as_secs(),
+                    )?),
+                }
+            },
+            jobs: {
+                let d = crate::jobs::JobsConfig::default();
+                let ms = std::time::Duration::from_millis;
+                crate::jobs::JobsConfig {
+                    workers: parse_num(&get, "PLUGS_WORKERS", d.workers)?,
+                    lease: std::time::Duration::from_secs(parse_positive(
+                        &get,
+                        "PLUGS_JOB_LEASE_SECS",
+                        d.lease.as_secs(),
+                    )?),
+                    poll: ms(parse_positive(
+                        &get,
+                        "PLUGS_JOB_POLL_MS",
+                        d.poll.as_millis() as u64,
+                    )?),
+                    retry_base: ms(parse_positive(
+                        &get,
+                        "PLUGS_JOB_RETRY_BASE_MS",
+                        d.retry_base.as_millis() as u64,
+                    )?),
+                    grace: d.grace,
+                    purge_deleted_after: match get("PLUGS_PURGE_DELETED_AFTER_DAYS") {
+                        None => None,
+                        Some(_) => Some(chrono::Duration::days(parse_positive(
+                            &get,
+                            "PLUGS_PURGE_DELETED_AFTER_DAYS",
+                            1,
+                        )? as i64)),
+                    },
+                    notification_purge: std::time::Duration::from_secs(parse_positive(
+                        &get,
+                        "PLUGS_NOTIFICATION_PURGE_SECS",
+                        d.notification_purge.as_secs(),
                     )?),
                 }
             },

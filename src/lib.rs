@@ -9,6 +9,7 @@ pub mod entities;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod realtime;
 pub mod seed;
 pub mod services;
@@ -39,6 +40,7 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
     let result = rt.block_on(async move {
         match command {
             Command::Serve => serve(config).await,
+            Command::Worker => worker(config).await,
             Command::Migrate { action } => {
                 // One connection: SQLite's `PRAGMA foreign_keys` (toggled by `fresh`) is per connection.
                 let db = db::connect_url(&config.database_url, 1).await?;
@@ -92,6 +94,31 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         tracing::info!(address = %addr, database = %url, "The Plugs is listening; GraphQL at http://{addr}/graphql (GraphiQL is off: no introspection in production)");
     }
     app.run_until(shutdown_signal()).await
+}
+
+/// `plugs worker`: the scheduler and job workers, with the realtime broker so that new work
+/// wakes them at once (LISTEN/NOTIFY on PostgreSQL).
+async fn worker(config: Config) -> Result<(), BoxError> {
+    let db = db::connect(&config).await?;
+    let broker: realtime::SharedBroker = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => std::sync::Arc::new(
+            realtime::postgres::PgBroker::start(
+                &db,
+                &config.database_url,
+                config.realtime.buffer,
+                std::time::Duration::from_secs(10),
+            )
+            .await?,
+        ),
+        _ => std::sync::Arc::new(realtime::InProcessBroker::new(config.realtime.buffer)),
+    };
+    let mut jobs = config.jobs.clone();
+    jobs.workers = jobs.workers.max(1);
+    let (stop, workers) = startup::start_jobs(&db, &broker, &telemetry::Metrics::default(), &jobs);
+    tracing::info!(workers = jobs.workers, "The Plugs worker is running");
+    shutdown_signal().await;
+    startup::stop_jobs(stop, workers).await;
+    Ok(())
 }
 
 pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), BoxError> {

@@ -22,6 +22,9 @@ pub struct Application {
     addr: SocketAddr,
     db: DatabaseConnection,
     broker: crate::realtime::SharedBroker,
+    /// Turned true at shutdown: workers stop claiming and finish or release their jobs.
+    stop_jobs: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -45,6 +48,9 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let addr = listener.local_addr()?;
         let metrics = Metrics::default();
+        // Background work (job workers, the scheduler, the metrics scrape) runs on a handle
+        // without the statement counter, which measures what requests cost.
+        let background = db.clone();
         let mut db = db;
         let counter = metrics.clone();
         db.set_metric_callback(move |_| counter.statement_executed());
@@ -62,7 +68,8 @@ impl Application {
             ),
             _ => std::sync::Arc::new(crate::realtime::InProcessBroker::new(capacity)),
         };
-        spawn_housekeeping(&db, &broker, &config);
+        spawn_housekeeping(&broker);
+        let (stop_jobs, workers) = start_jobs(&background, &broker, &metrics, &config.jobs);
         let schema = build_schema(
             db.clone(),
             auth.clone(),
@@ -74,6 +81,7 @@ impl Application {
             schema,
             auth,
             db: db.clone(),
+            background_db: background,
             metrics,
             config,
             broker: broker.clone(),
@@ -84,6 +92,8 @@ impl Application {
             addr,
             db,
             broker,
+            stop_jobs,
+            workers,
         })
     }
 
@@ -105,6 +115,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), BoxError> {
+        let (stop, workers) = (self.stop_jobs, self.workers);
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -122,18 +133,14 @@ impl Application {
             r = server => r?,
             _ = deadline => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
         }
+        stop_jobs(stop, workers).await;
         Ok(())
     }
 }
 
-/// Periodic work of a running server: purging expired notifications, dropping hub topics
-/// nobody listens to any more. The tasks end with the runtime.
-fn spawn_housekeeping(
-    db: &DatabaseConnection,
-    broker: &crate::realtime::SharedBroker,
-    config: &Config,
-) {
-    crate::services::notifications::spawn_purge(db.clone(), config.realtime.purge_interval);
+/// This instance's own housekeeping: dropping hub topics nobody listens to any more (the hub
+/// is this process's memory, so it is not a job). The task ends with the runtime.
+fn spawn_housekeeping(broker: &crate::realtime::SharedBroker) {
     let hub = std::sync::Arc::downgrade(broker);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -168,4 +175,41 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// The scheduler and `config.workers` job workers of this process, on the uncounted handle.
+pub fn start_jobs(
+    db: &DatabaseConnection,
+    broker: &crate::realtime::SharedBroker,
+    metrics: &Metrics,
+    config: &crate::jobs::JobsConfig,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ctx = crate::jobs::JobContext {
+        db: db.clone(),
+        broker: broker.clone(),
+        config: std::sync::Arc::new(config.clone()),
+    };
+    crate::jobs::schedule::spawn(ctx.clone(), SCHEDULER_TICK, stopped.clone());
+    let registry = std::sync::Arc::new(crate::jobs::Registry::standard());
+    let workers =
+        crate::jobs::spawn_workers(ctx, registry, metrics.clone(), config.workers, stopped);
+    (stop, workers)
+}
+
+/// How often each instance enqueues the current slot of every schedule.
+const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Stops the workers: they finish their jobs within the grace period or release them.
+pub async fn stop_jobs(
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+) {
+    let _ = stop.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
 }

@@ -39,12 +39,18 @@ impl Histogram {
     }
 }
 
+/// How a job run ended, for `plugs_job_runs_total`.
+pub const JOB_OUTCOMES: [&str; 4] = ["completed", "retried", "discarded", "released"];
+
 #[derive(Default)]
 struct Inner {
     operations: [Histogram; OPERATION_TYPES.len()],
     errors: [AtomicU64; OPERATION_TYPES.len()],
     ws_connections: AtomicI64,
     statements: AtomicU64,
+    /// From a job's `run_at` to its claim.
+    job_claim_latency: Histogram,
+    job_runs: [AtomicU64; JOB_OUTCOMES.len()],
 }
 
 /// Cheap to clone; shared by the schema extension and the HTTP handlers.
@@ -65,6 +71,53 @@ impl Metrics {
         if had_errors {
             self.0.errors[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A worker claimed a job `latency` after it was due.
+    pub fn job_claimed(&self, latency: Duration) {
+        self.0.job_claim_latency.observe(latency);
+    }
+
+    pub fn job_finished(&self, outcome: &str) {
+        if let Some(i) = JOB_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.0.job_runs[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The job lines of `/metrics`: runs of this instance by outcome, claim latency, and the
+    /// queue by state and kind (`counts`, read from the database by the caller).
+    pub fn render_jobs(&self, counts: &[(String, String, i64)]) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP plugs_jobs Jobs in the queue, by state and kind.\n");
+        out.push_str("# TYPE plugs_jobs gauge\n");
+        for (state, kind, n) in counts {
+            let _ = writeln!(out, "plugs_jobs{{state=\"{state}\",kind=\"{kind}\"}} {n}");
+        }
+        out.push_str("# HELP plugs_job_runs_total Job runs of this instance, by outcome.\n");
+        out.push_str("# TYPE plugs_job_runs_total counter\n");
+        for (i, o) in JOB_OUTCOMES.iter().enumerate() {
+            let n = self.0.job_runs[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "plugs_job_runs_total{{outcome=\"{o}\"}} {n}");
+        }
+        out.push_str("# HELP plugs_job_claim_latency_seconds From a job's run_at to its claim.\n");
+        out.push_str("# TYPE plugs_job_claim_latency_seconds histogram\n");
+        let h = &self.0.job_claim_latency;
+        for (b, bound) in BUCKETS.iter().enumerate() {
+            let n = h.buckets[b].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "plugs_job_claim_latency_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
+        }
+        let count = h.count.load(Ordering::Relaxed);
+        let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "plugs_job_claim_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "plugs_job_claim_latency_seconds_sum {sum}");
+        let _ = writeln!(out, "plugs_job_claim_latency_seconds_count {count}");
+        out
     }
 
     /// Called by the database layer for every SQL statement.

@@ -8,7 +8,9 @@
 )]
 
 pub mod children;
+pub mod jobs;
 pub mod pagination;
+pub mod purge;
 pub mod scoped;
 pub mod search;
 pub mod views;

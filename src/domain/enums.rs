@@ -235,6 +235,16 @@ db_enum!(IntegrationOperation {
     Webhook = "webhook",
 });
 db_enum!(IntegrationLogStatus { Success = "success", Failed = "failed", Partial = "partial" });
+db_enum!(
+    /// A background job: AVAILABLE (waiting, or waiting to retry) -> RUNNING -> COMPLETED, or
+    /// DISCARDED once its attempts are spent or its payload is unreadable.
+    JobState {
+        Available = "available",
+        Running = "running",
+        Completed = "completed",
+        Discarded = "discarded",
+    }
+);
 db_enum!(AuditAction {
     Create = "create",
     Update = "update",

@@ -12,6 +12,7 @@ pub mod context;
 pub mod events;
 pub mod extensions;
 pub mod interactions;
+pub mod jobs;
 pub mod limits;
 pub mod loaders;
 pub mod notifications;

@@ -10,6 +10,7 @@ use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::extensions::{ErrorCodes, OperationMetrics};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
+use crate::graphql::jobs::JobsQuery;
 use crate::graphql::limits::QueryLimits;
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
@@ -44,6 +45,7 @@ pub struct Query(
     EventsQuery,
     AgendaQuery,
     NotificationsQuery,
+    JobsQuery,
 );
 
 // Every domain's mutations; a new domain adds its own `XMutation` here.

@@ -29,11 +29,23 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = state.metrics.render(&state.db);
+    // The queue's counts come from the database; a scrape must not hang on it.
+    let counts = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        crate::db::jobs::counts(&state.background_db),
+    )
+    .await;
+    text.push_str(
+        &state
+            .metrics
+            .render_jobs(&counts.ok().and_then(Result::ok).unwrap_or_default()),
+    );
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&state.db),
+        text,
     )
 }

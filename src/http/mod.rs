@@ -22,6 +22,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: crate::auth::Auth,
     pub db: DatabaseConnection,
+    /// The same pool without the statement counter (background work, the metrics scrape).
+    pub background_db: DatabaseConnection,
     pub metrics: Metrics,
     pub config: Config,
     pub broker: crate::realtime::SharedBroker,

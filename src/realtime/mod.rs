@@ -54,6 +54,8 @@ pub enum Signal {
         user: Uuid,
         notification: Uuid,
     },
+    /// Jobs were enqueued: workers look for due ones now rather than at their next poll.
+    JobsAvailable,
     /// Sessions of a user ended (logout, reuse detected, password changed, deactivated,
     /// deleted): `family` only that one, else all of them `except` one (or all).
     SessionsEnded {
@@ -67,8 +69,16 @@ pub enum Signal {
 /// Who may receive a signal: the members of one organization watching one event, or one user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
-    Event { org: Uuid, event: Uuid },
-    User { org: Uuid, user: Uuid },
+    Event {
+        org: Uuid,
+        event: Uuid,
+    },
+    User {
+        org: Uuid,
+        user: Uuid,
+    },
+    /// This instance's job workers.
+    Jobs,
 }
 
 impl Signal {
@@ -78,6 +88,7 @@ impl Signal {
             Signal::Notification { org, user, .. } | Signal::SessionsEnded { org, user, .. } => {
                 Topic::User { org, user }
             }
+            Signal::JobsAvailable => Topic::Jobs,
         }
     }
 

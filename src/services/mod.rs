@@ -8,6 +8,7 @@ pub mod audit;
 pub mod contacts;
 pub mod events;
 pub mod interactions;
+pub mod jobs;
 pub mod notifications;
 pub mod organizations;
 pub mod registrations;

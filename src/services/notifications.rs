@@ -1,7 +1,7 @@
 //! Notifications: each user reads, marks and deletes only their own. The system creates them
 //! inside the transaction of the change that causes them (`notify`), so a rolled-back change
 //! leaves no notification behind and announces nothing. Expired ones are hidden at once and
-//! purged by a periodic task.
+//! purged by a scheduled job (`jobs::kinds::PurgeExpiredNotifications`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -376,22 +376,4 @@ pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, AppError> {
         .exec(db)
         .await?
         .rows_affected)
-}
-
-/// Runs `purge_expired` every `every` until the process ends.
-pub fn spawn_purge(db: DatabaseConnection, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match purge_expired(&db).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("purged {n} expired notification(s)"),
-                Err(e) => {
-                    use async_graphql::ErrorExtensions as _;
-                    let _ = e.extend(); // logs the cause
-                }
-            }
-        }
-    });
 }

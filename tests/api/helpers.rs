@@ -139,6 +139,9 @@ pub fn test_config(url: &str) -> Config {
     config.database_url = url.to_owned();
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.db_max_connections = 5;
+    // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
+    // servers must not claim the test job kinds they do not know.
+    config.jobs.workers = 0;
     config
 }
 
@@ -189,6 +192,12 @@ pub async fn spawn_app_on(
 }
 
 impl TestApp {
+    /// A pool of its own on this app's database, as another instance (or a `plugs worker`
+    /// process) would have.
+    pub async fn second_pool(&self) -> DatabaseConnection {
+        connect(&self._test_db.url).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }

@@ -18,6 +18,7 @@ mod helpers;
 mod http;
 mod interactions;
 mod isolation;
+mod jobs;
 mod limits;
 mod login_limits;
 mod migrations;

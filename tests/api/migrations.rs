@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "analytics_events",
     "audit_logs",
     "contact_interactions",
@@ -14,6 +14,7 @@ const TABLES: [&str; 17] = [
     "expenses",
     "integration_logs",
     "integrations",
+    "jobs",
     "media",
     "media_collection_items",
     "media_collections",

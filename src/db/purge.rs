@@ -1,0 +1,78 @@
+//! The retention purge: rows soft-deleted before a cutoff are deleted for good, across every
+//! organization (a system job). Children go before their parents; a contact or an event that
+//! an expense or a media item still points at is kept. Members are never purged (every
+//! record names its creator) and audit rows are kept.
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use crate::entities::{
+    contact_interactions, contacts, event_agenda_items, event_attendees, events, expenses, media,
+};
+
+/// How many rows were deleted.
+pub async fn deleted_before(
+    db: &impl ConnectionTrait,
+    before: DateTime<FixedOffset>,
+) -> Result<u64, DbErr> {
+    let mut n = 0;
+    n += contact_interactions::Entity::delete_many()
+        .filter(contact_interactions::Column::IsDeleted.eq(true))
+        .filter(contact_interactions::Column::DeletedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected;
+    n += event_agenda_items::Entity::delete_many()
+        .filter(event_agenda_items::Column::IsDeleted.eq(true))
+        .filter(event_agenda_items::Column::DeletedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected;
+    n += event_attendees::Entity::delete_many()
+        .filter(event_attendees::Column::IsDeleted.eq(true))
+        .filter(event_attendees::Column::DeletedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let media_of_contact = Query::select()
+        .expr(Expr::val(1))
+        .from(media::Entity)
+        .and_where(
+            Expr::col((media::Entity, media::Column::RelatedContact))
+                .equals((contacts::Entity, contacts::Column::Id)),
+        )
+        .to_owned();
+    n += contacts::Entity::delete_many()
+        .filter(contacts::Column::IsDeleted.eq(true))
+        .filter(contacts::Column::DeletedAt.lt(before))
+        .filter(Expr::exists(media_of_contact).not())
+        .exec(db)
+        .await?
+        .rows_affected;
+    let expense_of_event = Query::select()
+        .expr(Expr::val(1))
+        .from(expenses::Entity)
+        .and_where(
+            Expr::col((expenses::Entity, expenses::Column::EventId))
+                .equals((events::Entity, events::Column::Id)),
+        )
+        .to_owned();
+    let media_of_event = Query::select()
+        .expr(Expr::val(1))
+        .from(media::Entity)
+        .and_where(
+            Expr::col((media::Entity, media::Column::RelatedEvent))
+                .equals((events::Entity, events::Column::Id)),
+        )
+        .to_owned();
+    n += events::Entity::delete_many()
+        .filter(events::Column::IsDeleted.eq(true))
+        .filter(events::Column::DeletedAt.lt(before))
+        .filter(Expr::exists(expense_of_event).not())
+        .filter(Expr::exists(media_of_event).not())
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(n)
+}

@@ -1,0 +1,50 @@
+//! The product's job kinds. A new kind implements `Job` and is added to `register`.
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::{Job, JobContext, JobError, Registry};
+
+pub fn register(r: Registry) -> Registry {
+    r.with::<PurgeExpiredNotifications>().with::<PurgeDeleted>()
+}
+
+/// Deletes notifications whose `expiresAt` has passed (they are hidden from that instant).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeExpiredNotifications {}
+
+impl Job for PurgeExpiredNotifications {
+    const KIND: &'static str = "notifications.purge_expired";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let n = crate::services::notifications::purge_expired(&ctx.db).await?;
+            if n > 0 {
+                tracing::info!("purged {n} expired notification(s)");
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Hard-deletes rows soft-deleted more than `days` ago (`PLUGS_PURGE_DELETED_AFTER_DAYS`).
+/// Audit rows are kept; members are kept (every record names its creator).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeDeleted {
+    pub days: i64,
+}
+
+impl Job for PurgeDeleted {
+    const KIND: &'static str = "data.purge_deleted";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let before = crate::services::now() - chrono::Duration::days(self.days);
+            let n = crate::db::purge::deleted_before(&ctx.db, before).await?;
+            if n > 0 {
+                tracing::info!("purged {n} row(s) deleted more than {} days ago", self.days);
+            }
+            Ok(())
+        })
+    }
+}
