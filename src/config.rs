@@ -140,10 +140,13 @@ pub struct Config {
     pub loader_delay: std::time::Duration,
     pub realtime: RealtimeConfig,
     pub jobs: crate::jobs::JobsConfig,
+    /// Where bytes are stored (`storage::Storage::from_url`).
+    pub storage_url: String,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_STORAGE_URL: &str = "file://./media";
 
 impl Config {
     /// Reads the process environment.
@@ -274,6 +277,16 @@ impl Config {
                         d.purge_interval.as_secs(),
                     )?),
                 }
+            },
+            storage_url: {
+                let url = get("PLUGS_STORAGE_URL").unwrap_or_else(|| DEFAULT_STORAGE_URL.into());
+                if !(url.starts_with("file://") || url.starts_with("s3://")) {
+                    return Err(ConfigError::Invalid {
+                        var: "PLUGS_STORAGE_URL",
+                        message: format!("{url:?} is not a file:// or s3:// URL"),
+                    });
+                }
+                url
             },
             jobs: {
                 let d = crate::jobs::JobsConfig::default();

@@ -14,6 +14,7 @@ pub mod realtime;
 pub mod seed;
 pub mod services;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;
 
 use migration::{Migrator, MigratorTrait};

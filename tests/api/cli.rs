@@ -77,10 +77,15 @@ fn bad_configuration_is_one_readable_line() {
         "PLUGS_WS_KEEPALIVE_SECS",
         "PLUGS_NOTIFICATION_PURGE_SECS",
         "PLUGS_REALTIME_BUFFER",
+        "PLUGS_JOB_LEASE_SECS",
+        "PLUGS_JOB_POLL_MS",
+        "PLUGS_PURGE_DELETED_AFTER_DAYS",
     ] {
         let out = plugs(&["serve"], &[(var, "0")]);
         assert_one_line_failure(&out, var);
     }
+    let out = plugs(&["serve"], &[("PLUGS_STORAGE_URL", "ftp://files")]);
+    assert_one_line_failure(&out, "PLUGS_STORAGE_URL");
 }
 
 #[tokio::test]
@@ -322,4 +327,56 @@ fn an_unreachable_database_is_one_line_within_seconds() {
         assert_one_line_failure(&out, "(SQLSTATE 28");
         assert!(!stderr(&out).contains(" at line "), "{}", stderr(&out));
     }
+}
+
+#[tokio::test]
+async fn a_worker_process_runs_due_jobs_and_stops_on_sigterm() {
+    use plugs::jobs::kinds::PurgeExpiredNotifications;
+    let test_db = TestDb::shared().await;
+    let db = test_db.connect().await;
+    // A slot of its own, far from any other test's: this job is recognisable.
+    let key = format!("cli-worker-{}", uuid::Uuid::new_v4().simple());
+    plugs::jobs::enqueue_system(
+        &db,
+        &PurgeExpiredNotifications {},
+        plugs::jobs::Enqueue {
+            run_at: None,
+            unique_key: Some(key.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_plugs"))
+        .arg("worker")
+        .env("PLUGS_DATABASE_URL", &test_db.url)
+        .env("PLUGS_WORKERS", "1")
+        .env("PLUGS_JOB_POLL_MS", "100")
+        .env("PLUGS_JWT_SECRET", "worker-test-secret-0123456789abcdef")
+        .env("RUST_LOG", "error")
+        .current_dir(std::env::temp_dir())
+        .spawn()
+        .expect("plugs worker starts");
+    use plugs::entities::jobs;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job = jobs::Entity::find()
+            .filter(jobs::Column::UniqueKey.eq(key.as_str()))
+            .one(&db)
+            .await
+            .unwrap()
+            .expect("the job");
+        if job.state == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not run: {job:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = worker.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
 }

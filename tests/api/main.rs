@@ -26,6 +26,7 @@ mod money;
 mod notifications;
 mod registrations;
 mod relations;
+mod storage;
 mod subscriptions;
 mod users;
 mod views;

@@ -1,0 +1,210 @@
+//! Object storage: where bytes live (media, exports, data bundles) while the database keeps
+//! their metadata. One seam over the `object_store` crate: the local filesystem by default
+//! (`PLUGS_STORAGE_URL=file://./media`), S3-compatible storage with the `s3` cargo feature
+//! (`s3://bucket/prefix`, credentials from the usual AWS variables).
+//!
+//! Writes and reads stream: a put takes chunks as they come (multipart, a bounded number of
+//! parts in flight), a get hands out a stream, so a 25 MiB upload never sits in memory whole.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+
+/// Parts uploaded at once by a streamed put (each part is 5 MiB on S3).
+const PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("no object at {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+impl From<object_store::Error> for StorageError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => StorageError::NotFound(path),
+            other => StorageError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// What a stored object is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// Changes whenever the bytes change (for HTTP `ETag`).
+    pub etag: Option<String>,
+}
+
+/// A stored object being read.
+pub struct Download {
+    pub info: ObjectInfo,
+    pub bytes: BoxStream<'static, Result<Bytes, StorageError>>,
+}
+
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    /// Shown in logs (never with credentials).
+    pub description: String,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// A key as the store's path; keys are made by the application (`media/<org>/<id>/original`),
+/// never taken from a client, and may not climb out of the store.
+fn path(key: &str) -> Result<Path, StorageError> {
+    if key.is_empty()
+        || key
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(StorageError::Invalid(format!(
+            "{key:?} is not a storage key"
+        )));
+    }
+    Path::parse(key).map_err(|e| StorageError::Invalid(e.to_string()))
+}
+
+impl Storage {
+    /// `file:///abs/dir`, `file://./rel/dir` (created when missing), or `s3://bucket/prefix`
+    /// (with the `s3` feature).
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if let Some(dir) = url.strip_prefix("file://") {
+            if dir.is_empty() {
+                return Err(format!("{url:?} names no directory"));
+            }
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create the storage directory {dir}: {e}"))?;
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+                .map_err(|e| format!("cannot use {dir} for storage: {e}"))?;
+            return Ok(Self {
+                store: Arc::new(fs),
+                description: format!("filesystem at {dir}"),
+            });
+        }
+        if url.starts_with("s3://") {
+            return s3(url);
+        }
+        Err(format!("{url:?} is not a file:// or s3:// storage URL"))
+    }
+
+    /// Stores the chunks under `key` as they arrive; returns how many bytes were stored. A
+    /// failing stream leaves nothing behind.
+    pub async fn put_stream<S, E>(&self, key: &str, chunks: S) -> Result<u64, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let p = path(key)?;
+        let upload = self.store.put_multipart(&p).await?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut size = 0u64;
+        let mut chunks = std::pin::pin!(chunks);
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    size += bytes.len() as u64;
+                    writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                    writer.put(bytes);
+                }
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(StorageError::Invalid(format!("the upload failed: {e}")));
+                }
+            }
+        }
+        writer.finish().await?;
+        Ok(size)
+    }
+
+    /// Stores `bytes` under `key` (small objects: bundles, thumbnails).
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        self.store.put(&path(key)?, bytes.into()).await?;
+        Ok(())
+    }
+
+    pub async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
+        let meta = self.store.head(&path(key)?).await?;
+        Ok(ObjectInfo {
+            size: meta.size,
+            etag: meta.e_tag,
+        })
+    }
+
+    /// The whole object, as a stream.
+    pub async fn get(&self, key: &str) -> Result<Download, StorageError> {
+        let got = self.store.get(&path(key)?).await?;
+        let info = ObjectInfo {
+            size: got.meta.size,
+            etag: got.meta.e_tag.clone(),
+        };
+        Ok(Download {
+            info,
+            bytes: got.into_stream().map_err(StorageError::from).boxed(),
+        })
+    }
+
+    /// Bytes `range` of the object (HTTP `Range`).
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StorageError> {
+        Ok(self.store.get_range(&path(key)?, range).await?)
+    }
+
+    /// Deletes the object; deleting one that is not there is not an error (idempotent jobs).
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self.store.delete(&path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(feature = "s3")]
+fn s3(url: &str) -> Result<Storage, String> {
+    let store = object_store::aws::AmazonS3Builder::from_env()
+        .with_url(url)
+        .build()
+        .map_err(|e| format!("cannot use {url} for storage: {e}"))?;
+    let prefixed = object_store::prefix::PrefixStore::new(
+        store,
+        url.trim_start_matches("s3://")
+            .split_once('/')
+            .map_or("", |(_, p)| p),
+    );
+    Ok(Storage {
+        store: Arc::new(prefixed),
+        description: format!("S3-compatible storage at {url}"),
+    })
+}
+
+#[cfg(not(feature = "s3"))]
+fn s3(url: &str) -> Result<Storage, String> {
+    Err(format!(
+        "{url}: this build has no S3 support; build with `--features s3`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_climb_out_of_the_store() {
+        for bad in ["", "/abs", "a//b", "../up", "a/../b", "a/./b", "a/"] {
+            assert!(path(bad).is_err(), "{bad}");
+        }
+        assert!(path("media/org/id/original").is_ok());
+    }
+}
