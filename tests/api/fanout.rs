@@ -185,12 +185,54 @@ async fn a_lost_listen_connection_closes_sockets_then_comes_back() {
     // Once back, the instance closes the sockets opened while it was away (they may have
     // missed signals too); a socket opened after that is served. Which side of that moment a
     // new socket falls on is timing, so open until one is live (closed ones say 1012).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // "Served" means a change reaches it: each try makes one (a note on the member's
+    // registration) and waits for it, briefly; a socket that misses it or is closed is replaced.
+    let registration = app
+        .gql_as(
+            &admin.access,
+            "query($e: ID!) { event(id: $e) { attendees { nodes { id } } } }",
+            json!({ "e": event }),
+        )
+        .await["data"]["event"]["attendees"]["nodes"][0]["id"]
+        .as_str()
+        .expect("the member's registration")
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut tries = 0;
     let mut ws = loop {
         assert!(std::time::Instant::now() < deadline, "no socket was served");
-        if let Some(ws) =
+        tries += 1;
+        let Some(mut ws) =
             live_subscription(&app, &admin.access, ATTENDEE_CHANGED, json!({ "e": event })).await
-        {
+        else {
+            continue;
+        };
+        let note = app
+            .gql_as(
+                &admin.access,
+                "mutation($id: ID!, $n: String!) { updateAttendee(id: $id, input: { notes: $n }) { id } }",
+                json!({ "id": registration, "n": format!("try {tries}") }),
+            )
+            .await;
+        assert!(note["errors"].is_null(), "{note}");
+        let got = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match futures_util::StreamExt::next(&mut ws).await {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                        let m: serde_json::Value = serde_json::from_str(&t).unwrap();
+                        if m["id"] == "a" {
+                            return true;
+                        }
+                    }
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None => {
+                        return false;
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        if got == Ok(true) {
             break ws;
         }
     };

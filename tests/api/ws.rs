@@ -100,9 +100,9 @@ pub async fn subscribe(ws: &mut Socket, id: &str, query: &str, variables: Value)
 
 pub async fn next_json(ws: &mut Socket) -> Value {
     loop {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
             .await
-            .expect("a message within 10 s")
+            .expect("a message within 30 s")
             .expect("socket open")
             .expect("a frame");
         match msg {
