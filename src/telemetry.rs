@@ -26,6 +26,33 @@ struct Histogram {
 }
 
 impl Histogram {
+    /// Its Prometheus lines: buckets, `+Inf`, sum and count, with `labels` (may be empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let braces = |extra: &str| -> String {
+            match (labels.is_empty(), extra.is_empty()) {
+                (true, true) => String::new(),
+                _ => format!(
+                    "{{{labels}{}{extra}}}",
+                    if extra.is_empty() { "" } else { sep }
+                ),
+            }
+        };
+        for (b, bound) in BUCKETS.iter().enumerate() {
+            let n = self.buckets[b].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {n}",
+                braces(&format!("le=\"{bound}\""))
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{} {count}", braces("le=\"+Inf\""));
+        let _ = writeln!(out, "{name}_sum{} {sum}", braces(""));
+        let _ = writeln!(out, "{name}_count{} {count}", braces(""));
+    }
+
     fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -101,22 +128,9 @@ impl Metrics {
         }
         out.push_str("# HELP plugs_job_claim_latency_seconds From a job's run_at to its claim.\n");
         out.push_str("# TYPE plugs_job_claim_latency_seconds histogram\n");
-        let h = &self.0.job_claim_latency;
-        for (b, bound) in BUCKETS.iter().enumerate() {
-            let n = h.buckets[b].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "plugs_job_claim_latency_seconds_bucket{{le=\"{bound}\"}} {n}"
-            );
-        }
-        let count = h.count.load(Ordering::Relaxed);
-        let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "plugs_job_claim_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(out, "plugs_job_claim_latency_seconds_sum {sum}");
-        let _ = writeln!(out, "plugs_job_claim_latency_seconds_count {count}");
+        self.0
+            .job_claim_latency
+            .render(&mut out, "plugs_job_claim_latency_seconds", "");
         out
     }
 
@@ -158,27 +172,11 @@ impl Metrics {
         );
         out.push_str("# TYPE plugs_graphql_operation_duration_seconds histogram\n");
         for (i, op) in OPERATION_TYPES.iter().enumerate() {
-            let h = &self.0.operations[i];
-            for (b, bound) in BUCKETS.iter().enumerate() {
-                let n = h.buckets[b].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "plugs_graphql_operation_duration_seconds_bucket{{operation=\"{op}\",le=\"{bound}\"}} {n}"
-                );
-            }
-            let count = h.count.load(Ordering::Relaxed);
-            let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "plugs_graphql_operation_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "plugs_graphql_operation_duration_seconds_sum{{operation=\"{op}\"}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "plugs_graphql_operation_duration_seconds_count{{operation=\"{op}\"}} {count}"
+            let labels = format!("operation=\"{op}\"");
+            self.0.operations[i].render(
+                &mut out,
+                "plugs_graphql_operation_duration_seconds",
+                &labels,
             );
         }
         let (size, idle) = pool_stats(db);

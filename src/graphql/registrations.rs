@@ -16,6 +16,19 @@ pub struct UpdateAttendeeInput {
     notes: MaybeUndefined<String>,
 }
 
+/// Check-in (`true`) or check-out of `user_id` at `event_id`.
+async fn check(
+    ctx: &Context<'_>,
+    event_id: &ID,
+    user_id: &ID,
+    check_in: bool,
+) -> Res<EventAttendee> {
+    let (e, u) = (parse_id(event_id, "eventId")?, parse_id(user_id, "userId")?);
+    Ok(svc::check(ctx.store(), ctx.actor()?, e, u, check_in)
+        .await?
+        .into())
+}
+
 #[derive(Default)]
 pub struct RegistrationsMutation;
 
@@ -65,13 +78,7 @@ impl RegistrationsMutation {
         event_id: ID,
         user_id: ID,
     ) -> Res<EventAttendee> {
-        let (e, u) = (
-            parse_id(&event_id, "eventId")?,
-            parse_id(&user_id, "userId")?,
-        );
-        Ok(svc::check(ctx.store(), ctx.actor()?, e, u, true)
-            .await?
-            .into())
+        check(ctx, &event_id, &user_id, true).await
     }
 
     /// Only after check-in; idempotent.
@@ -81,13 +88,7 @@ impl RegistrationsMutation {
         event_id: ID,
         user_id: ID,
     ) -> Res<EventAttendee> {
-        let (e, u) = (
-            parse_id(&event_id, "eventId")?,
-            parse_id(&user_id, "userId")?,
-        );
-        Ok(svc::check(ctx.store(), ctx.actor()?, e, u, false)
-            .await?
-            .into())
+        check(ctx, &event_id, &user_id, false).await
     }
 
     /// Status (REGISTERED, CONFIRMED, or NO_SHOW after the event) and notes of a registration

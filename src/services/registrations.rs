@@ -129,6 +129,24 @@ async fn of(
         .await?)
 }
 
+/// Opens the unit of work on `user_id`'s live registration for `event_id`: the event locked,
+/// the actor's right to act for the member checked.
+async fn open<'a>(
+    store: Store<'a>,
+    actor: &'a Actor,
+    event_id: Uuid,
+    user_id: Uuid,
+) -> Result<(Work<'a>, events::Model, event_attendees::Model), AppError> {
+    let w = Work::begin(store, actor).await?;
+    // The event row is locked: every change to its registrations and seats is serialized.
+    let event = w.locked::<events::Entity>(event_id).await?;
+    may_act_for(actor, &event, user_id)?;
+    let registration = of(&w, event_id, user_id)
+        .await?
+        .ok_or_else(missing::<event_attendees::Entity>)?;
+    Ok((w, event, registration))
+}
+
 pub async fn register(
     store: Store<'_>,
     actor: &Actor,
@@ -220,13 +238,7 @@ pub async fn cancel(
     user_id: Option<Uuid>,
 ) -> Result<event_attendees::Model, AppError> {
     let user_id = user_id.unwrap_or(actor.user_id);
-    let mut w = Work::begin(store, actor).await?;
-    // The event row is locked: every change to its registrations and seats is serialized.
-    let event = w.locked::<events::Entity>(event_id).await?;
-    may_act_for(actor, &event, user_id)?;
-    let old = of(&w, event_id, user_id)
-        .await?
-        .ok_or_else(missing::<event_attendees::Entity>)?;
+    let (mut w, _, old) = open(store, actor, event_id, user_id).await?;
     let status = AttendeeStatus::from_db(&old.status)?;
     if !is_open(status) {
         return Err(AppError::bad_input(
@@ -257,13 +269,7 @@ pub async fn check(
     user_id: Uuid,
     check_in: bool,
 ) -> Result<event_attendees::Model, AppError> {
-    let mut w = Work::begin(store, actor).await?;
-    // The event row is locked: every change to its registrations and seats is serialized.
-    let event = w.locked::<events::Entity>(event_id).await?;
-    may_act_for(actor, &event, user_id)?;
-    let old = of(&w, event_id, user_id)
-        .await?
-        .ok_or_else(missing::<event_attendees::Entity>)?;
+    let (mut w, event, old) = open(store, actor, event_id, user_id).await?;
     let status = AttendeeStatus::from_db(&old.status)?;
     let t = now();
     let mut a: event_attendees::ActiveModel = old.clone().into();
