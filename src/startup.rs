@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::BoxError;
 use crate::config::{Config, redact_url};
-use crate::graphql::build_schema;
+use crate::graphql::{Executor, build_schema};
 use crate::http::{AppState, router};
 use crate::telemetry::Metrics;
 
@@ -70,15 +70,9 @@ impl Application {
         };
         spawn_housekeeping(&broker);
         let (stop_jobs, workers) = start_jobs(&background, &broker, &metrics, &config.jobs);
-        let schema = build_schema(
-            db.clone(),
-            auth.clone(),
-            metrics.clone(),
-            broker.clone(),
-            &config,
-        );
+        let schema = build_schema(db.clone(), auth.clone(), broker.clone(), &config);
         let state = AppState {
-            schema,
+            graphql: Executor::new(schema, &config.limits, metrics.clone()),
             auth,
             db: db.clone(),
             background_db: background,

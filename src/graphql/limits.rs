@@ -6,9 +6,7 @@
 //!    introspection query GraphiQL sends is ~13 deep and bounded by the schema's size.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{Name, ServerError, ServerResult, Value, Variables};
 
@@ -16,99 +14,53 @@ use crate::config::Limits;
 use crate::db::pagination::{DEFAULT_PAGE, MAX_PAGE};
 use crate::error::AppError;
 
-pub struct QueryLimits {
-    limits: Arc<Limits>,
-}
-
-impl QueryLimits {
-    pub fn new(limits: &Limits) -> Self {
-        Self {
-            limits: Arc::new(limits.clone()),
-        }
-    }
-}
-
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(QueryLimitsExt {
-            limits: self.limits.clone(),
-            operation_name: std::sync::Mutex::new(None),
-        })
-    }
-}
-
-struct QueryLimitsExt {
-    limits: Arc<Limits>,
-    /// The operation the request selects (read before parsing, used after).
-    operation_name: std::sync::Mutex<Option<String>>,
-}
-
 fn too_complex(message: String) -> ServerError {
     AppError::QueryTooComplex(message).into_request_error()
 }
 
-#[async_trait::async_trait]
-impl Extension for QueryLimitsExt {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: async_graphql::extensions::NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        pre_parse(query, &self.limits).map_err(too_complex)?;
-        // Measured before async-graphql sees the document: its own recursion check follows every
-        // fragment spread without memory, so an exponential fragment chain must be refused first.
-        // (Parsing is safe now: the text passed the nesting guard.)
-        if let Ok(doc) = async_graphql::parser::parse_query(query) {
-            self.check(&measure(&doc, variables))?;
-            let name = self.operation_name.lock().ok().and_then(|n| n.clone());
-            required_variables(&doc, name.as_deref(), variables)?;
-        }
-        next.run(ctx, query, variables).await
-    }
+/// The checks a parsed document passes before it runs: depth, complexity and aliases (measured
+/// with the request's variables), and the variables the selected operation requires.
+pub fn check(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+    limits: &Limits,
+) -> ServerResult<()> {
+    check_cost(&measure(doc, variables), limits)?;
+    required_variables(doc, operation_name, variables)
 }
 
-impl QueryLimitsExt {
-    fn check(&self, cost: &Cost) -> ServerResult<()> {
-        if cost.introspection_depth > INTROSPECTION_DEPTH {
-            return Err(too_complex(format!(
-                "introspection depth {} exceeds the limit of {INTROSPECTION_DEPTH}",
-                cost.introspection_depth
-            )));
-        }
-        if cost.depth > self.limits.depth {
-            return Err(too_complex(format!(
-                "query depth {} exceeds the limit of {}",
-                cost.depth, self.limits.depth
-            )));
-        }
-        if cost.complexity > self.limits.complexity {
-            return Err(too_complex(format!(
-                "query complexity {} exceeds the limit of {} (a connection counts `first` times its fields)",
-                cost.complexity, self.limits.complexity
-            )));
-        }
-        if cost.aliases > self.limits.aliases {
-            return Err(too_complex(format!(
-                "{} aliases exceed the limit of {}",
-                cost.aliases, self.limits.aliases
-            )));
-        }
-        Ok(())
+/// The raw text's guard, as a request error.
+pub fn check_text(query: &str, limits: &Limits) -> ServerResult<()> {
+    pre_parse(query, limits).map_err(too_complex)
+}
+
+fn check_cost(cost: &Cost, limits: &Limits) -> ServerResult<()> {
+    if cost.introspection_depth > INTROSPECTION_DEPTH {
+        return Err(too_complex(format!(
+            "introspection depth {} exceeds the limit of {INTROSPECTION_DEPTH}",
+            cost.introspection_depth
+        )));
     }
+    if cost.depth > limits.depth {
+        return Err(too_complex(format!(
+            "query depth {} exceeds the limit of {}",
+            cost.depth, limits.depth
+        )));
+    }
+    if cost.complexity > limits.complexity {
+        return Err(too_complex(format!(
+            "query complexity {} exceeds the limit of {} (a connection counts `first` times its fields)",
+            cost.complexity, limits.complexity
+        )));
+    }
+    if cost.aliases > limits.aliases {
+        return Err(too_complex(format!(
+            "{} aliases exceed the limit of {}",
+            cost.aliases, limits.aliases
+        )));
+    }
+    Ok(())
 }
 
 /// A variable of non-null type with no default that the request leaves out (or sends as

@@ -10,7 +10,7 @@ pub mod connection;
 pub mod contacts;
 pub mod context;
 pub mod events;
-pub mod extensions;
+pub mod execute;
 pub mod interactions;
 pub mod jobs;
 pub mod limits;
@@ -24,4 +24,5 @@ pub mod subscriptions;
 pub mod types;
 pub mod users;
 
+pub use execute::Executor;
 pub use schema::{AppSchema, build_schema, sdl};

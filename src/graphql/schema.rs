@@ -2,22 +2,18 @@ use async_graphql::{MergedObject, Object, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Auth;
-use crate::config::Limits;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
 use crate::graphql::agenda::{AgendaMutation, AgendaQuery};
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
-use crate::graphql::extensions::{ErrorCodes, OperationMetrics};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::jobs::JobsQuery;
-use crate::graphql::limits::QueryLimits;
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
 use crate::graphql::registrations::RegistrationsMutation;
 use crate::graphql::subscriptions::Subscription;
 use crate::graphql::users::{UsersMutation, UsersQuery};
-use crate::telemetry::Metrics;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -70,23 +66,19 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     ))
 }
 
-/// The schema the server runs, with its shared services in the context.
+/// The schema the server runs, with its shared services in the context. It has no extensions:
+/// limits, error codes and metrics run around it (`graphql::execute`).
 pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,
-    metrics: Metrics,
     broker: crate::realtime::SharedBroker,
     config: &crate::config::Config,
 ) -> AppSchema {
-    let limits: &Limits = &config.limits;
     let mut b = builder()
         .data(db)
         .data(auth)
         .data(broker)
-        .data(crate::graphql::loaders::LoaderDelay(config.loader_delay))
-        .extension(OperationMetrics::new(metrics))
-        .extension(QueryLimits::new(limits))
-        .extension(ErrorCodes);
+        .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
     if !config.introspection() {
         b = b.disable_introspection();
     }

@@ -149,7 +149,7 @@ pub async fn post_handler(
         ),
     };
     let span = tracing::info_span!("graphql", request_id = %meta.request_id);
-    let response = tracing::Instrument::instrument(state.schema.execute_batch(batch), span).await;
+    let response = tracing::Instrument::instrument(state.graphql.execute_batch(batch), span).await;
     with_request_id(response::graphql(media, response), &meta)
 }
 
@@ -225,13 +225,15 @@ pub async fn get_handler(
             AppError::QueryTooComplex(message),
         );
     }
-    if let Ok(doc) = async_graphql::parser::parse_query(&req.query) {
-        let selected = doc.operations.iter().find(|(name, _)| {
-            req.operation_name.is_none()
-                || name.map(|n| n.as_str()) == req.operation_name.as_deref()
-        });
-        if let Some((_, op)) = selected
-            && op.node.ty != OperationType::Query
+    let (caller, meta) = request_context(&state, request.headers(), peer).await;
+    let response = match state
+        .graphql
+        .prepare(with_context(req, &state, &caller, &meta))
+    {
+        Err(refused) => refused,
+        Ok(p)
+            if p.operation_type()
+                .is_some_and(|t| t != OperationType::Query) =>
         {
             return response::refusal(
                 media,
@@ -242,11 +244,11 @@ pub async fn get_handler(
                 },
             );
         }
-    }
-    let (caller, meta) = request_context(&state, request.headers(), peer).await;
-    let req = with_context(req, &state, &caller, &meta);
-    let span = tracing::info_span!("graphql", request_id = %meta.request_id);
-    let response = tracing::Instrument::instrument(state.schema.execute(req), span).await;
+        Ok(p) => {
+            let span = tracing::info_span!("graphql", request_id = %meta.request_id);
+            tracing::Instrument::instrument(state.graphql.run(p), span).await
+        }
+    };
     with_request_id(response::graphql(media, response.into()), &meta)
 }
 

@@ -14,12 +14,11 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::graphql::AppSchema;
 use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: AppSchema,
+    pub graphql: crate::graphql::Executor,
     pub auth: crate::auth::Auth,
     pub db: DatabaseConnection,
     /// The same pool without the statement counter (background work, the metrics scrape).

@@ -72,13 +72,7 @@ struct Body_<'a> {
     extensions: &'a BTreeMap<String, async_graphql::Value>,
 }
 
-/// A request error: nothing executed, so there is no data and no error has a path
-/// (a resolver's error always has one, even when it nulls the whole `data`).
-pub fn is_request_error(r: &async_graphql::Response) -> bool {
-    r.data == async_graphql::Value::Null
-        && !r.errors.is_empty()
-        && r.errors.iter().all(|e| e.path.is_empty())
-}
+pub use crate::graphql::execute::is_request_error;
 
 fn shaped(r: &async_graphql::Response) -> Body_<'_> {
     Body_ {

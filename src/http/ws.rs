@@ -24,6 +24,7 @@ use super::AppState;
 use super::auth::resolve_caller;
 use crate::auth::Caller;
 use crate::graphql::context::WsControl;
+use crate::graphql::execute::is_request_error;
 use crate::graphql::loaders::{LoaderDelay, Loaders};
 use crate::realtime::{Delivery, Topic};
 use crate::services::RequestMeta;
@@ -275,12 +276,6 @@ async fn caller(state: &AppState, meta: &RequestMeta, authorization: &str) -> Ca
 }
 
 /// A request that never ran (parse or validation failure): no data, no error path.
-fn is_request_error(r: &async_graphql::Response) -> bool {
-    r.data == async_graphql::Value::Null
-        && !r.errors.is_empty()
-        && r.errors.iter().all(|e| e.path.is_empty())
-}
-
 impl Connection {
     async fn on_message(&mut self, raw: &str) -> Result<Vec<Message>, End> {
         let msg: ClientMessage = serde_json::from_str(raw).map_err(|e| {
@@ -434,7 +429,7 @@ impl Connection {
                     &state.db,
                     LoaderDelay(state.config.loader_delay),
                 ));
-            state.schema.execute_stream(request)
+            state.graphql.execute_stream(request)
         }))
         .flatten();
         let (handle, registration) = AbortHandle::new_pair();

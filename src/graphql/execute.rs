@@ -1,0 +1,201 @@
+//! How every operation runs, whatever its transport (POST, GET, WebSocket):
+//! 1. the raw text's guard (`limits::check_text`), before anything parses it;
+//! 2. one parse per distinct document, kept by its text (a client sends the same few documents
+//!    over and over);
+//! 3. depth, complexity, aliases and required variables, with this request's variables;
+//! 4. async-graphql's validation and execution;
+//! 5. every error gets an `extensions.code` (async-graphql's own parse and validation errors
+//!    carry none, and they are the client's mistakes), and the operation is counted.
+//!
+//! None of this is a schema extension, on purpose: with any extension registered, async-graphql
+//! sends every resolved field through the extension chain, which cost a third of a large page's
+//! CPU (#14). These are all request-level steps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{BatchRequest, BatchResponse, Request, Response};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use crate::config::Limits;
+use crate::graphql::AppSchema;
+use crate::graphql::limits;
+use crate::telemetry::Metrics;
+
+/// The schema with the steps around it. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor(Arc<Inner>);
+
+struct Inner {
+    schema: AppSchema,
+    limits: Limits,
+    metrics: Metrics,
+    documents: Documents,
+}
+
+/// A request that passed the checks before validation, with its parsed document attached.
+pub struct Prepared {
+    request: Request,
+    operation: Option<OperationType>,
+    start: Instant,
+}
+
+impl Prepared {
+    /// The type of the operation the request selects, when its document parsed and names it.
+    pub fn operation_type(&self) -> Option<OperationType> {
+        self.operation
+    }
+}
+
+impl Executor {
+    pub fn new(schema: AppSchema, limits: &Limits, metrics: Metrics) -> Self {
+        Self(Arc::new(Inner {
+            schema,
+            limits: limits.clone(),
+            metrics,
+            documents: Documents::default(),
+        }))
+    }
+
+    /// Steps 1-3. A refusal comes back as the response to send (already counted).
+    pub fn prepare(&self, mut request: Request) -> Result<Prepared, Response> {
+        let start = Instant::now();
+        let refuse = |e| Err(self.finish(Response::from_errors(vec![e]), None, start));
+        if let Err(e) = limits::check_text(&request.query, &self.0.limits) {
+            return refuse(e);
+        }
+        // A document that does not parse is left to async-graphql, which reports where.
+        let mut operation = None;
+        if let Some(doc) = self.0.documents.get(&request.query) {
+            let name = request.operation_name.as_deref();
+            if let Err(e) = limits::check(&doc, name, &request.variables, &self.0.limits) {
+                return refuse(e);
+            }
+            operation = selected(&doc, name);
+            request.set_parsed_query(ExecutableDocument::clone(&doc));
+        }
+        Ok(Prepared {
+            request,
+            operation,
+            start,
+        })
+    }
+
+    /// Steps 4-5 of a prepared request.
+    pub async fn run(&self, prepared: Prepared) -> Response {
+        let response = self.0.schema.execute(prepared.request).await;
+        self.finish(response, prepared.operation, prepared.start)
+    }
+
+    pub async fn execute(&self, request: Request) -> Response {
+        match self.prepare(request) {
+            Ok(prepared) => self.run(prepared).await,
+            Err(refused) => refused,
+        }
+    }
+
+    /// A batch's operations run concurrently (they share the request's loaders), answered in order.
+    pub async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
+        match batch {
+            BatchRequest::Single(r) => BatchResponse::Single(self.execute(r).await),
+            BatchRequest::Batch(list) => BatchResponse::Batch(
+                futures_util::future::join_all(list.into_iter().map(|r| self.execute(r))).await,
+            ),
+        }
+    }
+
+    /// A subscription (or any operation over a socket) as a stream of responses.
+    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+        match self.prepare(request) {
+            Err(refused) => futures_util::stream::once(async move { refused }).boxed(),
+            Ok(prepared) => self
+                .0
+                .schema
+                .execute_stream(prepared.request)
+                .map(|mut r| {
+                    with_codes(&mut r);
+                    r
+                })
+                .boxed(),
+        }
+    }
+
+    fn finish(
+        &self,
+        mut response: Response,
+        operation: Option<OperationType>,
+        start: Instant,
+    ) -> Response {
+        with_codes(&mut response);
+        let label = match operation {
+            Some(ty) if !is_request_error(&response) => operation_type_name(ty),
+            _ => "invalid",
+        };
+        self.0
+            .metrics
+            .record_operation(label, start.elapsed(), response.is_err());
+        response
+    }
+}
+
+/// Step 5's default code: an error nobody coded is the client's.
+fn with_codes(response: &mut Response) {
+    for e in &mut response.errors {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
+        }
+    }
+}
+
+/// A request error: nothing executed, so there is no data and no error has a path
+/// (a resolver's error always has one, even when it nulls the whole `data`).
+pub fn is_request_error(r: &Response) -> bool {
+    r.data == async_graphql::Value::Null
+        && !r.errors.is_empty()
+        && r.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn selected(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    doc.operations
+        .iter()
+        .find(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name)
+        .map(|(_, op)| op.node.ty)
+}
+
+pub fn operation_type_name(ty: OperationType) -> &'static str {
+    match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
+/// Parsed documents by their text. Bounded in entries and in the size of what it keeps; when
+/// full it starts over (a flood of distinct documents costs a parse each, as with no cache).
+#[derive(Default)]
+struct Documents(Mutex<HashMap<String, Arc<ExecutableDocument>>>);
+
+const DOCUMENTS: usize = 512;
+const DOCUMENT_BYTES: usize = 16 * 1024;
+
+impl Documents {
+    fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        if let Some(doc) = self.0.lock().ok()?.get(query) {
+            return Some(doc.clone());
+        }
+        let doc = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+        if query.len() <= DOCUMENT_BYTES
+            && let Ok(mut map) = self.0.lock()
+        {
+            if map.len() >= DOCUMENTS {
+                map.clear();
+            }
+            map.insert(query.to_owned(), doc.clone());
+        }
+        Some(doc)
+    }
+}
