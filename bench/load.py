@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +49,20 @@ def leaves(value):
     return 1
 
 
+def statements_per_request(url, body, auth, n=20):
+    """Transactions the database committed per request, over n requests in a row: every read
+    statement outside a transaction block is one (PostgreSQL 15 flushes a backend's counters
+    within a second of it going idle, hence the pauses)."""
+    count = f"select xact_commit from pg_stat_database where datname = current_database()"
+    time.sleep(1.5)
+    before = int(sql(count))
+    for _ in range(n):
+        post(url, body, auth)
+    time.sleep(1.5)
+    # The two counting statements are transactions too.
+    return (int(sql(count)) - before - 1) / n
+
+
 def wrk(url, body_file, auth):
     env = dict(os.environ, BODY=str(body_file), AUTH=auth or "")
     out = subprocess.run(
@@ -87,22 +102,26 @@ def main():
                 sys.exit(f"{server} answered {name} with {json.dumps(answer)[:500]}")
             path = WORK / f"{name}.{server}.json"
             path.write_text(json.dumps(body))
-            bodies[server] = (url, path, key, leaves(answer["data"]))
+            bodies[server] = (url, path, key, leaves(answer["data"]), statements_per_request(url, body, key))
         if bodies["plugs"][3] != bodies["postgraphile"][3]:
             sys.exit(f"{name}: plugs returned {bodies['plugs'][3]} values, PostGraphile {bodies['postgraphile'][3]}")
         result = {}
         for server in ("postgraphile", "plugs"):
-            url, path, key, _ = bodies[server]
+            url, path, key = bodies[server][:3]
             wrk(url, path, key)  # warm-up, discarded
             result[server] = wrk(url, path, key)
             print(f"{name} {server}: {result[server][0]:.0f} req/s, p99 {result[server][1]}", file=sys.stderr)
-        rows.append((label, result["postgraphile"], result["plugs"], bodies["plugs"][3]))
+        rows.append((label, result["postgraphile"], result["plugs"], bodies["plugs"][3],
+                     bodies["postgraphile"][4], bodies["plugs"][4]))
 
     print(f"\n{CONNECTIONS} connections, {DURATION} s per server and scenario after a warm-up of the same length\n")
-    print("| scenario | values | PostGraphile v5 req/s | plugs req/s | ratio | PostGraphile p99 | plugs p99 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for label, pgl, plugs, values in rows:
-        print(f"| {label} | {values} | {pgl[0]:,.0f} | {plugs[0]:,.0f} | {plugs[0] / pgl[0]:.2f}x | {pgl[1]} | {plugs[1]} |")
+    print("statements: database transactions per request (each read statement is one)\n")
+    print("| scenario | values | PostGraphile v5 req/s | plugs req/s | ratio | PostGraphile p99 | plugs p99 "
+          "| statements PostGraphile | statements plugs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, pgl, plugs, values, pgl_st, plugs_st in rows:
+        print(f"| {label} | {values} | {pgl[0]:,.0f} | {plugs[0]:,.0f} | {plugs[0] / pgl[0]:.2f}x | {pgl[1]} | {plugs[1]} "
+              f"| {pgl_st:.1f} | {plugs_st:.1f} |")
 
 
 main()

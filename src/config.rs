@@ -126,6 +126,9 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// Proxies whose `X-Forwarded-For` is believed when finding the client's address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long an instance trusts a session it read without reading it again (`auth::sessions`;
+    /// API changes reach every instance at once regardless; zero turns the cache off).
+    pub session_cache: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -232,6 +235,11 @@ impl Config {
                 cores.saturating_sub(1).max(1),
             )?,
             trusted_proxies,
+            session_cache: std::time::Duration::from_secs(parse_num(
+                &get,
+                "PLUGS_SESSION_CACHE_SECS",
+                30,
+            )?),
         };
         let mut config = Self {
             database_url,

@@ -68,6 +68,7 @@ impl Application {
             ),
             _ => std::sync::Arc::new(crate::realtime::InProcessBroker::new(capacity)),
         };
+        broker.hub().keep_current(auth.sessions.clone());
         spawn_housekeeping(&broker);
         let (stop_jobs, workers) = start_jobs(&background, &broker, &metrics, &config.jobs);
         let schema = build_schema(db.clone(), auth.clone(), broker.clone(), &config);

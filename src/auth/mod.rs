@@ -5,6 +5,7 @@ pub mod jwt;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub struct Auth {
     pub hasher: password::Hasher,
     pub limiter: Arc<rate_limit::LoginLimiter>,
     pub refresh_ttl: std::time::Duration,
+    /// Live sessions this instance remembers (kept current by the realtime hub).
+    pub sessions: Arc<sessions::SessionCache>,
 }
 
 impl Auth {
@@ -31,6 +34,7 @@ impl Auth {
                 config.login_window,
             )),
             refresh_ttl: config.refresh_ttl,
+            sessions: Arc::new(sessions::SessionCache::new(config.session_cache)),
         }
     }
 }

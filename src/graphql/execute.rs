@@ -61,9 +61,15 @@ impl Executor {
     }
 
     /// Steps 1-3. A refusal comes back as the response to send (already counted).
-    pub fn prepare(&self, mut request: Request) -> Result<Prepared, Response> {
+    pub fn prepare(&self, mut request: Request) -> Result<Prepared, Box<Response>> {
         let start = Instant::now();
-        let refuse = |e| Err(self.finish(Response::from_errors(vec![e]), None, start));
+        let refuse = |e| {
+            Err(Box::new(self.finish(
+                Response::from_errors(vec![e]),
+                None,
+                start,
+            )))
+        };
         if let Err(e) = limits::check_text(&request.query, &self.0.limits) {
             return refuse(e);
         }
@@ -93,7 +99,7 @@ impl Executor {
     pub async fn execute(&self, request: Request) -> Response {
         match self.prepare(request) {
             Ok(prepared) => self.run(prepared).await,
-            Err(refused) => refused,
+            Err(refused) => *refused,
         }
     }
 
@@ -110,7 +116,7 @@ impl Executor {
     /// A subscription (or any operation over a socket) as a stream of responses.
     pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
         match self.prepare(request) {
-            Err(refused) => futures_util::stream::once(async move { refused }).boxed(),
+            Err(refused) => futures_util::stream::once(async move { *refused }).boxed(),
             Ok(prepared) => self
                 .0
                 .schema

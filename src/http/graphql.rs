@@ -230,7 +230,7 @@ pub async fn get_handler(
         .graphql
         .prepare(with_context(req, &state, &caller, &meta))
     {
-        Err(refused) => refused,
+        Err(refused) => *refused,
         Ok(p)
             if p.operation_type()
                 .is_some_and(|t| t != OperationType::Query) =>

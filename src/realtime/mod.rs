@@ -64,6 +64,8 @@ pub enum Signal {
         family: Option<Uuid>,
         except: Option<Uuid>,
     },
+    /// A member was promoted or demoted: what instances remember of their sessions is stale.
+    AccessChanged { org: Uuid, user: Uuid },
 }
 
 /// Who may receive a signal: the members of one organization watching one event, or one user.
@@ -85,9 +87,9 @@ impl Signal {
     pub fn topic(&self) -> Topic {
         match *self {
             Signal::Attendee { org, event, .. } => Topic::Event { org, event },
-            Signal::Notification { org, user, .. } | Signal::SessionsEnded { org, user, .. } => {
-                Topic::User { org, user }
-            }
+            Signal::Notification { org, user, .. }
+            | Signal::SessionsEnded { org, user, .. }
+            | Signal::AccessChanged { org, user } => Topic::User { org, user },
             Signal::JobsAvailable => Topic::Jobs,
         }
     }
@@ -161,6 +163,8 @@ pub struct Hub {
     interrupted: watch::Sender<u64>,
     /// Names this instance (its `LISTEN` connection's `application_name` on PostgreSQL).
     instance_id: Uuid,
+    /// The instance's remembered sessions, which signals make stale (`auth::sessions`).
+    sessions: OnceLock<Arc<crate::auth::sessions::SessionCache>>,
 }
 
 impl Hub {
@@ -170,6 +174,27 @@ impl Hub {
             capacity: capacity.max(1),
             interrupted: watch::channel(0).0,
             instance_id: Uuid::new_v4(),
+            sessions: OnceLock::new(),
+        }
+    }
+
+    /// Signals delivered here from now on keep `cache` current.
+    pub fn keep_current(&self, cache: Arc<crate::auth::sessions::SessionCache>) {
+        let _ = self.sessions.set(cache);
+    }
+
+    /// Drops the remembered sessions `signal` makes stale (done on delivery; the writing
+    /// instance also does it right after its commit).
+    pub fn forget(&self, signal: &Signal) {
+        if let Some(cache) = self.sessions.get() {
+            cache.forget(signal);
+        }
+    }
+
+    /// The feed of signals is down (`false`) or back (`true`): nothing is remembered meanwhile.
+    pub fn feed(&self, up: bool) {
+        if let Some(cache) = self.sessions.get() {
+            if up { cache.resume() } else { cache.suspend() }
         }
     }
 
@@ -189,6 +214,7 @@ impl Hub {
 
     /// Hands a signal to this instance's subscribers of its topic (if any).
     pub fn deliver(&self, signal: Signal) {
+        self.forget(&signal);
         let topic = signal.topic();
         let mut topics = self.topics();
         if let Some(tx) = topics.get(&topic) {

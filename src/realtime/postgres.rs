@@ -80,8 +80,10 @@ impl Broker for PgBroker {
         Ok(())
     }
 
-    fn committed(&self, _signals: Vec<Signal>) {
-        // The LISTEN connection delivers them, to this instance as to every other.
+    fn committed(&self, signals: Vec<Signal>) {
+        // The LISTEN connection delivers them, to this instance as to every other; the
+        // sessions they end are forgotten here at once, before the writer's response leaves.
+        signals.iter().for_each(|s| self.hub.forget(s));
     }
 
     fn hub(&self) -> &Hub {
@@ -115,6 +117,7 @@ async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
                     // Sockets opened while it was down may have missed signals too.
                     hub.interrupt();
                 }
+                hub.feed(true);
                 ready.send_replace(true);
                 backoff = Duration::from_millis(100);
                 loop {
@@ -144,6 +147,7 @@ async fn listen(url: String, hub: Arc<Hub>, ready: watch::Sender<bool>) {
                 }
                 // Whatever was committed until the new LISTEN is up is not delivered:
                 // the sockets are closed so their clients reconnect and re-query.
+                hub.feed(false);
                 hub.interrupt();
             }
             Err(e) => tracing::warn!(

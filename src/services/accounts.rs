@@ -529,6 +529,19 @@ pub async fn authenticate(
     meta: RequestMeta,
 ) -> Result<Actor, AppError> {
     let claims = auth.jwt.verify(token)?;
+    if let Some(live) = auth.sessions.get(claims.sid)
+        && live.user == claims.sub
+        && live.org == claims.org
+    {
+        return Ok(Actor {
+            user_id: live.user,
+            organization_id: live.org,
+            is_admin: live.is_admin,
+            session_id: claims.sid,
+            meta,
+        });
+    }
+    let ticket = auth.sessions.ticket();
     let scope = Scoped::system(claims.org, "the organization a verified access token names");
     let user = scope
         .by_id::<users::Entity>(claims.sub)
@@ -551,6 +564,15 @@ pub async fn authenticate(
     if !live_session {
         return Err(unauthenticated("this session has ended; sign in again"));
     }
+    auth.sessions.put(
+        ticket,
+        claims.sid,
+        crate::auth::sessions::LiveSession {
+            user: user.id,
+            org: user.organization_id,
+            is_admin: user.is_admin,
+        },
+    );
     Ok(Actor {
         user_id: user.id,
         organization_id: user.organization_id,

@@ -232,6 +232,11 @@ pub async fn update(
     let user = a.update(&w.txn).await?;
     if old.is_active && !user.is_active {
         accounts::revoke_user_sessions(&mut w, &user).await?;
+    } else if old.is_admin != user.is_admin {
+        w.signal(crate::realtime::Signal::AccessChanged {
+            org: user.organization_id,
+            user: user.id,
+        });
     }
     w.audit::<users::Entity, _>(user.id, Some(&old), Some(&user))
         .await?;

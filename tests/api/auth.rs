@@ -509,3 +509,147 @@ fn simultaneous_first_starts_agree_on_one_development_secret() {
         .collect();
     assert_eq!(names, [".plugs-dev-secret"]);
 }
+
+/// Sessions are remembered per instance (`auth::sessions`); every change made through the API
+/// reaches every instance's memory through the realtime feed. PostgreSQL only (two instances
+/// share a database there); CI runs it with `--include-ignored`.
+#[tokio::test]
+#[ignore = "PostgreSQL only: run with PLUGS_TEST_DATABASE_URL and --include-ignored"]
+async fn remembered_sessions_end_at_once_on_every_instance() {
+    crate::helpers::require_postgres();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let a = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let b = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let admin = a.register().await;
+    let member = a.member(&admin, false).await;
+    const JOBS: &str = "{ jobs(first: 1) { totalCount } }";
+
+    // Remembered: the second request on an instance reads no session (the first reads the
+    // user with its organization, and the session).
+    let (_, first) = b.counted(&member.access, ME, json!({})).await;
+    let (body, again) = b.counted(&member.access, ME, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(first, again + 2, "{first} then {again} statements");
+    assert_eq!(
+        error_code(&b.gql_as(&member.access, JOBS, json!({})).await),
+        Some("FORBIDDEN")
+    );
+
+    // Each change is made on `a`; `b` remembers the session as it was.
+    let on_b = |token: String, query: &'static str| {
+        let b = &b;
+        async move { b.gql_as(&token, query, json!({})).await }
+    };
+    // NOTIFY reaches the other instance within milliseconds of the commit; the cache would
+    // keep a stale entry for its 30 s lifetime, so a bounded wait tells the two apart.
+    async fn within<F, Fut>(what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !check().await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: not seen by the other instance"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let set_admin = |flag: bool| {
+        let (a, admin, id) = (&a, admin.access.clone(), member.user_id.clone());
+        async move {
+            let body = a
+                .gql_as(
+                    &admin,
+                    "mutation($id: ID!, $f: Boolean!) { updateUser(id: $id, input: { isAdmin: $f }) { isAdmin } }",
+                    json!({ "id": id, "f": flag }),
+                )
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+        }
+    };
+
+    // Promotion and demotion.
+    set_admin(true).await;
+    within("promotion", || async {
+        on_b(member.access.clone(), JOBS).await["errors"].is_null()
+    })
+    .await;
+    // On the instance that made the change there is nothing to wait for.
+    assert!(a.gql_as(&member.access, JOBS, json!({})).await["errors"].is_null());
+    set_admin(false).await;
+    assert_eq!(
+        error_code(&a.gql_as(&member.access, JOBS, json!({})).await),
+        Some("FORBIDDEN")
+    );
+    within("demotion", || async {
+        error_code(&on_b(member.access.clone(), JOBS).await) == Some("FORBIDDEN")
+    })
+    .await;
+
+    // Password change: the other sessions end, this one stays.
+    let second = a.login(&member.email, PASSWORD, None).await["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for token in [&member.access, &second] {
+        assert!(on_b(token.clone(), ME).await["errors"].is_null());
+        assert!(a.gql_as(token, ME, json!({})).await["errors"].is_null());
+    }
+    let changed = a
+        .gql_as(
+            &member.access,
+            "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
+            json!({ "c": PASSWORD, "n": "brand new pass" }),
+        )
+        .await;
+    assert_eq!(changed["data"]["changePassword"], true, "{changed}");
+    assert_eq!(
+        error_code(&a.gql_as(&second, ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+    within("password change", || async {
+        error_code(&on_b(second.clone(), ME).await) == Some("UNAUTHENTICATED")
+    })
+    .await;
+    assert!(on_b(member.access.clone(), ME).await["errors"].is_null());
+
+    // Logout.
+    let out = a
+        .gql_as(
+            &member.access,
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": member.refresh }),
+        )
+        .await;
+    assert!(out["errors"].is_null(), "{out}");
+    assert_eq!(
+        error_code(&a.gql_as(&member.access, ME, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+    within("logout", || async {
+        error_code(&on_b(member.access.clone(), ME).await) == Some("UNAUTHENTICATED")
+    })
+    .await;
+
+    // Deactivation.
+    let other = a.member(&admin, false).await;
+    assert!(on_b(other.access.clone(), ME).await["errors"].is_null());
+    let body = a
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { updateUser(id: $id, input: { isActive: false }) { isActive } }",
+            json!({ "id": other.user_id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    within("deactivation", || async {
+        error_code(&on_b(other.access.clone(), ME).await) == Some("UNAUTHENTICATED")
+    })
+    .await;
+}
