@@ -38,18 +38,22 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn rss_mib(pid: Option<u32>) -> String {
-    let Some(pid) = pid else {
-        return "n/a (pass the server pid)".into();
-    };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+fn rss_kib(pid: Option<u32>) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{}/status", pid?))
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .map_or("n/a".into(), |kb| format!("{:.1} MiB", kb / 1024.0))
+}
+
+fn rss_mib(pid: Option<u32>) -> String {
+    match (pid, rss_kib(pid)) {
+        (None, _) => "n/a (pass the server pid)".into(),
+        (_, None) => "n/a".into(),
+        (_, Some(kib)) => format!("{:.1} MiB", kib / 1024.0),
+    }
 }
 
 #[tokio::main]
@@ -104,6 +108,7 @@ async fn main() {
         .to_owned();
 
     println!("server RSS before the sockets: {}", rss_mib(pid));
+    let rss_before = rss_kib(pid);
     // Every delivery: (change number, when it arrived).
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
     // Sockets set up at once (env WS_LOAD_CONCURRENCY): a burst of setups costs the server
@@ -136,6 +141,15 @@ async fn main() {
                 .await
                 .expect("upgrade");
             ws.send(Message::text(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }).to_string())).await.unwrap();
+            // The protocol allows subscribing only once the server acknowledged (graphql-ws
+            // closes a socket that subscribes earlier with 4401).
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Text(t) = msg
+                    && serde_json::from_str::<Value>(&t).unwrap()["type"] == "connection_ack"
+                {
+                    break;
+                }
+            }
             for i in 0..per_socket {
                 ws.send(Message::text(json!({ "id": format!("s{i}"), "type": "subscribe", "payload": {
                     "query": "subscription($e: ID!) { eventAttendeeChanged(eventId: $e) { kind currentAttendees attendee { id notes } } }",
@@ -191,6 +205,7 @@ async fn main() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("server RSS with them idle: {}", rss_mib(pid));
+    let rss_idle = rss_kib(pid);
 
     let mut all = Vec::new();
     let mut lasts = Vec::new();
@@ -240,4 +255,16 @@ async fn main() {
         pct(&lasts, 0.99)
     );
     println!("server RSS after: {}", rss_mib(pid));
+    // One line for scripts (bench/realtime): per-subscription memory and the tail latencies.
+    let per_sub = match (rss_before, rss_idle) {
+        (Some(b), Some(i)) => format!("{:.1}", (i - b) / subscriptions as f64),
+        _ => "n/a".into(),
+    };
+    println!(
+        "RESULT subscriptions={subscriptions} kib_per_subscription={per_sub} \
+         p99_delivery_ms={:.1} p50_last_ms={:.1} p99_last_ms={:.1}",
+        pct(&all, 0.99).as_secs_f64() * 1e3,
+        pct(&lasts, 0.5).as_secs_f64() * 1e3,
+        pct(&lasts, 0.99).as_secs_f64() * 1e3,
+    );
 }

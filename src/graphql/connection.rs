@@ -117,8 +117,8 @@ impl<N: OutputType + Clone> Connection<N> {
     }
 
     /// The nodes of `edges`, for clients that need no cursors.
-    async fn nodes(&self) -> Vec<N> {
-        self.edges.iter().map(|e| e.node.clone()).collect()
+    async fn nodes(&self) -> Vec<&N> {
+        self.edges.iter().map(|e| &e.node).collect()
     }
 
     async fn page_info(&self) -> &PageInfo {
@@ -149,7 +149,7 @@ where
     E::Model: sea_orm::FromQueryResult + Clone + Send + Sync + 'static,
     N: From<E::Model>,
 {
-    let loaders = ctx.data::<Loaders>()?;
+    let loaders = ctx.data::<Loaders>()?.get();
     let counter = loaders.children.clone();
     let count_key = CountKey {
         rel,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::db::children::Children;
 use crate::db::scoped::{Scoped, TenantEntity};
-use crate::entities::{contact_interactions, event_agenda_items, event_attendees, organizations};
+use crate::entities::{event_agenda_items, organizations};
 use crate::error::AppError;
 use crate::services::registrations::Attendance;
 
@@ -318,9 +318,19 @@ impl Loader<ScopedKey> for AttendeeStats {
     }
 }
 
-/// The loaders of one request. Cheap to clone (a count of a nested connection holds one).
+/// The loaders of one request (or one WebSocket operation), created on first use: an idle
+/// subscription holds none, and each delivery starts from an empty set. Cheap to clone.
 #[derive(Clone)]
-pub struct Loaders {
+pub struct Loaders(Arc<Lazy>);
+
+struct Lazy {
+    db: DatabaseConnection,
+    delay: LoaderDelay,
+    set: std::sync::Mutex<Option<Arc<LoaderSet>>>,
+}
+
+/// The loaders themselves. A count of a nested connection keeps its loader.
+pub struct LoaderSet {
     pub users: Arc<Cached<ById<crate::entities::users::Entity>>>,
     pub organizations: Arc<Cached<Organizations>>,
     pub contacts: Arc<Cached<ById<crate::entities::contacts::Entity>>>,
@@ -354,16 +364,30 @@ fn loader<T>(
 }
 
 impl Loaders {
-    fn clear_children<E>(&self)
-    where
-        E: TenantEntity + Send + Sync + 'static,
-        E::Model: FromQueryResult + Clone + Send + Sync + 'static,
-    {
-        self.children.clear::<ChildKey<E>>();
-        self.children.clear::<CountKey<E>>();
+    pub fn new(db: &DatabaseConnection, delay: LoaderDelay) -> Self {
+        Self(Arc::new(Lazy {
+            db: db.clone(),
+            delay,
+            set: std::sync::Mutex::new(None),
+        }))
     }
 
-    pub fn new(db: &DatabaseConnection, delay: LoaderDelay) -> Self {
+    /// The current set, created if there is none.
+    pub fn get(&self) -> Arc<LoaderSet> {
+        let mut set = self.0.set.lock().unwrap_or_else(|p| p.into_inner());
+        set.get_or_insert_with(|| Arc::new(LoaderSet::new(&self.0.db, self.0.delay)))
+            .clone()
+    }
+
+    /// Forgets everything loaded so far: a subscription resolves each delivery afresh (loads
+    /// still running keep the set they started with).
+    pub fn clear(&self) {
+        self.0.set.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+impl LoaderSet {
+    fn new(db: &DatabaseConnection, delay: LoaderDelay) -> Self {
         Self {
             users: loader(ById::new(db.clone()), delay),
             organizations: loader(Organizations { db: db.clone() }, delay),
@@ -373,20 +397,5 @@ impl Loaders {
             agenda: loader(AgendaByEvent { db: db.clone() }, delay),
             attendee_stats: loader(AttendeeStats { db: db.clone() }, delay),
         }
-    }
-
-    /// Forgets everything loaded so far: a subscription resolves each delivery afresh.
-    pub fn clear(&self) {
-        self.users.clear::<ScopedKey>();
-        self.organizations.clear::<ScopedKey>();
-        self.contacts.clear::<ScopedKey>();
-        self.clear_children::<crate::entities::users::Entity>();
-        self.clear_children::<crate::entities::contacts::Entity>();
-        self.clear_children::<contact_interactions::Entity>();
-        self.clear_children::<crate::entities::events::Entity>();
-        self.clear_children::<event_attendees::Entity>();
-        self.events.clear::<ScopedKey>();
-        self.agenda.clear::<ScopedKey>();
-        self.attendee_stats.clear::<ScopedKey>();
     }
 }

@@ -478,8 +478,27 @@ impl Connection {
                     Protocol::Transport => "next",
                     Protocol::Legacy => "data",
                 };
-                let payload = serde_json::to_value(&r).unwrap_or(Value::Null);
-                vec![text(json!({"type": kind, "id": id, "payload": payload}))]
+                // Written straight from the response: a fan-out writes thousands of these.
+                #[derive(serde::Serialize)]
+                struct Next<'a> {
+                    #[serde(rename = "type")]
+                    kind: &'static str,
+                    id: &'a str,
+                    payload: &'a async_graphql::Response,
+                }
+                let out = Next {
+                    kind,
+                    id: &id,
+                    payload: &r,
+                };
+                match serde_json::to_string(&out) {
+                    Ok(s) => vec![Message::Text(Utf8Bytes::from(s))],
+                    Err(e) => vec![self.error(
+                        &id,
+                        json!([{ "message": format!("unserializable result: {e}"),
+                                 "extensions": { "code": "INTERNAL_SERVER_ERROR" } }]),
+                    )],
+                }
             }
             None => {
                 self.active.remove(&id);

@@ -61,13 +61,13 @@ impl From<event_agenda_items::Model> for AgendaItem {
 #[ComplexObject]
 impl AgendaItem {
     async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.events, self.scope, self.event_id, "event").await
     }
 
     /// The member presenting, if any.
     async fn speaker(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.speaker_id).await
     }
 }

@@ -51,7 +51,7 @@ impl AuditLog {
         &self,
         ctx: &async_graphql::Context<'_>,
     ) -> async_graphql::Result<Option<super::User>> {
-        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?;
+        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?.get();
         super::related_opt(&loaders.users, self.scope, self.user_id).await
     }
 }

@@ -87,13 +87,13 @@ impl From<contacts::Model> for Contact {
 impl Contact {
     /// The member who added the contact.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.created_by_id, "user").await
     }
 
     /// The member who last changed the contact.
     async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.updated_by_id).await
     }
 
@@ -119,7 +119,7 @@ impl Contact {
 
     /// Live interactions with this contact (batched across a page of contacts).
     async fn interaction_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
         let key = CountKey {
             rel: &interactions::OF_CONTACT,

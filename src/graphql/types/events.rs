@@ -81,7 +81,7 @@ impl From<events::Model> for Event {
 
 impl Event {
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<Attendance> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
         Ok(loaders
             .attendee_stats
@@ -95,7 +95,7 @@ impl Event {
 impl Event {
     /// The member who created the event (its organizer).
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.created_by_id, "user").await
     }
 
@@ -123,7 +123,7 @@ impl Event {
 
     /// The agenda by `sortOrder`, then start time (batched across a page of events).
     async fn agenda(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgendaItem>> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
         let items = loaders.agenda.load_one((self.scope, event)).await?;
         Ok(items

@@ -58,13 +58,13 @@ impl From<contact_interactions::Model> for ContactInteraction {
 #[ComplexObject]
 impl ContactInteraction {
     async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Contact> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.contacts, self.scope, self.contact_id, "contact").await
     }
 
     /// The member who had the interaction.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.user_id, "user").await
     }
 }

@@ -55,12 +55,12 @@ impl From<event_attendees::Model> for EventAttendee {
 #[ComplexObject]
 impl EventAttendee {
     async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.events, self.scope, self.event_id, "event").await
     }
 
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let loaders = ctx.data::<Loaders>()?;
+        let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.user_id, "user").await
     }
 }

@@ -121,7 +121,7 @@ impl User {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
-        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?;
+        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?.get();
         let key = (self.scope, self.scope.organization_id());
         loaders
             .organizations
