@@ -65,20 +65,44 @@ impl ContextExt for Context<'_> {
 /// Close code for a subscriber that fell behind its bounded buffer (1013: try again later).
 pub const CLOSE_TOO_SLOW: u16 = 1013;
 
-/// Lets an operation running on a WebSocket ask for the socket to be closed.
-#[derive(Clone, Debug)]
-pub struct WsControl {
-    tx: tokio::sync::mpsc::Sender<(u16, String)>,
+/// Lets an operation running on a WebSocket ask for the socket to be closed. (A slot and a
+/// `Notify` rather than a channel: every open socket holds one.)
+#[derive(Clone, Debug, Default)]
+pub struct WsControl(std::sync::Arc<ControlInner>);
+
+#[derive(Debug, Default)]
+struct ControlInner {
+    request: std::sync::Mutex<Option<(u16, String)>>,
+    notify: tokio::sync::Notify,
 }
 
 impl WsControl {
-    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<(u16, String)>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        (Self { tx }, rx)
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The first request wins; later ones are dropped.
     pub fn close(&self, code: u16, reason: String) {
-        let _ = self.tx.try_send((code, reason));
+        let mut request = self.0.request.lock().unwrap_or_else(|p| p.into_inner());
+        if request.is_none() {
+            *request = Some((code, reason));
+            self.0.notify.notify_one();
+        }
+    }
+
+    /// Resolves with the first close request.
+    pub async fn requested(&self) -> (u16, String) {
+        loop {
+            if let Some(r) = self
+                .0
+                .request
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return r;
+            }
+            self.0.notify.notified().await;
+        }
     }
 }

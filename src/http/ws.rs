@@ -123,7 +123,8 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
     };
     let cfg = state.config.realtime.clone();
     let (mut sink, mut incoming) = socket.split();
-    let (control, mut close_requests) = WsControl::new();
+    let control = WsControl::new();
+    let close_requests = control.clone();
     let mut interrupted = state.broker.hub().interruptions();
     interrupted.mark_unchanged();
     let mut conn = Connection {
@@ -146,7 +147,9 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
     let end = loop {
         let out: Result<Vec<Message>, End> = tokio::select! {
             msg = incoming.next() => match msg {
-                Some(Ok(Message::Text(text))) => conn.on_message(text.as_str()).await,
+                // Boxed: handling a message (signing in reads the database) must not size the
+                // future every idle socket keeps.
+                Some(Ok(Message::Text(text))) => Box::pin(conn.on_message(text.as_str())).await,
                 Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(4400, "binary messages are not supported"))),
                 Some(Err(e)) if e.to_string().contains("too long") => Err(End::Close(Close::new(
                     1009,
@@ -174,7 +177,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                 (true, Protocol::Transport) => vec![text(json!({"type": "ping"}))],
                 (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
             }),
-            Some((code, reason)) = close_requests.recv() => Err(End::Close(Close(code, reason))),
+            (code, reason) = close_requests.requested() => Err(End::Close(Close(code, reason))),
             close = session_ended(&mut conn.session) => Err(End::Close(close)),
             Ok(()) = interrupted.changed() => Err(End::Close(Close::new(
                 1012,
