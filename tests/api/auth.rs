@@ -516,14 +516,7 @@ fn simultaneous_first_starts_agree_on_one_development_secret() {
 #[tokio::test]
 #[ignore = "PostgreSQL only: run with PLUGS_TEST_DATABASE_URL and --include-ignored"]
 async fn remembered_sessions_end_at_once_on_every_instance() {
-    crate::helpers::require_postgres();
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let a = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
-    let b = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let (a, b) = crate::helpers::two_instances().await;
     let admin = a.register().await;
     let member = a.member(&admin, false).await;
     const JOBS: &str = "{ jobs(first: 1) { totalCount } }";

@@ -86,15 +86,7 @@ async fn a_thousand_subscribers_on_one_event_all_receive_one_change() {
 #[tokio::test]
 #[ignore = "PostgreSQL only: run with PLUGS_TEST_DATABASE_URL and --include-ignored"]
 async fn a_change_on_one_instance_reaches_a_subscriber_on_another() {
-    crate::helpers::require_postgres();
-    // Instances of one deployment share the token secret.
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let a = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
-    let b = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let (a, b) = crate::helpers::two_instances().await;
     let admin = a.register().await;
     let member = a.member(&admin, false).await;
     let event = open_event(&a, &admin, None).await;

@@ -158,6 +158,19 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Two instances of one deployment on one PostgreSQL database (they share the token secret).
+pub async fn two_instances() -> (TestApp, TestApp) {
+    require_postgres();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let a = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    let b = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    (a, b)
+}
+
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let test_db = TestDb::shared().await;
     let mut config = test_config(&test_db.url);

@@ -167,6 +167,17 @@ async fn enqueue<L: Lane>(app: &TestApp, probe: &Probe<L>, opts: Enqueue) -> boo
     added
 }
 
+/// Deletes the jobs of lane `L` that earlier runs of the suite left on a kept database (only
+/// one test uses each lane).
+async fn forget_earlier_runs<L: Lane>(app: &TestApp) {
+    use plugs::entities::jobs;
+    jobs::Entity::delete_many()
+        .filter(jobs::Column::Kind.eq(L::KIND))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
 /// The job of a marker.
 async fn job_of(app: &TestApp, marker: &str) -> plugs::entities::jobs::Model {
     use plugs::entities::jobs;
@@ -395,6 +406,9 @@ async fn a_crashed_workers_job_runs_again_after_its_lease() {
 #[tokio::test]
 async fn shutdown_releases_a_running_job_and_gives_its_attempt_back() {
     let app = spawn_app().await;
+    // On a database kept between runs, the slow job an earlier run released is still there
+    // and older: it would take the only worker for its 30 s.
+    forget_earlier_runs::<Shutdown>(&app).await;
     let w = workers::<Shutdown>(&app, config(1));
     let m = marker();
     let slow = Probe {
@@ -416,8 +430,9 @@ async fn a_scheduled_slot_runs_once_however_many_instances_schedule_it() {
     let (ca, cb) = (context(&a, config(0)), other_instance(&a, config(0)).await);
     let m = marker();
     let probe = Probe::<Scheduled>::new(&m);
-    // A period no other test uses, so the slot's key is this test's alone.
-    let every = Duration::from_secs(1_000_003);
+    // A period no other test (nor an earlier run on a kept database) uses, so the slot's
+    // key is this test's alone.
+    let every = Duration::from_secs(1_000_003 + u64::from(uuid::Uuid::new_v4().as_u128() as u32));
     let t = chrono::Utc::now();
     let (ra, rb) = tokio::join!(
         plugs::jobs::schedule::enqueue_slot(&ca, &probe, every, t),

@@ -362,10 +362,11 @@ async fn child_connections_and_their_counts_are_batched() {
             assert!(!body["data"].is_null(), "{name}: {body}");
             deltas.push(statements);
         }
-        // Two statements authenticate; then one per level (a level may now and then split
-        // across two batching windows, which is timing, not growth).
+        // The session was read while building the world and is remembered (no statement);
+        // then one per level (a level may now and then split across two batching windows,
+        // which is timing, not growth). The deepest shape has 8 levels.
         assert!(
-            deltas.iter().all(|d| *d <= 12),
+            deltas.iter().all(|d| *d <= 10),
             "{name}: a small constant number of statements: {deltas:?}"
         );
         assert!(
