@@ -182,10 +182,13 @@ where
         limit,
         statuses,
     };
-    let (rows, more) = loaders.children.load_one(key).await?.unwrap_or_default();
+    let Some(page) = loaders.children.load_one(key).await? else {
+        return Ok(Connection::from_parts(Vec::new(), false, count));
+    };
+    let (rows, more) = &*page;
     let edges = rows
-        .into_iter()
-        .map(|m| (rel.keyset.cursor(&m), N::from(m)))
+        .iter()
+        .map(|m| (rel.keyset.cursor(m), N::from(m.clone())))
         .collect();
-    Ok(Connection::from_parts(edges, more, count))
+    Ok(Connection::from_parts(edges, *more, count))
 }

@@ -63,12 +63,17 @@ where
     E: TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
 {
-    type Value = E::Model;
+    /// Shared: the loader hands every asker (and its cache) the same row, not a copy each.
+    type Value = Arc<E::Model>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[ScopedKey]) -> Result<HashMap<ScopedKey, E::Model>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[ScopedKey],
+    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
         by_scope(keys, |scope, ids| async move {
-            Ok(scope.by_ids::<E>(&self.db, ids).await?)
+            let rows = scope.by_ids::<E>(&self.db, ids).await?;
+            Ok(rows.into_iter().map(|(id, m)| (id, Arc::new(m))).collect())
         })
         .await
     }
@@ -217,8 +222,8 @@ where
     E: TenantEntity + Send + Sync + 'static,
     E::Model: FromQueryResult + Clone + Send + Sync + 'static,
 {
-    /// The page and whether more follow.
-    type Value = (Vec<E::Model>, bool);
+    /// The page and whether more follow (shared with the cache, not copied).
+    type Value = Arc<(Vec<E::Model>, bool)>;
     type Error = async_graphql::Error;
 
     async fn load(
@@ -241,7 +246,7 @@ where
                     limit,
                     statuses: g.statuses.to_vec(),
                 };
-                out.insert(key, page);
+                out.insert(key, Arc::new(page));
             }
         }
         Ok(out)

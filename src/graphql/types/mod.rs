@@ -78,7 +78,10 @@ where
     N: From<E::Model>,
 {
     let Some(id) = id else { return Ok(None) };
-    Ok(loader.load_one((scope, id)).await?.map(N::from))
+    Ok(loader
+        .load_one((scope, id))
+        .await?
+        .map(|row| N::from(E::Model::clone(&row))))
 }
 
 /// Registers every table type so the SDL describes the whole model even before a query
