@@ -59,7 +59,7 @@ pub(crate) async fn related<E, N>(
 where
     E: crate::db::scoped::TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
-    N: From<E::Model>,
+    N: From<std::sync::Arc<E::Model>>,
 {
     related_opt(loader, scope, Some(id))
         .await?
@@ -75,14 +75,28 @@ pub(crate) async fn related_opt<E, N>(
 where
     E: crate::db::scoped::TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
-    N: From<E::Model>,
+    N: From<std::sync::Arc<E::Model>>,
 {
     let Some(id) = id else { return Ok(None) };
-    Ok(loader
-        .load_one((scope, id))
-        .await?
-        .map(|row| N::from(E::Model::clone(&row))))
+    Ok(loader.load_one((scope, id)).await?.map(N::from))
 }
+
+/// A GraphQL type built from a row the loaders share: types that copy their fields take a copy
+/// of the row (`User` keeps the shared row itself).
+macro_rules! from_shared_row {
+    ($($ty:ty => $model:ty),+ $(,)?) => {$(
+        impl From<std::sync::Arc<$model>> for $ty {
+            fn from(row: std::sync::Arc<$model>) -> Self {
+                Self::from(<$model>::clone(&row))
+            }
+        }
+    )+};
+}
+
+from_shared_row!(
+    Contact => crate::entities::contacts::Model,
+    Event => crate::entities::events::Model,
+);
 
 /// Registers every table type so the SDL describes the whole model even before a query
 /// returns it.

@@ -1,6 +1,8 @@
 //! `User`: a member of an organization.
 
-use async_graphql::{ComplexObject, Context, ID, SimpleObject};
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{Contact, EventAttendee, Notification, Organization};
@@ -11,63 +13,106 @@ use crate::graphql::connection::{Connection, children};
 use crate::graphql::context::ContextExt;
 use crate::graphql::scalars::{utc, utc_opt};
 
-/// A member of an organization. The password hash is never exposed.
-#[derive(Clone, Debug, SimpleObject)]
-#[graphql(complex)]
+/// A member of an organization: the row as loaded, shared with the request's loader (a page
+/// that names the same creator a hundred times holds one row), each field read when asked.
+#[derive(Clone, Debug)]
 pub struct User {
-    #[graphql(skip)]
     pub scope: Scoped,
-    #[graphql(skip)]
     pub uuid: uuid::Uuid,
-    pub id: ID,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub phone: Option<String>,
-    pub bio: Option<String>,
-    pub avatar_url: Option<String>,
-    pub job_title: Option<String>,
-    pub company: Option<String>,
-    pub linkedin_url: Option<String>,
-    pub is_active: bool,
-    pub is_verified: bool,
-    pub is_admin: bool,
-    pub verified_at: Option<DateTime<Utc>>,
-    pub last_login: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
+    row: Arc<users::Model>,
 }
 
 impl From<users::Model> for User {
     fn from(m: users::Model) -> Self {
+        Self::from(Arc::new(m))
+    }
+}
+
+impl From<Arc<users::Model>> for User {
+    fn from(row: Arc<users::Model>) -> Self {
         Self {
-            scope: super::row_scope(m.organization_id),
-            uuid: m.id,
-            id: m.id.into(),
-            email: m.email,
-            first_name: m.first_name,
-            last_name: m.last_name,
-            phone: m.phone,
-            bio: m.bio,
-            avatar_url: m.avatar_url,
-            job_title: m.job_title,
-            company: m.company,
-            linkedin_url: m.linkedin_url,
-            is_active: m.is_active,
-            is_verified: m.is_verified,
-            is_admin: m.is_admin,
-            verified_at: utc_opt(m.verified_at),
-            last_login: utc_opt(m.last_login),
-            created_at: utc(m.created_at),
-            updated_at: utc(m.updated_at),
-            deleted_at: utc_opt(m.deleted_at),
+            scope: super::row_scope(row.organization_id),
+            uuid: row.id,
+            row,
         }
     }
 }
 
-#[ComplexObject]
+/// A member of an organization. The password hash is never exposed.
+#[Object]
 impl User {
+    async fn id(&self) -> ID {
+        self.uuid.into()
+    }
+
+    async fn email(&self) -> &str {
+        &self.row.email
+    }
+
+    async fn first_name(&self) -> &str {
+        &self.row.first_name
+    }
+
+    async fn last_name(&self) -> &str {
+        &self.row.last_name
+    }
+
+    async fn phone(&self) -> Option<&str> {
+        self.row.phone.as_deref()
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.row.bio.as_deref()
+    }
+
+    async fn avatar_url(&self) -> Option<&str> {
+        self.row.avatar_url.as_deref()
+    }
+
+    async fn job_title(&self) -> Option<&str> {
+        self.row.job_title.as_deref()
+    }
+
+    async fn company(&self) -> Option<&str> {
+        self.row.company.as_deref()
+    }
+
+    async fn linkedin_url(&self) -> Option<&str> {
+        self.row.linkedin_url.as_deref()
+    }
+
+    async fn is_active(&self) -> bool {
+        self.row.is_active
+    }
+
+    async fn is_verified(&self) -> bool {
+        self.row.is_verified
+    }
+
+    async fn is_admin(&self) -> bool {
+        self.row.is_admin
+    }
+
+    async fn verified_at(&self) -> Option<DateTime<Utc>> {
+        utc_opt(self.row.verified_at)
+    }
+
+    async fn last_login(&self) -> Option<DateTime<Utc>> {
+        utc_opt(self.row.last_login)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.row.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        utc(self.row.updated_at)
+    }
+
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        utc_opt(self.row.deleted_at)
+    }
+
     /// This member's event registrations, first registered first.
     async fn registrations(
         &self,
