@@ -15,7 +15,7 @@
 //! read before the bump is refused.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,8 @@ pub struct LiveSession {
 }
 
 pub struct SessionCache {
-    entries: Mutex<HashMap<Uuid, (LiveSession, Instant)>>,
+    /// Read by every authenticated request, written only on sign-in and on signals.
+    entries: RwLock<HashMap<Uuid, (LiveSession, Instant)>>,
     ttl: Duration,
     generation: AtomicU64,
     enabled: AtomicBool,
@@ -48,15 +49,19 @@ impl SessionCache {
     /// `ttl` zero turns caching off.
     pub fn new(ttl: Duration) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
             ttl,
             generation: AtomicU64::new(0),
             enabled: AtomicBool::new(!ttl.is_zero()),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (LiveSession, Instant)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, (LiveSession, Instant)>> {
+        self.entries.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, (LiveSession, Instant)>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The session `family` as last read, if that was recently enough.
@@ -64,7 +69,7 @@ impl SessionCache {
         if !self.enabled.load(Ordering::Acquire) {
             return None;
         }
-        let entries = self.entries();
+        let entries = self.read();
         let (live, at) = entries.get(&family)?;
         (at.elapsed() < self.ttl).then_some(*live)
     }
@@ -78,7 +83,7 @@ impl SessionCache {
         if !self.enabled.load(Ordering::Acquire) {
             return;
         }
-        let mut entries = self.entries();
+        let mut entries = self.write();
         // Checked under the lock that `forget` bumps it under: no signal slips in between.
         if self.generation.load(Ordering::Acquire) != ticket.0 {
             return;
@@ -95,7 +100,7 @@ impl SessionCache {
             Signal::SessionsEnded { user, .. } | Signal::AccessChanged { user, .. } => user,
             _ => return,
         };
-        let mut entries = self.entries();
+        let mut entries = self.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.retain(|family, (live, _)| {
             live.user != user
@@ -109,21 +114,21 @@ impl SessionCache {
     /// Forgets everything and caches nothing until [`resume`](Self::resume): the realtime
     /// feed is down, so signals may be missed.
     pub fn suspend(&self) {
-        let mut entries = self.entries();
+        let mut entries = self.write();
         self.enabled.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
     }
 
     pub fn resume(&self) {
-        let mut entries = self.entries();
+        let mut entries = self.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
         self.enabled.store(!self.ttl.is_zero(), Ordering::Release);
     }
 
     pub fn len(&self) -> usize {
-        self.entries().len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
