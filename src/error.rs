@@ -25,6 +25,8 @@ pub enum AppError {
         field: Option<String>,
     },
     EventFull,
+    /// Approving would take an event's spending past its budget (`overBudget: true` allows it).
+    BudgetExceeded(String),
     RateLimited {
         retry_after: u64,
     },
@@ -42,6 +44,7 @@ impl AppError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
             Self::EventFull => "EVENT_FULL",
+            Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -62,6 +65,7 @@ impl AppError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::QueryTooComplex(m)
+            | Self::BudgetExceeded(m)
             | Self::BadUserInput { message: m, .. }
             | Self::Conflict { message: m, .. } => m.clone(),
             Self::EventFull => "the event is full".to_owned(),

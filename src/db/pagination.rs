@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
+use rust_decimal::Decimal;
 use sea_orm::sea_query::NullOrdering;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
@@ -51,6 +52,8 @@ pub enum SortValue {
     Time(DateTime<Utc>),
     Int(i64),
     Text(String),
+    Date(NaiveDate),
+    Decimal(Decimal),
     /// A NULL in a nullable sort column (those sort last).
     Null,
 }
@@ -61,6 +64,8 @@ pub enum SortKind {
     Time,
     Int,
     Text,
+    Date,
+    Decimal,
 }
 
 impl SortValue {
@@ -72,6 +77,8 @@ impl SortValue {
             }
             SortValue::Int(i) => (*i).into(),
             SortValue::Text(s) => s.clone().into(),
+            SortValue::Date(d) => (*d).into(),
+            SortValue::Decimal(d) => (*d).into(),
             SortValue::Null => sea_orm::Value::String(None),
         }
     }
@@ -82,6 +89,8 @@ impl SortValue {
             (SortValue::Time(_), SortKind::Time)
                 | (SortValue::Int(_), SortKind::Int)
                 | (SortValue::Text(_), SortKind::Text)
+                | (SortValue::Date(_), SortKind::Date)
+                | (SortValue::Decimal(_), SortKind::Decimal)
         ) || (nullable && *self == SortValue::Null)
     }
 }

@@ -49,6 +49,7 @@ tenant_entity!(
     event_attendees("registration"): Some(event_attendees::Column::IsDeleted),
     event_agenda_items("agenda item"): Some(event_agenda_items::Column::IsDeleted),
     expenses("expense"): Some(expenses::Column::IsDeleted),
+    expense_approvals("approval"): None,
     media("media item"): Some(media::Column::IsDeleted),
     media_collections("collection"): Some(media_collections::Column::IsDeleted),
     notifications("notification"): Some(notifications::Column::IsDeleted),

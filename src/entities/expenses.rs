@@ -32,6 +32,13 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     pub is_deleted: bool,
     pub deleted_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub rejection_reason: Option<String>,
+    pub rejected_by: Option<Uuid>,
+    pub rejected_at: Option<DateTimeWithTimeZone>,
+    pub paid_by: Option<Uuid>,
+    pub paid_at: Option<DateTimeWithTimeZone>,
+    pub payment_reference: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -44,6 +51,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     Events,
+    #[sea_orm(has_many = "super::expense_approvals::Entity")]
+    ExpenseApprovals,
     #[sea_orm(
         belongs_to = "super::organizations::Entity",
         from = "Column::OrganizationId",
@@ -59,10 +68,26 @@ pub enum Relation {
         on_update = "NoAction",
         on_delete = "NoAction"
     )]
-    Users2,
+    Users4,
     #[sea_orm(
         belongs_to = "super::users::Entity",
         from = "Column::CreatedBy",
+        to = "super::users::Column::Id",
+        on_update = "NoAction",
+        on_delete = "NoAction"
+    )]
+    Users3,
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::PaidBy",
+        to = "super::users::Column::Id",
+        on_update = "NoAction",
+        on_delete = "NoAction"
+    )]
+    Users2,
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::RejectedBy",
         to = "super::users::Column::Id",
         on_update = "NoAction",
         on_delete = "NoAction"
@@ -73,6 +98,12 @@ pub enum Relation {
 impl Related<super::events::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Events.def()
+    }
+}
+
+impl Related<super::expense_approvals::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ExpenseApprovals.def()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod event_agenda_items;
 pub mod event_attendees;
 pub mod events;
+pub mod expense_approvals;
 pub mod expenses;
 pub mod integration_logs;
 pub mod integrations;

@@ -37,6 +37,8 @@ pub enum Relation {
     EventAttendees,
     #[sea_orm(has_many = "super::events::Entity")]
     Events,
+    #[sea_orm(has_many = "super::expense_approvals::Entity")]
+    ExpenseApprovals,
     #[sea_orm(has_many = "super::expenses::Entity")]
     Expenses,
     #[sea_orm(has_many = "super::integration_logs::Entity")]
@@ -96,6 +98,12 @@ impl Related<super::event_attendees::Entity> for Entity {
 impl Related<super::events::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Events.def()
+    }
+}
+
+impl Related<super::expense_approvals::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ExpenseApprovals.def()
     }
 }
 

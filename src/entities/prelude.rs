@@ -7,6 +7,7 @@ pub use super::contacts::Entity as Contacts;
 pub use super::event_agenda_items::Entity as EventAgendaItems;
 pub use super::event_attendees::Entity as EventAttendees;
 pub use super::events::Entity as Events;
+pub use super::expense_approvals::Entity as ExpenseApprovals;
 pub use super::expenses::Entity as Expenses;
 pub use super::integration_logs::Entity as IntegrationLogs;
 pub use super::integrations::Entity as Integrations;

@@ -45,6 +45,8 @@ pub enum Relation {
     ContactInteractions,
     #[sea_orm(has_many = "super::event_attendees::Entity")]
     EventAttendees,
+    #[sea_orm(has_many = "super::expense_approvals::Entity")]
+    ExpenseApprovals,
     #[sea_orm(has_many = "super::media::Entity")]
     Media,
     #[sea_orm(has_many = "super::media_collections::Entity")]
@@ -100,6 +102,12 @@ impl Related<super::contact_interactions::Entity> for Entity {
 impl Related<super::event_attendees::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::EventAttendees.def()
+    }
+}
+
+impl Related<super::expense_approvals::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ExpenseApprovals.def()
     }
 }
 

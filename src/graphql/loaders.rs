@@ -323,6 +323,46 @@ impl Loader<ScopedKey> for AttendeeStats {
     }
 }
 
+/// Each event's spending (approved, paid, pending, by type), one grouped statement.
+pub struct SpendingByEvent {
+    db: DatabaseConnection,
+}
+
+impl Loader<ScopedKey> for SpendingByEvent {
+    type Value = crate::services::expenses::EventSpending;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ScopedKey],
+    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
+        by_scope(keys, |scope, ids| {
+            crate::services::expenses::spending(&self.db, scope, ids)
+        })
+        .await
+    }
+}
+
+/// Each expense's approvals, oldest first, in one statement.
+pub struct ApprovalsByExpense {
+    db: DatabaseConnection,
+}
+
+impl Loader<ScopedKey> for ApprovalsByExpense {
+    type Value = Vec<crate::entities::expense_approvals::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ScopedKey],
+    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
+        by_scope(keys, |scope, ids| {
+            crate::services::expenses::approvals_of(&self.db, scope, ids)
+        })
+        .await
+    }
+}
+
 /// The loaders of one request (or one WebSocket operation), created on first use: an idle
 /// subscription holds none, and each delivery starts from an empty set. Cheap to clone.
 #[derive(Clone)]
@@ -343,6 +383,8 @@ pub struct LoaderSet {
     pub events: Arc<Cached<ById<crate::entities::events::Entity>>>,
     pub agenda: Arc<Cached<AgendaByEvent>>,
     pub attendee_stats: Arc<Cached<AttendeeStats>>,
+    pub spending: Arc<Cached<SpendingByEvent>>,
+    pub approvals: Arc<Cached<ApprovalsByExpense>>,
 }
 
 pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
@@ -401,6 +443,8 @@ impl LoaderSet {
             events: loader(ById::new(db.clone()), delay),
             agenda: loader(AgendaByEvent { db: db.clone() }, delay),
             attendee_stats: loader(AttendeeStats { db: db.clone() }, delay),
+            spending: loader(SpendingByEvent { db: db.clone() }, delay),
+            approvals: loader(ApprovalsByExpense { db: db.clone() }, delay),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod context;
 pub mod events;
 pub mod execute;
+pub mod expenses;
 pub mod interactions;
 pub mod jobs;
 pub mod limits;

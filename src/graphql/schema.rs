@@ -7,6 +7,7 @@ use crate::graphql::agenda::{AgendaMutation, AgendaQuery};
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
+use crate::graphql::expenses::{ExpensesMutation, ExpensesQuery};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::jobs::JobsQuery;
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
@@ -40,6 +41,7 @@ pub struct Query(
     InteractionsQuery,
     EventsQuery,
     AgendaQuery,
+    ExpensesQuery,
     NotificationsQuery,
     JobsQuery,
 );
@@ -55,6 +57,7 @@ pub struct Mutation(
     EventsMutation,
     RegistrationsMutation,
     AgendaMutation,
+    ExpensesMutation,
     NotificationsMutation,
 );
 

@@ -202,14 +202,7 @@ fn apply(a: &mut events::ActiveModel, p: EventPatch) -> Result<(), AppError> {
         a.budget = Set(b);
     }
     if let Some(c) = p.currency {
-        let c = c.trim().to_uppercase();
-        if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
-            return Err(AppError::bad_input(
-                "currency",
-                "must be a three-letter ISO 4217 code",
-            ));
-        }
-        a.currency = Set(c);
+        a.currency = Set(validate::currency("currency", &c)?);
     }
     match p.max_attendees {
         Change::Keep => {}
@@ -305,6 +298,18 @@ pub async fn update(
                 ),
             ));
         }
+    }
+    // Expenses of an event are in its currency (its budget report adds them up).
+    if current(&a.currency).is_some_and(|c| c != old.currency)
+        && super::expenses::count_of_event(&w.txn, actor.scope(), id).await? > 0
+    {
+        return Err(AppError::bad_input(
+            "currency",
+            format!(
+                "the event has expenses in {}; its currency cannot change",
+                old.currency
+            ),
+        ));
     }
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));

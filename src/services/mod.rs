@@ -7,6 +7,7 @@ pub mod agenda;
 pub mod audit;
 pub mod contacts;
 pub mod events;
+pub mod expenses;
 pub mod interactions;
 pub mod jobs;
 pub mod notifications;

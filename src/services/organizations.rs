@@ -41,7 +41,9 @@ pub async fn update(
         Change::Set(d) => a.domain = Set(validate::domain("domain", Some(&d))?),
     }
     if let Some(settings) = patch.settings {
-        a.settings = Set(validate::object("settings", settings)?);
+        let settings = validate::object("settings", settings)?;
+        super::expenses::check_settings(&settings)?;
+        a.settings = Set(settings);
     }
     a.updated_at = Set(now());
     let org = a

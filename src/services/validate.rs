@@ -149,6 +149,36 @@ pub fn domain(field: &str, value: Option<&str>) -> Result<Option<String>, AppErr
     Ok(Some(v))
 }
 
+/// An ISO 4217 code shape: three letters, uppercased (`eur` -> `EUR`).
+pub fn currency(field: &str, value: &str) -> Result<String, AppError> {
+    let c = value.trim().to_uppercase();
+    if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+        return Err(AppError::bad_input(
+            field,
+            "must be a three-letter ISO 4217 code like USD",
+        ));
+    }
+    Ok(c)
+}
+
+/// An amount of money as the client wrote it: 0 to 9999999999.99 with at most two decimals
+/// (never rounded: `10.005` is refused, not taken for `10.01`). Carries scale 2.
+pub fn amount(
+    field: &str,
+    value: rust_decimal::Decimal,
+) -> Result<rust_decimal::Decimal, AppError> {
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(AppError::bad_input(field, "must not be negative"));
+    }
+    if value.normalize().scale() > 2 {
+        return Err(AppError::bad_input(field, "must have at most 2 decimals"));
+    }
+    if value > crate::domain::money::max_amount() {
+        return Err(AppError::bad_input(field, "must be at most 9999999999.99"));
+    }
+    Ok(crate::domain::money::normalize(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +210,24 @@ mod tests {
         assert!(url("u", Some("javascript:alert(1)"), 500).is_err());
         assert!(url("u", Some("https://x.io/p"), 500).unwrap().is_some());
         assert_eq!(url("u", Some("  "), 500).unwrap(), None);
+    }
+
+    #[test]
+    fn currencies_and_amounts() {
+        assert_eq!(currency("c", " eur ").unwrap(), "EUR");
+        for bad in ["", "EU", "EURO", "E1R", "€UR"] {
+            assert!(currency("c", bad).is_err(), "{bad}");
+        }
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        assert_eq!(amount("a", d("12.5")).unwrap().to_string(), "12.50");
+        assert_eq!(amount("a", d("-0")).unwrap().to_string(), "0.00");
+        assert_eq!(amount("a", d("1.100")).unwrap().to_string(), "1.10");
+        assert_eq!(
+            amount("a", d("9999999999.99")).unwrap().to_string(),
+            "9999999999.99"
+        );
+        for bad in ["-0.01", "10.005", "10000000000.00"] {
+            assert!(amount("a", d(bad)).is_err(), "{bad}");
+        }
     }
 }

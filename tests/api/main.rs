@@ -12,6 +12,7 @@ mod cli;
 mod constraints;
 mod contacts;
 mod events;
+mod expenses;
 mod fanout;
 mod fixtures;
 mod helpers;

@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "analytics_events",
     "audit_logs",
     "contact_interactions",
@@ -11,6 +11,7 @@ const TABLES: [&str; 18] = [
     "event_agenda_items",
     "event_attendees",
     "events",
+    "expense_approvals",
     "expenses",
     "integration_logs",
     "integrations",

@@ -332,6 +332,12 @@ async fn child_connections_and_their_counts_are_batched() {
             "query($n: Int) { users(first: $n) { nodes { id notifications(first: 5) { totalCount nodes { id } } } } }",
         ),
         (
+            "events with their expenses (and approvals), spending and budget",
+            &["Event.expenses"][..],
+            "query($n: Int) { events(first: $n) { nodes { totalExpenses budgetReport { spent }
+                expenses(first: 2) { totalCount nodes { createdBy { id } approvals { approver { id } } } } } } }",
+        ),
+        (
             "organization -> events (agenda, speaker) -> attendees -> user -> contacts -> interactions",
             &["Organization.events", "Event.attendees", "User.contacts", "Contact.interactions"][..],
             "query($n: Int) { organization { events(first: 10) { nodes { agenda { title speaker { id } } attendees(first: $n) { totalCount nodes {

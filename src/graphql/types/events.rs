@@ -4,10 +4,10 @@ use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{AgendaItem, EventAttendee, User, dangling, related};
+use super::{AgendaItem, BudgetReport, EventAttendee, Expense, User, dangling, related};
 use crate::db::pagination::PageArgs;
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AttendeeStatus, DbEnum, EventStatus, EventType, Stored};
+use crate::domain::enums::{AttendeeStatus, DbEnum, EventStatus, EventType, ExpenseStatus, Stored};
 use crate::domain::money;
 use crate::entities::events;
 use crate::graphql::connection::{Connection, children};
@@ -80,6 +80,19 @@ impl From<events::Model> for Event {
 }
 
 impl Event {
+    async fn spending(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::services::expenses::EventSpending> {
+        let loaders = ctx.data::<Loaders>()?.get();
+        let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
+        Ok(loaders
+            .spending
+            .load_one((self.scope, event))
+            .await?
+            .unwrap_or_default())
+    }
+
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<Attendance> {
         let loaders = ctx.data::<Loaders>()?.get();
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
@@ -143,6 +156,42 @@ impl Event {
     async fn check_in_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
         let a = self.stats(ctx).await?;
         Ok((a.active > 0).then(|| a.checked_in as f64 / a.active as f64))
+    }
+
+    /// The event's expenses, latest expense date first (batched across a page of events).
+    async fn expenses(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<Vec<ExpenseStatus>>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Expense>> {
+        let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
+        let statuses = status
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::expenses::EXPENSES_OF_EVENT;
+        children(ctx, rel, self.scope, event, statuses, args).await
+    }
+
+    /// APPROVED + PAID expenses, in the event's currency (`budgetReport.spent`).
+    async fn total_expenses(&self, ctx: &Context<'_>) -> async_graphql::Result<Decimal> {
+        Ok(self.spending(ctx).await?.spent)
+    }
+
+    /// Budget against actual: spent (APPROVED + PAID), pending, remaining, by type.
+    async fn budget_report(&self, ctx: &Context<'_>) -> async_graphql::Result<BudgetReport> {
+        let spending = self.spending(ctx).await?;
+        Ok(BudgetReport::new(
+            self.budget,
+            self.currency.clone(),
+            spending,
+        ))
     }
 
     /// Seats still free; `null` when there is no limit.

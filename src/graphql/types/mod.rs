@@ -25,7 +25,10 @@ pub use analytics::{AnalyticsEvent, ContactPerformanceSummary, EventAnalytics};
 pub use audit::AuditLog;
 pub use contacts::Contact;
 pub use events::Event;
-pub use expenses::Expense;
+pub use expenses::{
+    BudgetReport, Expense, ExpenseApproval, ExpenseCategoryTotal, ExpenseMonthTotal,
+    ExpenseStatusTotal, ExpenseSummary, ExpenseTypeAmount, ExpenseTypeTotal, MoneyTotal,
+};
 pub use integrations::{Integration, IntegrationLog};
 pub use interactions::ContactInteraction;
 pub use jobs::Job;

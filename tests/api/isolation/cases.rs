@@ -457,6 +457,79 @@ pub(crate) fn cases() -> Vec<Case> {
             ids: &[("eventAttendeeChanged.eventId", "e", Event)],
             setup: setup!(|o| json!({ "e": o.event().await })),
         },
+        // ---- expenses
+        q(
+            "expense",
+            "query($id: ID!) { expense(id: $id) { id title status approvals { approver { id } } } }",
+            &[("expense.id", "id", Expense)],
+            setup!(|o| json!({ "id": o.expense().await })),
+        ),
+        q(
+            "expenses",
+            "query($e: ID, $u: ID) { expenses(filter: { eventId: $e, createdBy: $u }) { totalCount nodes { id } } }",
+            &[
+                ("expenses.filter.eventId", "e", Event),
+                ("expenses.filter.createdBy", "u", User),
+            ],
+            setup!(|o| json!({ "e": o.event().await, "u": o.admin.user_id })),
+        ),
+        q(
+            "expenseSummary",
+            "query($e: ID, $u: ID) { expenseSummary(filter: { eventId: $e, createdBy: $u }) { total { currency amount count } } }",
+            &[
+                ("expenseSummary.filter.eventId", "e", Event),
+                ("expenseSummary.filter.createdBy", "u", User),
+            ],
+            setup!(|o| json!({ "e": o.event().await, "u": o.admin.user_id })),
+        ),
+        m(
+            "createExpense",
+            "mutation($e: ID) { createExpense(input: { eventId: $e, title: \"X\", amount: \"1.00\", expenseDate: \"2026-11-01\" }) { id } }",
+            &[("createExpense.input.eventId", "e", Event)],
+            setup!(|o| json!({ "e": o.event().await })),
+        ),
+        m(
+            "updateExpense",
+            "mutation($id: ID!, $e: ID) { updateExpense(id: $id, input: { eventId: $e, title: \"Pwned\" }) { id } }",
+            &[
+                ("updateExpense.id", "id", Expense),
+                ("updateExpense.input.eventId", "e", Event),
+            ],
+            setup!(|o| json!({ "id": o.expense().await, "e": o.event().await })),
+        ),
+        m(
+            "deleteExpense",
+            "mutation($id: ID!) { deleteExpense(id: $id) { id } }",
+            &[("deleteExpense.id", "id", Expense)],
+            setup!(|o| json!({ "id": o.expense().await })),
+        ),
+        m(
+            "restoreExpense",
+            "mutation($id: ID!) { restoreExpense(id: $id) { id } }",
+            &[("restoreExpense.id", "id", Expense)],
+            setup!(|o| {
+                let e = o.expense().await;
+                json!({ "id": o.trashed("deleteExpense", &e).await })
+            }),
+        ),
+        m(
+            "approveExpense",
+            "mutation($id: ID!) { approveExpense(id: $id) { id } }",
+            &[("approveExpense.id", "id", Expense)],
+            setup!(|o| json!({ "id": o.expense().await })),
+        ),
+        m(
+            "rejectExpense",
+            "mutation($id: ID!) { rejectExpense(id: $id, reason: \"No\") { id } }",
+            &[("rejectExpense.id", "id", Expense)],
+            setup!(|o| json!({ "id": o.expense().await })),
+        ),
+        m(
+            "markExpensePaid",
+            "mutation($id: ID!) { markExpensePaid(id: $id, reference: \"R-1\") { id } }",
+            &[("markExpensePaid.id", "id", Expense)],
+            setup!(|o| json!({ "id": o.approved_expense().await })),
+        ),
         // ---- notifications
         m(
             "markNotificationRead",

@@ -170,6 +170,9 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let gone_item = v.agenda_item(&event).await;
     v.step("deleteAgendaItem", &gone_item).await;
     let registration = v.registration(&event, &member.user_id).await;
+    let expense = v.approved_expense().await;
+    let gone_expense = v.expense().await;
+    v.step("deleteExpense", &gone_expense).await;
     let data = v
         .app
         .gql_as(
@@ -190,6 +193,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::AgendaItem, vec![item, gone_item]),
         (Kind::Registration, vec![registration]),
         (Kind::Notification, vec![notification]),
+        (Kind::Expense, vec![expense, gone_expense]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);
@@ -204,7 +208,10 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     events { totalCount nodes { id title status currentAttendees deletedAt agenda { id title sortOrder speaker { id } }
       attendees { totalCount nodes { id status notes checkInTime } } } }
     eventTrash: events(filter: { deleted: true }) { totalCount }
-    notifications { totalCount nodes { id isRead } } }";
+    notifications { totalCount nodes { id isRead } }
+    expenses { totalCount nodes { id title status amount eventId: event { id } rejectionReason paymentReference approvals { approver { id } } } }
+    expenseTrash: expenses(filter: { deleted: true }) { totalCount }
+    expenseSummary { total { currency amount count } } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

@@ -18,6 +18,7 @@ pub(crate) enum Kind {
     AgendaItem,
     Registration,
     Notification,
+    Expense,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -139,6 +140,30 @@ impl Org {
             "registerForEvent",
         )
         .await
+    }
+
+    /// A fresh PENDING expense a member submitted (so the admin may decide on it).
+    pub(crate) async fn expense(&self) -> String {
+        let member = self.member().await;
+        let body = self
+            .app
+            .gql_as(
+                &member.access,
+                "mutation { createExpense(input: { title: \"Own\", amount: \"10.00\", expenseDate: \"2026-11-01\" }) { id } }",
+                json!({}),
+            )
+            .await;
+        body["data"]["createExpense"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createExpense: {body}"))
+            .to_owned()
+    }
+
+    /// A fresh APPROVED expense of a member's.
+    pub(crate) async fn approved_expense(&self) -> String {
+        let e = self.expense().await;
+        self.step("approveExpense", &e).await;
+        e
     }
 
     pub(crate) async fn trashed(&self, op: &str, id: &str) -> String {
