@@ -283,85 +283,46 @@ where
     }
 }
 
-/// Each event's live agenda (by sort order, then start time), in one statement.
-pub struct AgendaByEvent {
-    db: DatabaseConnection,
+/// A loader of one value per (scope, id), answered by `$fetch(db, scope, ids)` once per
+/// organization in a batch.
+macro_rules! scoped_loader {
+    ($(#[$meta:meta])* $name:ident => $value:ty, $fetch:path) => {
+        $(#[$meta])*
+        pub struct $name {
+            db: DatabaseConnection,
+        }
+
+        impl Loader<ScopedKey> for $name {
+            type Value = $value;
+            type Error = async_graphql::Error;
+
+            async fn load(
+                &self,
+                keys: &[ScopedKey],
+            ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
+                by_scope(keys, |scope, ids| $fetch(&self.db, scope, ids)).await
+            }
+        }
+    };
 }
 
-impl Loader<ScopedKey> for AgendaByEvent {
-    type Value = Vec<event_agenda_items::Model>;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[ScopedKey],
-    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        by_scope(keys, |scope, ids| {
-            crate::services::agenda::of_events(&self.db, scope, ids)
-        })
-        .await
-    }
-}
-
-/// Each event's attendance (registrations by outcome), one grouped statement.
-pub struct AttendeeStats {
-    db: DatabaseConnection,
-}
-
-impl Loader<ScopedKey> for AttendeeStats {
-    type Value = Attendance;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[ScopedKey],
-    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        by_scope(keys, |scope, ids| {
-            crate::services::registrations::attendance(&self.db, scope, ids)
-        })
-        .await
-    }
-}
-
-/// Each event's spending (approved, paid, pending, by type), one grouped statement.
-pub struct SpendingByEvent {
-    db: DatabaseConnection,
-}
-
-impl Loader<ScopedKey> for SpendingByEvent {
-    type Value = crate::services::expenses::EventSpending;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[ScopedKey],
-    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        by_scope(keys, |scope, ids| {
-            crate::services::expenses::spending(&self.db, scope, ids)
-        })
-        .await
-    }
-}
-
-/// Each expense's approvals, oldest first, in one statement.
-pub struct ApprovalsByExpense {
-    db: DatabaseConnection,
-}
-
-impl Loader<ScopedKey> for ApprovalsByExpense {
-    type Value = Vec<crate::entities::expense_approvals::Model>;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[ScopedKey],
-    ) -> Result<HashMap<ScopedKey, Self::Value>, Self::Error> {
-        by_scope(keys, |scope, ids| {
-            crate::services::expenses::approvals_of(&self.db, scope, ids)
-        })
-        .await
-    }
-}
+scoped_loader!(
+    /// Each event's live agenda (by sort order, then start time), in one statement.
+    AgendaByEvent => Vec<event_agenda_items::Model>, crate::services::agenda::of_events
+);
+scoped_loader!(
+    /// Each event's attendance (registrations by outcome), one grouped statement.
+    AttendeeStats => Attendance, crate::services::registrations::attendance
+);
+scoped_loader!(
+    /// Each event's spending (approved, paid, pending, by type), one grouped statement.
+    SpendingByEvent => crate::services::expenses::EventSpending, crate::services::expenses::spending
+);
+scoped_loader!(
+    /// Each expense's approvals, oldest first, in one statement.
+    ApprovalsByExpense => Vec<crate::entities::expense_approvals::Model>,
+    crate::services::expenses::approvals_of
+);
 
 /// The loaders of one request (or one WebSocket operation), created on first use: an idle
 /// subscription holds none, and each delivery starts from an empty set. Cheap to clone.

@@ -529,21 +529,19 @@ pub async fn create(
     w.audit::<expenses::Entity, _>(row.id, None, Some(&row))
         .await?;
     let submitter = submitter_name(&w, actor.user_id).await?;
-    let admins = admins_except(&w, &[actor.user_id]).await?;
-    let note = |u| {
-        NewNotification::new(
-            u,
-            NotificationType::Info,
-            "New expense to review",
-            format!(
-                "{submitter} submitted \"{}\" ({}).",
-                row.title,
-                money_text(&row)
-            ),
-            data(&row),
-        )
-    };
-    w.notify(admins.into_iter().map(note).collect()).await?;
+    let text = format!(
+        "{submitter} submitted \"{}\" ({}).",
+        row.title,
+        money_text(&row)
+    );
+    tell_admins(
+        &mut w,
+        &[actor.user_id],
+        "New expense to review",
+        text,
+        &row,
+    )
+    .await?;
     w.commit().await?;
     Ok(row)
 }
@@ -831,21 +829,14 @@ pub async fn approve(
         .await?;
     } else {
         let approver = submitter_name(&w, actor.user_id).await?;
-        let others = admins_except(&w, &[actor.user_id, row.created_by]).await?;
-        let note = |u| {
-            NewNotification::new(
-                u,
-                NotificationType::Info,
-                "Expense needs a second approval",
-                format!(
-                    "{approver} approved \"{}\" ({}); a second admin must approve it.",
-                    row.title,
-                    money_text(&row)
-                ),
-                data(&row),
-            )
-        };
-        w.notify(others.into_iter().map(note).collect()).await?;
+        let text = format!(
+            "{approver} approved \"{}\" ({}); a second admin must approve it.",
+            row.title,
+            money_text(&row)
+        );
+        let except = [actor.user_id, row.created_by];
+        let title = "Expense needs a second approval";
+        tell_admins(&mut w, &except, title, text, &row).await?;
     }
     w.commit().await?;
     Ok(row)
@@ -989,6 +980,23 @@ async fn tell_submitter(
 ) -> Result<(), AppError> {
     let n = NewNotification::new(row.created_by, kind, title, message, data(row));
     w.notify(vec![n]).await?;
+    Ok(())
+}
+
+/// Tells the organization's active admins, but `except`, about an expense.
+async fn tell_admins(
+    w: &mut Work<'_>,
+    except: &[Uuid],
+    title: &str,
+    message: String,
+    row: &expenses::Model,
+) -> Result<(), AppError> {
+    let items = admins_except(w, except)
+        .await?
+        .into_iter()
+        .map(|u| NewNotification::new(u, NotificationType::Info, title, message.clone(), data(row)))
+        .collect();
+    w.notify(items).await?;
     Ok(())
 }
 
