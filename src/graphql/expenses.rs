@@ -225,15 +225,22 @@ impl ExpensesMutation {
     /// Soft delete by the submitter or an admin; a PAID expense stays.
     async fn delete_expense(&self, ctx: &Context<'_>, id: ID) -> Res<Expense> {
         let id = parse_id(&id, "id")?;
-        Ok(svc::set_deleted(ctx.store(), ctx.actor()?, id, true)
+        Ok(svc::set_deleted(ctx.store(), ctx.actor()?, id, true, false)
             .await?
             .into())
     }
 
-    /// Back from the trash; an APPROVED expense must still fit its event's budget.
-    async fn restore_expense(&self, ctx: &Context<'_>, id: ID) -> Res<Expense> {
+    /// Back from the trash; an APPROVED expense must still fit its event's budget, or an
+    /// admin passes `overBudget: true` (else BUDGET_EXCEEDED).
+    async fn restore_expense(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        over_budget: Option<bool>,
+    ) -> Res<Expense> {
         let id = parse_id(&id, "id")?;
-        Ok(svc::set_deleted(ctx.store(), ctx.actor()?, id, false)
+        let over = over_budget.unwrap_or(false);
+        Ok(svc::set_deleted(ctx.store(), ctx.actor()?, id, false, over)
             .await?
             .into())
     }

@@ -282,7 +282,9 @@ pub async fn update(
     patch: EventPatch,
 ) -> Result<events::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
-    let old = w.live::<events::Entity>(id).await?;
+    // Locked: a currency change counts the event's expenses below, and an expense being
+    // written for it holds the event FOR SHARE (`expenses::settle_event`).
+    let old = w.locked::<events::Entity>(id).await?;
     let mut a: events::ActiveModel = old.clone().into();
     apply(&mut a, patch)?;
     // Moving the dates must not strand agenda items outside them: refused, not moved.

@@ -449,13 +449,14 @@ async fn settle_event(
     w: &Work<'_>,
     a: &mut expenses::ActiveModel,
     p: &ExpensePatch,
-    current_event: Option<Uuid>,
+    current: Option<&expenses::Model>,
 ) -> Result<(), AppError> {
     let asked = p
         .currency
         .as_deref()
         .map(|c| validate::currency("currency", c))
         .transpose()?;
+    let current_event = current.and_then(|c| c.event_id);
     let event_id = match &p.event_id {
         Change::Keep => current_event,
         Change::Clear => None,
@@ -466,18 +467,25 @@ async fn settle_event(
         // Nothing about the event changes: the currency already is the event's.
         Some(_) if p.event_id.is_keep() && asked.is_none() => {}
         Some(e) => {
-            let event = w
-                .actor
-                .scope()
-                .live_by_id::<events::Entity>(e)
-                .one(&w.txn)
-                .await?
-                .ok_or_else(missing::<events::Entity>)?;
-            if asked.as_ref().is_some_and(|c| *c != event.currency) {
+            // FOR SHARE: the event's currency cannot change until this expense is written
+            // (`events::update` counts expenses under its own lock).
+            let mut q = w.actor.scope().live_by_id::<events::Entity>(e);
+            if w.txn.get_database_backend() == DbBackend::Postgres {
+                q = q.lock_shared();
+            }
+            let event = q.one(&w.txn).await?.ok_or_else(missing::<events::Entity>)?;
+            // An amount keeps its currency unless the client restates it: moving 100.00 EUR
+            // to a USD event is refused, not relabelled as 100.00 USD.
+            let kept = asked
+                .clone()
+                .or_else(|| current.map(|c| c.currency.clone()));
+            if let Some(c) = kept
+                && c != event.currency
+            {
                 return Err(AppError::bad_input(
                     "currency",
                     format!(
-                        "an expense of this event is in the event's currency, {}",
+                        "an expense of this event is in the event's currency, {} (this one is in {c})",
                         event.currency
                     ),
                 ));
@@ -487,7 +495,7 @@ async fn settle_event(
         None => {
             if let Some(c) = asked {
                 a.currency = Set(c);
-            } else if current_event.is_none() && a.currency.is_not_set() {
+            } else if current.is_none() {
                 a.currency = Set("USD".to_owned());
             }
         }
@@ -567,7 +575,7 @@ pub async fn update(
     }
     let mut a: expenses::ActiveModel = old.clone().into();
     apply(&mut a, &patch)?;
-    settle_event(&w, &mut a, &patch, old.event_id).await?;
+    settle_event(&w, &mut a, &patch, Some(&old)).await?;
     a.updated_at = Set(now());
     let row = a.update(&w.txn).await?;
     // An approval agreed to what the expense said: a changed expense starts over.
@@ -587,13 +595,18 @@ pub async fn update(
 
 /// Soft delete (`deleted`) or restore: the submitter or an admin, never a PAID expense. A
 /// restored APPROVED expense counts towards its event's budget again, so it passes the
-/// budget guard like an approval.
+/// budget guard like an approval (`over_budget`: admins only).
 pub async fn set_deleted(
     store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     deleted: bool,
+    over_budget: bool,
 ) -> Result<expenses::Model, AppError> {
+    if over_budget {
+        // Going over an event's budget is an admin's decision, as in `approve`.
+        actor.admin()?;
+    }
     let w = Work::begin(store, actor).await?;
     let current = lock(&w, id, Some(!deleted)).await?;
     actor.owner_or_admin(current.created_by)?;
@@ -608,7 +621,7 @@ pub async fn set_deleted(
         && status == ExpenseStatus::Approved
         && let Some(event) = current.event_id
     {
-        budget_guard(&w, event, current.amount, false).await?;
+        budget_guard(&w, event, current.amount, over_budget).await?;
     }
     let row = w.set_deleted::<expenses::Entity>(id, deleted).await?;
     w.commit().await?;
@@ -651,20 +664,27 @@ fn already(status: ExpenseStatus) -> AppError {
 }
 
 /// The organization's threshold above which an expense needs two admins (`None`: never).
+/// `expenseApproval` is an object whose only key is `secondApprovalAbove`, a non-negative
+/// amount (a string like `"1000.00"` or a number) or null.
 pub fn second_approval_above(settings: &serde_json::Value) -> Result<Option<Decimal>, String> {
-    let v = &settings["expenseApproval"]["secondApprovalAbove"];
-    let parsed = match v {
+    const SHAPE: &str = "expenseApproval must be an object like {\"secondApprovalAbove\": \"1000.00\"} (a non-negative amount, or null for one approval)";
+    let section = match &settings["expenseApproval"] {
         serde_json::Value::Null => return Ok(None),
-        serde_json::Value::String(s) => s.trim().parse::<Decimal>().ok(),
-        serde_json::Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
-        _ => None,
+        serde_json::Value::Object(map) => map,
+        _ => return Err(SHAPE.into()),
+    };
+    if section.keys().any(|k| k != "secondApprovalAbove") {
+        return Err(SHAPE.into());
+    }
+    let parsed = match section.get("secondApprovalAbove") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<Decimal>().ok(),
+        Some(serde_json::Value::Number(n)) => n.to_string().parse::<Decimal>().ok(),
+        Some(_) => None,
     };
     match parsed {
         Some(d) if !d.is_sign_negative() => Ok(Some(d)),
-        _ => Err(
-            "expenseApproval.secondApprovalAbove must be a non-negative amount such as \"1000.00\""
-                .into(),
-        ),
+        _ => Err(SHAPE.into()),
     }
 }
 
@@ -675,10 +695,14 @@ async fn approvals_needed(w: &Work<'_>, amount: Decimal) -> Result<usize, AppErr
         .organization(&w.txn)
         .await?
         .ok_or_else(|| AppError::Unauthenticated("the organization no longer exists".into()))?;
-    let above = second_approval_above(&org.settings).map_err(AppError::Internal)?;
-    Ok(match above {
-        Some(limit) if amount > limit => 2,
-        _ => 1,
+    Ok(match second_approval_above(&org.settings) {
+        Ok(Some(limit)) if amount > limit => 2,
+        Ok(_) => 1,
+        // Settings saved before they were checked: the stricter rule until an admin fixes them.
+        Err(why) => {
+            tracing::warn!(organization = %org.id, "unreadable expense settings: {why}");
+            2
+        }
     })
 }
 
@@ -692,7 +716,9 @@ async fn budget_guard(
 ) -> Result<(), AppError> {
     let mut q = w.actor.scope().by_id::<events::Entity>(event_id);
     if w.txn.get_database_backend() == DbBackend::Postgres {
-        q = q.lock_exclusive();
+        // NO KEY UPDATE: serializes approvals (and currency changes) on the event without
+        // holding up the foreign-key checks of expenses being written for it.
+        q = q.lock(sea_orm::sea_query::LockType::NoKeyUpdate);
     }
     let event = q.one(&w.txn).await?.ok_or_else(missing::<events::Entity>)?;
     let spent = spending(&w.txn, w.actor.scope(), vec![event_id])

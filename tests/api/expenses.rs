@@ -409,6 +409,14 @@ async fn above_the_threshold_two_different_admins_approve() {
         assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{bad}: {body}");
         assert_eq!(field(&body), Some("settings"));
     }
+    // A misspelt or misplaced setting would silently turn the second approval off.
+    for bad in [
+        json!({ "expenseApproval": 1000 }),
+        json!({ "expenseApproval": { "secondApprovalAbov": "1000" } }),
+    ] {
+        let body = set(bad.clone()).await;
+        assert_eq!(field(&body), Some("settings"), "{bad}: {body}");
+    }
     let body = set(json!({ "expenseApproval": { "secondApprovalAbove": "1000.00" } })).await;
     assert!(body["errors"].is_null(), "{body}");
 
@@ -551,9 +559,23 @@ async fn the_budget_report_counts_approved_and_paid_as_spent_and_guards_the_budg
     assert_eq!(r["budgetReport"]["spent"], "1600.00");
     assert_eq!(r["budgetReport"]["remaining"], "-600.00");
     assert_eq!(r["budgetReport"]["overBudget"], true);
-    // Restoring the trashed approved expense would add to an exceeded budget.
+    // Restoring the trashed approved expense would add to an exceeded budget: only an
+    // admin, saying so, may.
     let body = op(&app, &admin, "restoreExpense", &ids[4]).await;
     assert_eq!(error_code(&body), Some("BUDGET_EXCEEDED"), "{body}");
+    let restore = "mutation($id: ID!) { restoreExpense(id: $id, overBudget: true) { deletedAt } }";
+    let body = app
+        .gql_as(&member.access, restore, json!({ "id": ids[4] }))
+        .await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
+    let body = app
+        .gql_as(&admin.access, restore, json!({ "id": ids[4] }))
+        .await;
+    assert!(
+        body["data"]["restoreExpense"]["deletedAt"].is_null(),
+        "{body}"
+    );
+    assert_eq!(report(&app, &member, &ev).await["totalExpenses"], "1675.25");
 
     // Currency: an event's expenses are in its currency, and it cannot change under them.
     let usd = submit(&app, &member, json!({ "eventId": ev, "currency": "USD" })).await;
@@ -566,6 +588,20 @@ async fn the_budget_report_counts_approved_and_paid_as_spent_and_guards_the_budg
         )
         .await;
     assert_eq!(field(&body), Some("currency"), "{body}");
+    // An amount keeps its currency: moving a USD expense to this EUR event is refused unless
+    // the client restates the currency.
+    let loose_usd = submitted(&app, &member, json!({ "currency": "USD" })).await;
+    let lid = loose_usd["id"].as_str().unwrap();
+    let body = update(&app, &member, lid, json!({ "eventId": ev })).await;
+    assert_eq!(field(&body), Some("currency"), "{body}");
+    let body = update(
+        &app,
+        &member,
+        lid,
+        json!({ "eventId": ev, "currency": "EUR" }),
+    )
+    .await;
+    assert_eq!(body["data"]["updateExpense"]["currency"], "EUR", "{body}");
     // Moving an expense to no event keeps its currency.
     let loose = submitted(&app, &member, json!({ "eventId": ev })).await;
     let body = update(
