@@ -19,7 +19,8 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /app --create-home plugs
+ && useradd --system --uid 10001 --home-dir /app --create-home plugs \
+ && install -d -o plugs -g plugs /app/media
 WORKDIR /app
 COPY --from=build /src/target/release/plugs /usr/local/bin/plugs
 USER plugs

@@ -72,8 +72,12 @@ async fn main() {
         poll: Duration::from_millis(200),
         ..JobsConfig::default()
     };
+    let storage_dir = std::env::temp_dir().join("plugs-jobs-load-media");
+    let storage = plugs::storage::Storage::from_url(&format!("file://{}", storage_dir.display()))
+        .expect("storage");
     let ctx = JobContext {
         db: db.clone(),
+        storage,
         broker: broker.clone(),
         config: Arc::new(config.clone()),
     };

@@ -145,11 +145,34 @@ pub struct Config {
     pub jobs: crate::jobs::JobsConfig,
     /// Where bytes are stored (`storage::Storage::from_url`).
     pub storage_url: String,
+    pub media: MediaConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORAGE_URL: &str = "file://./media";
+
+/// Uploads and download links (`PLUGS_UPLOAD_MAX_BYTES`, `PLUGS_MEDIA_LINK_SECS`,
+/// `PLUGS_PUBLIC_URL`).
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    /// The largest multipart request to `/graphql` (the file and its operation).
+    pub upload_bytes: usize,
+    /// How long a signed download link works.
+    pub link_ttl: std::time::Duration,
+    /// Where links point (`https://api.example.com`); unset: links are paths on this server.
+    pub public_url: Option<String>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            upload_bytes: 25 * 1024 * 1024,
+            link_ttl: std::time::Duration::from_secs(15 * 60),
+            public_url: None,
+        }
+    }
+}
 
 impl Config {
     /// Reads the process environment.
@@ -295,6 +318,33 @@ impl Config {
                     });
                 }
                 url
+            },
+            media: {
+                let d = MediaConfig::default();
+                MediaConfig {
+                    upload_bytes: parse_positive(
+                        &get,
+                        "PLUGS_UPLOAD_MAX_BYTES",
+                        d.upload_bytes as u64,
+                    )? as usize,
+                    link_ttl: std::time::Duration::from_secs(parse_positive(
+                        &get,
+                        "PLUGS_MEDIA_LINK_SECS",
+                        d.link_ttl.as_secs(),
+                    )?),
+                    public_url: match get("PLUGS_PUBLIC_URL") {
+                        None => None,
+                        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                            Some(u.trim_end_matches('/').to_owned())
+                        }
+                        Some(u) => {
+                            return Err(ConfigError::Invalid {
+                                var: "PLUGS_PUBLIC_URL",
+                                message: format!("{u:?} is not an http(s) URL"),
+                            });
+                        }
+                    },
+                }
             },
             jobs: {
                 let d = crate::jobs::JobsConfig::default();

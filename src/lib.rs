@@ -115,7 +115,10 @@ async fn worker(config: Config) -> Result<(), BoxError> {
     };
     let mut jobs = config.jobs.clone();
     jobs.workers = jobs.workers.max(1);
-    let (stop, workers) = startup::start_jobs(&db, &broker, &telemetry::Metrics::default(), &jobs);
+    let storage = storage::Storage::from_url(&config.storage_url)
+        .map_err(|e| format!("PLUGS_STORAGE_URL: {e}"))?;
+    let metrics = telemetry::Metrics::default();
+    let (stop, workers) = startup::start_jobs(&db, &broker, &storage, &metrics, &jobs);
     tracing::info!(workers = jobs.workers, "The Plugs worker is running");
     shutdown_signal().await;
     startup::stop_jobs(stop, workers).await;

@@ -70,8 +70,23 @@ impl Application {
         };
         broker.hub().keep_current(auth.sessions.clone());
         spawn_housekeeping(&broker);
-        let (stop_jobs, workers) = start_jobs(&background, &broker, &metrics, &config.jobs);
-        let schema = build_schema(db.clone(), auth.clone(), broker.clone(), &config);
+        let storage = crate::storage::Storage::from_url(&config.storage_url)
+            .map_err(|e| format!("PLUGS_STORAGE_URL: {e}"))?;
+        let (stop_jobs, workers) =
+            start_jobs(&background, &broker, &storage, &metrics, &config.jobs);
+        let links = crate::services::media::Links::new(
+            &config.auth.jwt_secret,
+            config.media.link_ttl,
+            config.media.public_url.as_deref(),
+        );
+        let schema = build_schema(
+            db.clone(),
+            auth.clone(),
+            broker.clone(),
+            storage.clone(),
+            links.clone(),
+            &config,
+        );
         let state = AppState {
             graphql: Executor::new(schema, &config.limits, metrics.clone()),
             auth,
@@ -80,6 +95,8 @@ impl Application {
             metrics,
             config,
             broker: broker.clone(),
+            storage: storage.clone(),
+            links,
         };
         Ok(Self {
             listener,
@@ -176,6 +193,7 @@ pub async fn shutdown_signal() {
 pub fn start_jobs(
     db: &DatabaseConnection,
     broker: &crate::realtime::SharedBroker,
+    storage: &crate::storage::Storage,
     metrics: &Metrics,
     config: &crate::jobs::JobsConfig,
 ) -> (
@@ -185,6 +203,7 @@ pub fn start_jobs(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let ctx = crate::jobs::JobContext {
         db: db.clone(),
+        storage: storage.clone(),
         broker: broker.clone(),
         config: std::sync::Arc::new(config.clone()),
     };

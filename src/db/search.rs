@@ -37,3 +37,23 @@ pub fn expr_contains(lowered_expr: &'static str, search: &str) -> Condition {
 pub fn equals_ignoring_case<C: ColumnTrait>(col: C, value: &str) -> Condition {
     Condition::all().add(Expr::expr(Func::lower(Expr::col(col))).eq(value.trim().to_lowercase()))
 }
+
+/// A JSON array column (`tags`) holds `value` as one of its strings: `@>` on PostgreSQL (a GIN
+/// index can serve it), `json_each` on SQLite.
+pub fn json_array_contains(
+    backend: sea_orm::DbBackend,
+    column: &'static str,
+    value: &str,
+) -> Condition {
+    let expr = match backend {
+        sea_orm::DbBackend::Postgres => Expr::cust_with_values(
+            format!("{column} @> CAST($1 AS jsonb)"),
+            [serde_json::json!([value]).to_string()],
+        ),
+        _ => Expr::cust_with_values(
+            format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)"),
+            [value.to_owned()],
+        ),
+    };
+    Condition::all().add(expr)
+}

@@ -16,6 +16,7 @@ pub mod interactions;
 pub mod jobs;
 pub mod limits;
 pub mod loaders;
+pub mod media;
 pub mod notifications;
 pub mod organizations;
 pub mod registrations;

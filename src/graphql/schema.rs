@@ -10,6 +10,7 @@ use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::expenses::{ExpensesMutation, ExpensesQuery};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::jobs::JobsQuery;
+use crate::graphql::media::{MediaMutation, MediaQuery};
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
 use crate::graphql::registrations::RegistrationsMutation;
@@ -42,6 +43,7 @@ pub struct Query(
     EventsQuery,
     AgendaQuery,
     ExpensesQuery,
+    MediaQuery,
     NotificationsQuery,
     JobsQuery,
 );
@@ -58,6 +60,7 @@ pub struct Mutation(
     RegistrationsMutation,
     AgendaMutation,
     ExpensesMutation,
+    MediaMutation,
     NotificationsMutation,
 );
 
@@ -75,12 +78,16 @@ pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,
     broker: crate::realtime::SharedBroker,
+    storage: crate::storage::Storage,
+    links: crate::services::media::Links,
     config: &crate::config::Config,
 ) -> AppSchema {
     let mut b = builder()
         .data(db)
         .data(auth)
         .data(broker)
+        .data(storage)
+        .data(links)
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
     if !config.introspection() {
         b = b.disable_introspection();

@@ -4,13 +4,13 @@ pub mod auth;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod media;
 pub mod response;
 pub mod ws;
 
 use axum::Router;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -26,12 +26,14 @@ pub struct AppState {
     pub metrics: Metrics,
     pub config: Config,
     pub broker: crate::realtime::SharedBroker,
+    pub storage: crate::storage::Storage,
+    pub links: crate::services::media::Links,
 }
 
 pub fn router(state: AppState) -> Router {
-    // async-graphql-axum reads the body itself, bypassing axum's DefaultBodyLimit:
-    // the limit has to be a tower layer.
-    let body_limit = RequestBodyLimitLayer::new(state.config.limits.body_bytes);
+    // async-graphql-axum reads the body itself, bypassing axum's DefaultBodyLimit: the limit
+    // is a layer of our own, larger for multipart uploads than for everything else.
+    let body_limit = axum::middleware::from_fn_with_state(state.clone(), response::body_limit);
     // GraphiQL cannot work without introspection; it would only show an introspection error.
     let home = if state.config.introspection() {
         get(graphiql::page)
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(response::json_payload_too_large)),
         )
         .route("/graphql/ws", get(graphql::ws_handler))
+        .route("/media/{id}/{variant}", get(media::download))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

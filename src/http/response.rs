@@ -129,6 +129,48 @@ pub fn refusal(media: MediaType, status: StatusCode, err: AppError) -> Response 
     resp
 }
 
+/// The request body's limit: `limits.body_bytes` (1 MiB), or `media.upload_bytes` (25 MiB)
+/// for a multipart request (an upload). A declared length over it is refused at once; a body
+/// that turns out longer fails while it is read (413 either way).
+pub async fn body_limit(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    let limit = if multipart {
+        state.config.media.upload_bytes
+    } else {
+        state.config.limits.body_bytes
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return refusal(
+            MediaType::negotiate(request.headers()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BadUserInput {
+                message: format!("the request body is larger than {limit} bytes"),
+                field: None,
+            },
+        );
+    }
+    let request =
+        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(request).await
+}
+
 /// The body-limit layer answers 413 in plain text before any handler runs; clients get the
 /// same JSON error shape as everywhere else.
 pub async fn json_payload_too_large(

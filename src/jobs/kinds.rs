@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::{Job, JobContext, JobError, Registry};
 
 pub fn register(r: Registry) -> Registry {
-    r.with::<PurgeExpiredNotifications>().with::<PurgeDeleted>()
+    r.with::<PurgeExpiredNotifications>()
+        .with::<PurgeDeleted>()
+        .with::<MakeVariants>()
 }
 
 /// Deletes notifications whose `expiresAt` has passed (they are hidden from that instant).
@@ -44,6 +46,30 @@ impl Job for PurgeDeleted {
             if n > 0 {
                 tracing::info!("purged {n} row(s) deleted more than {} days ago", self.days);
             }
+            Ok(())
+        })
+    }
+}
+
+/// Renders an image's THUMBNAIL and MEDIUM variants (`services::media::make_variants`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MakeVariants {
+    pub organization_id: uuid::Uuid,
+    pub media_id: uuid::Uuid,
+}
+
+impl Job for MakeVariants {
+    const KIND: &'static str = "media.make_variants";
+    const MAX_ATTEMPTS: i32 = 5;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "a media job names the organization that enqueued it",
+            );
+            crate::services::media::make_variants(&ctx.db, &ctx.storage, scope, self.media_id)
+                .await?;
             Ok(())
         })
     }

@@ -74,6 +74,8 @@ impl Default for JobsConfig {
 #[derive(Clone)]
 pub struct JobContext {
     pub db: DatabaseConnection,
+    /// Where media and other bytes live.
+    pub storage: crate::storage::Storage,
     pub broker: SharedBroker,
     pub config: Arc<JobsConfig>,
 }

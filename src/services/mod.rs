@@ -10,6 +10,7 @@ pub mod events;
 pub mod expenses;
 pub mod interactions;
 pub mod jobs;
+pub mod media;
 pub mod notifications;
 pub mod organizations;
 pub mod registrations;

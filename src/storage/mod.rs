@@ -162,6 +162,17 @@ impl Storage {
         Ok(self.store.get_range(&path(key)?, range).await?)
     }
 
+    /// The keys stored under `prefix` (a folder such as `media/<org>`), in no particular order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let p = path(prefix)?;
+        self.store
+            .list(Some(&p))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(StorageError::from)
+    }
+
     /// Deletes the object; deleting one that is not there is not an error (idempotent jobs).
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self.store.delete(&path(key)?).await {

@@ -142,6 +142,16 @@ pub fn test_config(url: &str) -> Config {
     // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
     // servers must not claim the test job kinds they do not know.
     config.jobs.workers = 0;
+    // Each app stores its media in a directory of its own, outside the repository.
+    config.storage_url = format!(
+        "file://{}",
+        std::env::temp_dir()
+            .join(format!(
+                "plugs-test-media-{}",
+                uuid::Uuid::new_v4().simple()
+            ))
+            .display()
+    );
     config
 }
 
@@ -150,6 +160,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub broker: plugs::realtime::SharedBroker,
+    pub storage: plugs::storage::Storage,
     /// Keeps a SQLite file alive for as long as the app runs.
     _test_db: Arc<TestDb>,
 }
@@ -187,6 +198,7 @@ pub async fn spawn_app_on(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (TestApp, tokio::task::JoinHandle<()>) {
+    let storage = plugs::storage::Storage::from_url(&config.storage_url).expect("test storage");
     let app = Application::build(config).await.expect("app builds");
     let addr = format!("http://{}", app.addr());
     let db = app.db().clone();
@@ -199,6 +211,7 @@ pub async fn spawn_app_on(
         client: reqwest::Client::new(),
         db,
         broker,
+        storage,
         _test_db: test_db,
     };
     (app, running)

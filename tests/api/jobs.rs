@@ -146,6 +146,7 @@ impl Workers {
 async fn other_instance(app: &TestApp, config: JobsConfig) -> JobContext {
     JobContext {
         db: app.second_pool().await,
+        storage: app.storage.clone(),
         broker: Arc::new(plugs::realtime::InProcessBroker::new(64)),
         config: Arc::new(config),
     }
@@ -154,6 +155,7 @@ async fn other_instance(app: &TestApp, config: JobsConfig) -> JobContext {
 fn context(app: &TestApp, config: JobsConfig) -> JobContext {
     JobContext {
         db: app.db.clone(),
+        storage: app.storage.clone(),
         broker: app.broker.clone(),
         config: Arc::new(config),
     }

@@ -22,6 +22,7 @@ mod isolation;
 mod jobs;
 mod limits;
 mod login_limits;
+mod media;
 mod migrations;
 mod money;
 mod notifications;

@@ -332,6 +332,12 @@ async fn child_connections_and_their_counts_are_batched() {
             "query($n: Int) { users(first: $n) { nodes { id notifications(first: 5) { totalCount nodes { id } } } } }",
         ),
         (
+            "contacts and events with their media (and uploaders)",
+            &["Contact.media", "Event.media"][..],
+            "query($n: Int) { contacts(first: $n) { nodes { media(first: 2) { totalCount nodes { uploadedBy { id } } } } }
+                events(first: $n) { nodes { media(first: 2) { totalCount nodes { relatedEvent { id } } } } } }",
+        ),
+        (
             "events with their expenses (and approvals), spending and budget",
             &["Event.expenses"][..],
             "query($n: Int) { events(first: $n) { nodes { totalExpenses budgetReport { spent }

@@ -117,6 +117,24 @@ impl Contact {
         children(ctx, rel, self.scope, contact, Vec::new(), args).await
     }
 
+    /// Media about this contact, newest first (batched across a page of contacts). Members
+    /// see PUBLIC and ORGANIZATION items here, admins every item.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<super::Media>> {
+        use crate::graphql::context::ContextExt;
+        let contact: Uuid = self.id.parse().map_err(|_| dangling("contact"))?;
+        let levels = crate::services::media::related_levels(ctx.actor()?);
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::media::OF_CONTACT;
+        children(ctx, rel, self.scope, contact, levels, args).await
+    }
+
     /// Live interactions with this contact (batched across a page of contacts).
     async fn interaction_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let loaders = ctx.data::<Loaders>()?.get();

@@ -194,6 +194,24 @@ impl Event {
         ))
     }
 
+    /// Media about this event, newest first (batched across a page of events). Members see
+    /// PUBLIC and ORGANIZATION items here, admins every item.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<super::Media>> {
+        use crate::graphql::context::ContextExt;
+        let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
+        let levels = crate::services::media::related_levels(ctx.actor()?);
+        let args = PageArgs::new(first, after, last, before);
+        let rel = &crate::services::media::OF_EVENT;
+        children(ctx, rel, self.scope, event, levels, args).await
+    }
+
     /// Seats still free; `null` when there is no limit.
     async fn spots_left(&self) -> Option<i32> {
         self.max_attendees

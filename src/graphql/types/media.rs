@@ -1,27 +1,48 @@
-use async_graphql::{ID, Json, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::{Contact, Event, User, related, related_opt};
+use crate::domain::enums::DbEnum;
 use crate::domain::enums::{MediaAccessLevel, MediaCollectionType, MediaStatus, MediaType, Stored};
 use crate::entities::{media, media_collections};
+use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::{utc, utc_opt};
+use crate::services::media::{Links, Variant};
 
-/// A stored file: image, video, document or audio.
+/// The stored forms of a media item.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MediaVariant {
+    /// The bytes as uploaded.
+    Original,
+    /// Images: at most 1024 px on the longest side.
+    Medium,
+    /// Images: at most 256 px on the longest side.
+    Thumbnail,
+}
+
+/// A stored file: image, video, document or audio. Its bytes are reached through `url`.
 #[derive(Clone, Debug, SimpleObject)]
-#[graphql(name = "Media")]
+#[graphql(name = "Media", complex)]
 pub struct Media {
+    #[graphql(skip)]
+    pub row: std::sync::Arc<media::Model>,
     pub id: ID,
     pub title: String,
     pub description: Option<String>,
+    /// The name the file was uploaded with (never a path).
     pub file_name: String,
-    pub file_path: String,
-    pub file_url: Option<String>,
+    /// IMAGE, VIDEO, DOCUMENT or AUDIO, decided by the server from the bytes.
     pub media_type: Stored<MediaType>,
+    /// Sniffed from the bytes, not taken from the client.
     pub mime_type: String,
     /// Bytes; JSON numbers are exact up to 2^53, far above any upload limit.
     pub file_size: i64,
+    /// Images, once READY: `width`, `height` and each variant's size; FAILED: `error`.
     pub metadata: Json<serde_json::Value>,
+    /// PROCESSING while an image's variants are made, then READY or FAILED.
     pub status: Stored<MediaStatus>,
     pub access_level: Stored<MediaAccessLevel>,
+    /// A JSON array of strings.
     pub tags: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -32,22 +53,66 @@ impl From<media::Model> for Media {
     fn from(m: media::Model) -> Self {
         Self {
             id: m.id.into(),
-            title: m.title,
-            description: m.description,
-            file_name: m.file_name,
-            file_path: m.file_path,
-            file_url: m.file_url,
+            title: m.title.clone(),
+            description: m.description.clone(),
+            file_name: m.file_name.clone(),
             media_type: Stored::from_db(&m.media_type),
-            mime_type: m.mime_type,
+            mime_type: m.mime_type.clone(),
             file_size: m.file_size,
-            metadata: Json(m.metadata),
+            metadata: Json(m.metadata.clone()),
             status: Stored::from_db(&m.status),
             access_level: Stored::from_db(&m.access_level),
-            tags: Json(m.tags),
+            tags: Json(m.tags.clone()),
             created_at: utc(m.created_at),
             updated_at: utc(m.updated_at),
             deleted_at: utc_opt(m.deleted_at),
+            row: std::sync::Arc::new(m),
         }
+    }
+}
+
+#[ComplexObject]
+impl Media {
+    /// A short-lived signed link to the bytes (`GET /media/{id}/{variant}?...`), usable in
+    /// `<img src>` without headers. MEDIUM and THUMBNAIL exist for images once READY; `null`
+    /// otherwise, and for a deleted item.
+    async fn url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "MediaVariant::Original")] variant: MediaVariant,
+    ) -> async_graphql::Result<Option<String>> {
+        let variant = match variant {
+            MediaVariant::Original => Variant::Original,
+            MediaVariant::Medium => Variant::Medium,
+            MediaVariant::Thumbnail => Variant::Thumbnail,
+        };
+        let m = &*self.row;
+        let ready_image =
+            m.media_type == MediaType::Image.as_str() && m.status == MediaStatus::Ready.as_str();
+        if m.is_deleted || (variant != Variant::Original && !ready_image) {
+            return Ok(None);
+        }
+        Ok(Some(ctx.data::<Links>()?.sign(m, variant)))
+    }
+
+    async fn uploaded_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let loaders = ctx.data::<Loaders>()?.get();
+        let scope = super::row_scope(self.row.organization_id);
+        related(&loaders.users, scope, self.row.uploaded_by, "user").await
+    }
+
+    /// The event the item is about, if any.
+    async fn related_event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+        let loaders = ctx.data::<Loaders>()?.get();
+        let scope = super::row_scope(self.row.organization_id);
+        related_opt(&loaders.events, scope, self.row.related_event).await
+    }
+
+    /// The contact the item is about, if any.
+    async fn related_contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Contact>> {
+        let loaders = ctx.data::<Loaders>()?.get();
+        let scope = super::row_scope(self.row.organization_id);
+        related_opt(&loaders.contacts, scope, self.row.related_contact).await
     }
 }
 

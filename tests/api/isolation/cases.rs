@@ -530,6 +530,61 @@ pub(crate) fn cases() -> Vec<Case> {
             &[("markExpensePaid.id", "id", Expense)],
             setup!(|o| json!({ "id": o.approved_expense().await })),
         ),
+        // ---- media
+        q(
+            "mediaItem",
+            "query($id: ID!) { mediaItem(id: $id) { id title url } }",
+            &[("mediaItem.id", "id", Media)],
+            setup!(|o| json!({ "id": o.media().await })),
+        ),
+        q(
+            "media",
+            "query($u: ID, $e: ID, $c: ID) { media(filter: { uploadedBy: $u, relatedEventId: $e, relatedContactId: $c }) { totalCount nodes { id } } }",
+            &[
+                ("media.filter.uploadedBy", "u", User),
+                ("media.filter.relatedEventId", "e", Event),
+                ("media.filter.relatedContactId", "c", Contact),
+            ],
+            setup!(
+                |o| json!({ "u": o.admin.user_id, "e": o.event().await, "c": o.contact().await })
+            ),
+        ),
+        m(
+            "uploadMedia",
+            "mutation($file: Upload!, $e: ID, $c: ID) { uploadMedia(file: $file, input: { relatedEventId: $e, relatedContactId: $c }) { id } }",
+            &[
+                ("uploadMedia.input.relatedEventId", "e", Event),
+                ("uploadMedia.input.relatedContactId", "c", Contact),
+            ],
+            setup!(|o| json!({ "file": null, "e": o.event().await, "c": o.contact().await })),
+        ),
+        m(
+            "updateMedia",
+            "mutation($id: ID!, $e: ID, $c: ID) { updateMedia(id: $id, input: { title: \"Pwned\", relatedEventId: $e, relatedContactId: $c }) { id } }",
+            &[
+                ("updateMedia.id", "id", Media),
+                ("updateMedia.input.relatedEventId", "e", Event),
+                ("updateMedia.input.relatedContactId", "c", Contact),
+            ],
+            setup!(
+                |o| json!({ "id": o.media().await, "e": o.event().await, "c": o.contact().await })
+            ),
+        ),
+        m(
+            "deleteMedia",
+            "mutation($id: ID!) { deleteMedia(id: $id) { id } }",
+            &[("deleteMedia.id", "id", Media)],
+            setup!(|o| json!({ "id": o.media().await })),
+        ),
+        m(
+            "restoreMedia",
+            "mutation($id: ID!) { restoreMedia(id: $id) { id } }",
+            &[("restoreMedia.id", "id", Media)],
+            setup!(|o| {
+                let id = o.media().await;
+                json!({ "id": o.trashed("deleteMedia", &id).await })
+            }),
+        ),
         // ---- notifications
         m(
             "markNotificationRead",

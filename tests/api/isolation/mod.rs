@@ -115,6 +115,9 @@ async fn run(app: &TestApp, op: Op, token: &str, doc: &str, mut vars: Value) -> 
         obj.remove("__as");
     }
     if op != Op::Subscription {
+        if doc.contains("Upload!") {
+            return upload(app, token, doc, vars).await;
+        }
         return app.gql_as(token, doc, vars).await;
     }
     let mut ws = connect_as(app, token).await;
@@ -132,6 +135,30 @@ async fn run(app: &TestApp, op: Op, token: &str, doc: &str, mut vars: Value) -> 
         answer.push(m);
     }
     Value::Array(answer)
+}
+
+/// Runs `doc` as a GraphQL multipart request whose `$file` is a small text file.
+pub(crate) async fn upload(app: &TestApp, token: &str, doc: &str, vars: Value) -> Value {
+    let operations = json!({ "query": doc, "variables": vars });
+    let part = reqwest::multipart::Part::bytes(b"own notes".to_vec())
+        .file_name("notes.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part("0", part);
+    app.client
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .header("apollo-require-preflight", "true")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload sent")
+        .json()
+        .await
+        .expect("JSON body")
 }
 
 fn as_token<'a>(vars: &'a Value, org: &'a Org) -> &'a str {
@@ -170,6 +197,9 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let gone_item = v.agenda_item(&event).await;
     v.step("deleteAgendaItem", &gone_item).await;
     let registration = v.registration(&event, &member.user_id).await;
+    let media = v.media().await;
+    let gone_media = v.media().await;
+    v.step("deleteMedia", &gone_media).await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -194,6 +224,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::Registration, vec![registration]),
         (Kind::Notification, vec![notification]),
         (Kind::Expense, vec![expense, gone_expense]),
+        (Kind::Media, vec![media, gone_media]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);
@@ -211,7 +242,9 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     notifications { totalCount nodes { id isRead } }
     expenses { totalCount nodes { id title status amount eventId: event { id } rejectionReason paymentReference approvals { approver { id } } } }
     expenseTrash: expenses(filter: { deleted: true }) { totalCount }
-    expenseSummary { total { currency amount count } } }";
+    expenseSummary { total { currency amount count } }
+    media { totalCount nodes { id title accessLevel tags relatedEvent { id } relatedContact { id } } }
+    mediaTrash: media(filter: { deleted: true }) { totalCount } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

@@ -19,6 +19,7 @@ pub(crate) enum Kind {
     Registration,
     Notification,
     Expense,
+    Media,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -164,6 +165,16 @@ impl Org {
         let e = self.expense().await;
         self.step("approveExpense", &e).await;
         e
+    }
+
+    /// A fresh media item of the admin's (a small text file).
+    pub(crate) async fn media(&self) -> String {
+        let doc = "mutation($file: Upload!) { uploadMedia(file: $file) { id } }";
+        let body = super::upload(&self.app, &self.admin.access, doc, json!({ "file": null })).await;
+        body["data"]["uploadMedia"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("uploadMedia: {body}"))
+            .to_owned()
     }
 
     pub(crate) async fn trashed(&self, op: &str, id: &str) -> String {

@@ -1,0 +1,587 @@
+//! Media: uploads over the GraphQL multipart request spec, sniffing, storage, image variants,
+//! signed links (Range, ETag, tamper, expiry), access levels, relations and the trash.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Session, TestApp, error_code, error_field as field, spawn_app, spawn_app_with,
+};
+
+pub const MEDIA: &str = "id title fileName mediaType mimeType fileSize status accessLevel tags metadata deletedAt
+    url thumbnail: url(variant: THUMBNAIL) uploadedBy { id } relatedEvent { id } relatedContact { id }";
+
+/// A PNG of `w` x `h` (RGB: its variants are JPEG).
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// `uploadMedia` as a GraphQL multipart request (operations, map, file) for `token`.
+pub async fn upload(
+    app: &TestApp,
+    token: &str,
+    bytes: Vec<u8>,
+    name: &str,
+    content_type: Option<&str>,
+    input: Value,
+) -> (reqwest::StatusCode, Value) {
+    let operations = json!({
+        "query": format!("mutation($file: Upload!, $input: MediaInput) {{ uploadMedia(file: $file, input: $input) {{ {MEDIA} }} }}"),
+        "variables": { "file": null, "input": input },
+    });
+    let mut part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+    if let Some(ct) = content_type {
+        part = part.mime_str(ct).unwrap();
+    }
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part("0", part);
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .header("apollo-require-preflight", "true")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload sent");
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn uploaded(
+    app: &TestApp,
+    s: &Session,
+    bytes: Vec<u8>,
+    name: &str,
+    ct: Option<&str>,
+    input: Value,
+) -> Value {
+    let (status, body) = upload(app, &s.access, bytes, name, ct, input).await;
+    assert!(body["errors"].is_null(), "{status}: {body}");
+    body["data"]["uploadMedia"].clone()
+}
+
+async fn item(app: &TestApp, s: &Session, id: &str) -> Value {
+    let body = app
+        .gql_as(
+            &s.access,
+            &format!("query($id: ID!) {{ mediaItem(id: $id) {{ {MEDIA} }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["mediaItem"].clone()
+}
+
+/// Runs the variants job's work for one item, as a worker would.
+async fn make_variants(app: &TestApp, org: &str, id: &str) {
+    let scope = plugs::db::scoped::Scoped::system(org.parse().unwrap(), "test: run a media job");
+    plugs::services::media::make_variants(&app.db, &app.storage, scope, id.parse().unwrap())
+        .await
+        .expect("the job runs");
+}
+
+async fn org_id(app: &TestApp, s: &Session) -> String {
+    let body = app
+        .gql_as(&s.access, "{ organization { id } }", json!({}))
+        .await;
+    body["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn get(app: &TestApp, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = app.client.get(app.url(url));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("download answered")
+}
+
+#[tokio::test]
+async fn an_image_is_sniffed_stored_and_gets_its_variants_and_links_serve_its_bytes() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    let bytes = png(1600, 900);
+    let ev = app
+        .gql_as(&admin.access, "mutation { createEvent(input: { title: \"Gala\", startDate: \"2030-01-01T18:00:00Z\", endDate: \"2030-01-01T21:00:00Z\" }) { id } }", json!({}))
+        .await["data"]["createEvent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m = uploaded(
+        &app,
+        &admin,
+        bytes.clone(),
+        "../../etc/stage.png",
+        Some("image/png"),
+        json!({ "title": "Stage", "tags": ["gala", " gala ", "stage"], "relatedEventId": ev }),
+    )
+    .await;
+    assert_eq!(
+        (
+            &m["mediaType"],
+            &m["mimeType"],
+            &m["status"],
+            &m["fileName"]
+        ),
+        (
+            &json!("IMAGE"),
+            &json!("image/png"),
+            &json!("PROCESSING"),
+            &json!("stage.png")
+        )
+    );
+    assert_eq!(m["fileSize"], bytes.len());
+    assert_eq!(m["tags"], json!(["gala", "stage"]));
+    assert_eq!(m["accessLevel"], "ORGANIZATION");
+    assert_eq!(m["relatedEvent"]["id"], ev.as_str());
+    assert!(m["thumbnail"].is_null(), "no variant before the job: {m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    // The job was enqueued with the upload.
+    let jobs = app
+        .gql_as(
+            &admin.access,
+            "{ jobs(filter: { kind: \"media.make_variants\" }) { nodes { state } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        jobs["data"]["jobs"]["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "{jobs}"
+    );
+
+    // The original round-trips, with its entity tag and ranges.
+    let url = m["url"].as_str().unwrap().to_owned();
+    let resp = get(&app, &url, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), bytes);
+    let resp = get(&app, &url, &[("if-none-match", &etag)]).await;
+    assert_eq!(resp.status(), 304);
+    let resp = get(&app, &url, &[("range", "bytes=0-7")]).await;
+    assert_eq!(resp.status(), 206);
+    assert_eq!(
+        resp.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-7/{}", bytes.len())
+    );
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), bytes[..8].to_vec());
+    let resp = get(&app, &url, &[("range", "bytes=99999999-")]).await;
+    assert_eq!(resp.status(), 416);
+    // A tampered link (another variant, another item, a later expiry) is refused.
+    for tampered in [
+        url.replace("/original?", "/thumbnail?"),
+        url.replace(&id, &uuid::Uuid::new_v4().to_string()),
+        url.replace("exp=", "exp=9"),
+        url.replace("sig=", "sig=A"),
+    ] {
+        assert_eq!(get(&app, &tampered, &[]).await.status(), 403, "{tampered}");
+    }
+
+    make_variants(&app, &org, &id).await;
+    let m = item(&app, &admin, &id).await;
+    assert_eq!(m["status"], "READY", "{m}");
+    assert_eq!(
+        (&m["metadata"]["width"], &m["metadata"]["height"]),
+        (&json!(1600), &json!(900))
+    );
+    assert_eq!(m["metadata"]["variants"]["thumbnail"]["width"], 256);
+    assert_eq!(m["metadata"]["variants"]["medium"]["height"], 576);
+    let thumb = get(&app, m["thumbnail"].as_str().unwrap(), &[]).await;
+    assert_eq!(thumb.status(), 200);
+    assert_eq!(thumb.headers()["content-type"], "image/jpeg");
+    let img = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (256, 144));
+    // Running the job again changes nothing.
+    make_variants(&app, &org, &id).await;
+    assert_eq!(item(&app, &admin, &id).await["metadata"], m["metadata"]);
+
+    // The event lists it.
+    let body = app
+        .gql_as(
+            &admin.access,
+            "query($id: ID!) { event(id: $id) { media { totalCount nodes { id } } } }",
+            json!({ "id": ev }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["event"]["media"]["nodes"][0]["id"],
+        id.as_str(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_whose_bytes_are_not_an_allowed_type_or_disagree_is_refused_and_nothing_is_kept() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    let cases: Vec<(Vec<u8>, &str, Option<&str>, &str)> = vec![
+        (
+            png(4, 4),
+            "photo.jpg",
+            Some("image/jpeg"),
+            "declared as image/jpeg",
+        ),
+        (Vec::new(), "empty.png", Some("image/png"), "empty"),
+        (
+            b"<html><script>alert(1)</script></html>".to_vec(),
+            "x.html",
+            Some("text/html"),
+            "not accepted",
+        ),
+        (
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".to_vec(),
+            "x.svg",
+            Some("image/svg+xml"),
+            "not accepted",
+        ),
+        (
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec(),
+            "setup.exe",
+            None,
+            "not accepted",
+        ),
+    ];
+    for (bytes, name, ct, says) in cases {
+        let (_, body) = upload(&app, &admin.access, bytes, name, ct, json!({})).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{name}: {body}");
+        assert_eq!(field(&body), Some("file"), "{name}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{name}: {message}");
+    }
+    // A refused related row is refused before any byte is stored.
+    let (_, body) = upload(
+        &app,
+        &admin.access,
+        png(4, 4),
+        "p.png",
+        None,
+        json!({ "relatedContactId": uuid::Uuid::new_v4() }),
+    )
+    .await;
+    assert_eq!(error_code(&body), Some("NOT_FOUND"), "{body}");
+    let body = app
+        .gql_as(&admin.access, "{ media { totalCount } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["media"]["totalCount"], 0);
+    assert_eq!(
+        app.storage.list(&format!("media/{org}")).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // Text is taken as declared, CSV as an attachment.
+    let csv = uploaded(
+        &app,
+        &admin,
+        b"name,email\nAda,ada@x.io\n".to_vec(),
+        "people.csv",
+        Some("text/csv"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (&csv["mediaType"], &csv["mimeType"], &csv["status"]),
+        (&json!("DOCUMENT"), &json!("text/csv"), &json!("READY"))
+    );
+    let resp = get(&app, csv["url"].as_str().unwrap(), &[]).await;
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment") && disposition.contains("people.csv"),
+        "{disposition}"
+    );
+    // PDF by its signature, whatever the name says.
+    let pdf = uploaded(
+        &app,
+        &admin,
+        b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n".to_vec(),
+        "notes.bin",
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(pdf["mimeType"], "application/pdf");
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_refused_and_the_server_stays_up() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let limit = 25 * 1024 * 1024;
+    let mut big = png(2, 2);
+    big.resize(limit + 1, 0);
+    let (status, body) = upload(
+        &app,
+        &admin.access,
+        big,
+        "big.png",
+        Some("image/png"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    // The JSON limit is unchanged: a 2 MiB JSON body is still refused.
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": format!("{{ apiVersion }} #{}", "x".repeat(2 << 20)) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    // Just under the limit is fine, and the server answers as before.
+    let mut fits = png(2, 2);
+    fits.resize(limit - 64 * 1024, 0);
+    let m = uploaded(&app, &admin, fits, "fits.png", None, json!({})).await;
+    assert_eq!(m["fileSize"], limit - 64 * 1024);
+    let body = app.graphql("{ apiVersion }", json!({})).await;
+    assert!(body["data"]["apiVersion"].is_string());
+}
+
+/// The CRC-32 of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A small PNG that claims to be `side` x `side` pixels.
+fn bomb(side: u32) -> Vec<u8> {
+    let mut bytes = png(1, 1);
+    // IHDR's data starts after the signature (8), its length (4) and type (4).
+    bytes[16..20].copy_from_slice(&side.to_be_bytes());
+    bytes[20..24].copy_from_slice(&side.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_fails_its_job_and_the_server_stays_up() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    for side in [100_000u32, 11_000] {
+        let m = uploaded(
+            &app,
+            &admin,
+            bomb(side),
+            "bomb.png",
+            Some("image/png"),
+            json!({}),
+        )
+        .await;
+        let id = m["id"].as_str().unwrap();
+        make_variants(&app, &org, id).await;
+        let m = item(&app, &admin, id).await;
+        assert_eq!(m["status"], "FAILED", "{side}: {m}");
+        assert!(m["metadata"]["error"].is_string(), "{m}");
+        assert!(m["thumbnail"].is_null());
+    }
+    let body = app.graphql("{ apiVersion }", json!({})).await;
+    assert!(body["data"]["apiVersion"].is_string());
+}
+
+#[tokio::test]
+async fn access_levels_decide_who_sees_an_item_and_gets_its_links() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let alice = app.member(&admin, false).await;
+    let bob = app.member(&admin, false).await;
+    let stranger = app.register().await;
+    let private = uploaded(
+        &app,
+        &alice,
+        png(8, 8),
+        "mine.png",
+        None,
+        json!({ "accessLevel": "PRIVATE" }),
+    )
+    .await;
+    let public = uploaded(
+        &app,
+        &alice,
+        png(8, 8),
+        "ours.png",
+        None,
+        json!({ "accessLevel": "PUBLIC" }),
+    )
+    .await;
+    let pid = private["id"].as_str().unwrap();
+    let query =
+        "query($id: ID!) { mediaItem(id: $id) { id url } media { totalCount nodes { id } } }";
+    for (who, sees_private, total) in [
+        (&alice, true, 2),
+        (&admin, true, 2),
+        (&bob, false, 1),
+        (&stranger, false, 0),
+    ] {
+        let body = app.gql_as(&who.access, query, json!({ "id": pid })).await;
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(
+            body["data"]["mediaItem"].is_object(),
+            sees_private,
+            "{body}"
+        );
+        assert_eq!(body["data"]["media"]["totalCount"], total, "{body}");
+    }
+    // Bob may see the organization's item but not change it; Alice and admins may.
+    let pub_id = public["id"].as_str().unwrap();
+    let rename =
+        "mutation($id: ID!, $t: String) { updateMedia(id: $id, input: { title: $t }) { title } }";
+    let body = app
+        .gql_as(&bob.access, rename, json!({ "id": pub_id, "t": "Bob's" }))
+        .await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
+    let body = app
+        .gql_as(&bob.access, rename, json!({ "id": pid, "t": "Bob's" }))
+        .await;
+    assert_eq!(
+        error_code(&body),
+        Some("NOT_FOUND"),
+        "a private item Bob cannot see: {body}"
+    );
+    let body = app
+        .gql_as(&admin.access, rename, json!({ "id": pid, "t": "Checked" }))
+        .await;
+    assert_eq!(body["data"]["updateMedia"]["title"], "Checked", "{body}");
+    // A link works without any header, for anyone holding it, until the item is deleted.
+    let url = public["url"].as_str().unwrap();
+    assert_eq!(reqwest::get(app.url(url)).await.unwrap().status(), 200);
+    let body = app
+        .gql_as(
+            &alice.access,
+            "mutation($id: ID!) { deleteMedia(id: $id) { deletedAt url } }",
+            json!({ "id": pub_id }),
+        )
+        .await;
+    assert!(body["data"]["deleteMedia"]["url"].is_null(), "{body}");
+    assert_eq!(reqwest::get(app.url(url)).await.unwrap().status(), 404);
+    let body = app
+        .gql_as(
+            &alice.access,
+            "mutation($id: ID!) { restoreMedia(id: $id) { deletedAt } }",
+            json!({ "id": pub_id }),
+        )
+        .await;
+    assert!(
+        body["data"]["restoreMedia"]["deletedAt"].is_null(),
+        "{body}"
+    );
+    // Filters.
+    let body = app
+        .gql_as(&admin.access, "{ media(filter: { accessLevel: [PRIVATE], tags: [] }) { nodes { fileName } } byTag: media(filter: { search: \"OURS\" }) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["media"]["nodes"],
+        json!([{ "fileName": "mine.png" }]),
+        "{body}"
+    );
+    assert_eq!(body["data"]["byTag"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn links_expire() {
+    let app = spawn_app_with(|c| c.media.link_ttl = std::time::Duration::from_secs(1)).await;
+    let admin = app.register().await;
+    let m = uploaded(
+        &app,
+        &admin,
+        b"hello".to_vec(),
+        "hello.txt",
+        Some("text/plain"),
+        json!({}),
+    )
+    .await;
+    let url = m["url"].as_str().unwrap();
+    assert_eq!(get(&app, url, &[]).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(get(&app, url, &[]).await.status(), 403);
+}
+
+#[tokio::test]
+async fn tags_filter_items_carrying_every_tag_on_both_databases() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    for (name, tags) in [
+        ("a.txt", json!(["red", "blue"])),
+        ("b.txt", json!(["red"])),
+        ("c.txt", json!([])),
+    ] {
+        uploaded(
+            &app,
+            &admin,
+            b"x".to_vec(),
+            name,
+            None,
+            json!({ "tags": tags }),
+        )
+        .await;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        let mut v: Vec<String> = body["data"]["media"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|n| n["fileName"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for (tags, expected) in [
+        (json!(["red"]), vec!["a.txt", "b.txt"]),
+        (json!(["red", "blue"]), vec!["a.txt"]),
+        (json!(["green"]), vec![]),
+    ] {
+        let body = app
+            .gql_as(
+                &admin.access,
+                "query($t: [String!]) { media(filter: { tags: $t }) { nodes { fileName } } }",
+                json!({ "t": tags }),
+            )
+            .await;
+        assert_eq!(names(&body), expected, "{tags}");
+    }
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation { uploadMedia(file: null) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_array(), "a file is required: {body}");
+}
