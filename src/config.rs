@@ -380,6 +380,11 @@ impl Config {
                         "PLUGS_NOTIFICATION_PURGE_SECS",
                         d.notification_purge.as_secs(),
                     )?),
+                    media_retention: chrono::Duration::days(parse_positive(
+                        &get,
+                        "PLUGS_MEDIA_RETENTION_DAYS",
+                        d.media_retention.num_days() as u64,
+                    )? as i64),
                 }
             },
         };

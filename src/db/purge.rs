@@ -76,3 +76,36 @@ pub async fn deleted_before(
         .rows_affected;
     Ok(n)
 }
+
+/// Media items soft-deleted before `before`, across organizations, at most `limit`: their
+/// bytes are due for removal (`services::media::purge_deleted`).
+pub async fn media_deleted_before(
+    db: &impl ConnectionTrait,
+    before: DateTime<FixedOffset>,
+    limit: u64,
+) -> Result<Vec<media::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    media::Entity::find()
+        .filter(media::Column::IsDeleted.eq(true))
+        .filter(media::Column::DeletedAt.lt(before))
+        .order_by_asc(media::Column::DeletedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Deletes media rows for good (their collection memberships go with them), once their bytes
+/// are gone. Only rows still deleted before `before`: one restored meanwhile stays.
+pub async fn delete_media(
+    db: &impl ConnectionTrait,
+    ids: Vec<uuid::Uuid>,
+    before: DateTime<FixedOffset>,
+) -> Result<u64, DbErr> {
+    Ok(media::Entity::delete_many()
+        .filter(media::Column::Id.is_in(ids))
+        .filter(media::Column::IsDeleted.eq(true))
+        .filter(media::Column::DeletedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -9,6 +9,7 @@ pub fn register(r: Registry) -> Registry {
     r.with::<PurgeExpiredNotifications>()
         .with::<PurgeDeleted>()
         .with::<MakeVariants>()
+        .with::<PurgeDeletedMedia>()
 }
 
 /// Deletes notifications whose `expiresAt` has passed (they are hidden from that instant).
@@ -70,6 +71,31 @@ impl Job for MakeVariants {
             );
             crate::services::media::make_variants(&ctx.db, &ctx.storage, scope, self.media_id)
                 .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Removes the stored bytes (and then the rows) of media deleted more than `days` ago
+/// (`PLUGS_MEDIA_RETENTION_DAYS`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeDeletedMedia {
+    pub days: i64,
+}
+
+impl Job for PurgeDeletedMedia {
+    const KIND: &'static str = "media.purge_deleted";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let before = crate::services::now() - chrono::Duration::days(self.days);
+            let n = crate::services::media::purge_deleted(&ctx.db, &ctx.storage, before).await?;
+            if n > 0 {
+                tracing::info!(
+                    "removed {n} media item(s) deleted more than {} days ago",
+                    self.days
+                );
+            }
             Ok(())
         })
     }

@@ -54,6 +54,8 @@ pub struct JobsConfig {
     pub purge_deleted_after: Option<chrono::Duration>,
     /// How often expired notifications are deleted.
     pub notification_purge: Duration,
+    /// How long the bytes of deleted media are kept (`PLUGS_MEDIA_RETENTION_DAYS`).
+    pub media_retention: chrono::Duration,
 }
 
 impl Default for JobsConfig {
@@ -66,6 +68,7 @@ impl Default for JobsConfig {
             grace: Duration::from_secs(10),
             purge_deleted_after: None,
             notification_purge: Duration::from_secs(3600),
+            media_retention: chrono::Duration::days(30),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
-use super::kinds::{PurgeDeleted, PurgeExpiredNotifications};
+use super::kinds::{PurgeDeleted, PurgeDeletedMedia, PurgeExpiredNotifications};
 use super::{Enqueue, Job, JobContext, enqueue_system, wake};
 
 /// The slot `now` falls in, for a period of `every`, and when that slot started.
@@ -52,6 +52,10 @@ pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::
         };
         added += usize::from(enqueue_slot(ctx, &job, Duration::from_secs(24 * 3600), now).await?);
     }
+    let job = PurgeDeletedMedia {
+        days: c.media_retention.num_days(),
+    };
+    added += usize::from(enqueue_slot(ctx, &job, Duration::from_secs(24 * 3600), now).await?);
     if added > 0 {
         wake(&ctx.broker);
     }

@@ -778,6 +778,38 @@ pub async fn make_variants(
     Ok(())
 }
 
+/// Removes the bytes of media deleted before `before` (every variant), then their rows, in
+/// batches; returns how many items went. Idempotent: a crash between the two steps leaves a
+/// row whose bytes are already gone, and the next run finishes it.
+pub async fn purge_deleted(
+    db: &DatabaseConnection,
+    storage: &Storage,
+    before: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<u64, AppError> {
+    let mut total = 0;
+    loop {
+        let due = crate::db::purge::media_deleted_before(db, before, 200).await?;
+        if due.is_empty() {
+            return Ok(total);
+        }
+        for row in &due {
+            for v in [Variant::Original, Variant::Medium, Variant::Thumbnail] {
+                storage
+                    .delete(&key(row, v))
+                    .await
+                    .map_err(|e| AppError::Internal(format!("removing media bytes: {e}")))?;
+            }
+        }
+        let ids = due.iter().map(|r| r.id).collect();
+        let n = crate::db::purge::delete_media(db, ids, before).await?;
+        total += n;
+        if n == 0 {
+            // Every one was restored meanwhile: nothing more this run.
+            return Ok(total);
+        }
+    }
+}
+
 /// A stored object read whole (originals are at most the upload limit).
 async fn read_all(storage: &Storage, key: &str) -> Result<Vec<u8>, AppError> {
     use futures_util::TryStreamExt;

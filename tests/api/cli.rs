@@ -351,6 +351,8 @@ async fn a_worker_process_runs_due_jobs_and_stops_on_sigterm() {
         .env("PLUGS_DATABASE_URL", &test_db.url)
         .env("PLUGS_WORKERS", "1")
         .env("PLUGS_JOB_POLL_MS", "100")
+        // Its scheduler must not purge other tests' media (media.rs backdates its own).
+        .env("PLUGS_MEDIA_RETENTION_DAYS", "36500")
         .env("PLUGS_JWT_SECRET", "worker-test-secret-0123456789abcdef")
         .env("RUST_LOG", "error")
         .current_dir(std::env::temp_dir())

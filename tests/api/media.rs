@@ -585,3 +585,106 @@ async fn tags_filter_items_carrying_every_tag_on_both_databases() {
         .await;
     assert!(body["errors"].is_array(), "a file is required: {body}");
 }
+
+#[tokio::test]
+async fn the_bytes_of_media_deleted_long_ago_are_removed_and_recent_ones_kept() {
+    use plugs::entities::media as m;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    let old = uploaded(&app, &admin, png(300, 200), "old.png", None, json!({})).await;
+    let recent = uploaded(
+        &app,
+        &admin,
+        b"recent".to_vec(),
+        "recent.txt",
+        None,
+        json!({}),
+    )
+    .await;
+    let (old_id, recent_id) = (old["id"].as_str().unwrap(), recent["id"].as_str().unwrap());
+    make_variants(&app, &org, old_id).await;
+    for id in [old_id, recent_id] {
+        let body = app
+            .gql_as(
+                &admin.access,
+                "mutation($id: ID!) { deleteMedia(id: $id) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let row = m::Entity::find_by_id(old_id.parse::<uuid::Uuid>().unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut a: m::ActiveModel = row.into();
+    a.deleted_at = Set(Some(
+        (chrono::Utc::now() - chrono::Duration::days(40)).fixed_offset(),
+    ));
+    a.update(&app.db).await.unwrap();
+    assert_eq!(
+        app.storage
+            .list(&format!("media/{org}/{old_id}"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let ctx = plugs::jobs::JobContext {
+        db: app.db.clone(),
+        storage: app.storage.clone(),
+        broker: app.broker.clone(),
+        config: std::sync::Arc::new(plugs::jobs::JobsConfig::default()),
+    };
+    use plugs::jobs::Job as _;
+    plugs::jobs::kinds::PurgeDeletedMedia { days: 30 }
+        .run(ctx.clone())
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    assert!(
+        app.storage
+            .list(&format!("media/{org}/{old_id}"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        app.storage
+            .list(&format!("media/{org}/{recent_id}"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let trash = app
+        .gql_as(
+            &admin.access,
+            "{ media(filter: { deleted: true }) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        trash["data"]["media"]["nodes"],
+        json!([{ "id": recent_id }]),
+        "{trash}"
+    );
+    // A second run finds nothing more to do.
+    plugs::jobs::kinds::PurgeDeletedMedia { days: 30 }
+        .run(ctx)
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    assert_eq!(
+        app.storage
+            .list(&format!("media/{org}/{recent_id}"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
