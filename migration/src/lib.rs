@@ -21,6 +21,7 @@ mod m20261126_000009_refresh_tokens;
 mod m20261126_000010_contact_search;
 mod m20261130_000011_jobs;
 mod m20261130_000012_expense_workflow;
+mod m20261130_000013_expense_receipts;
 pub mod schema;
 
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_contact_search::Migration),
             Box::new(m20261130_000011_jobs::Migration),
             Box::new(m20261130_000012_expense_workflow::Migration),
+            Box::new(m20261130_000013_expense_receipts::Migration),
         ]
     }
 }

@@ -39,6 +39,7 @@ pub struct Model {
     pub paid_by: Option<Uuid>,
     pub paid_at: Option<DateTimeWithTimeZone>,
     pub payment_reference: Option<String>,
+    pub receipt_media_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -53,6 +54,14 @@ pub enum Relation {
     Events,
     #[sea_orm(has_many = "super::expense_approvals::Entity")]
     ExpenseApprovals,
+    #[sea_orm(
+        belongs_to = "super::media::Entity",
+        from = "Column::ReceiptMediaId",
+        to = "super::media::Column::Id",
+        on_update = "NoAction",
+        on_delete = "NoAction"
+    )]
+    Media,
     #[sea_orm(
         belongs_to = "super::organizations::Entity",
         from = "Column::OrganizationId",
@@ -104,6 +113,12 @@ impl Related<super::events::Entity> for Entity {
 impl Related<super::expense_approvals::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::ExpenseApprovals.def()
+    }
+}
+
+impl Related<super::media::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Media.def()
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     Events,
+    #[sea_orm(has_many = "super::expenses::Entity")]
+    Expenses,
     #[sea_orm(has_many = "super::media_collection_items::Entity")]
     MediaCollectionItems,
     #[sea_orm(
@@ -80,6 +82,12 @@ impl Related<super::contacts::Entity> for Entity {
 impl Related<super::events::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Events.def()
+    }
+}
+
+impl Related<super::expenses::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Expenses.def()
     }
 }
 

@@ -89,6 +89,8 @@ pub struct CreateExpenseInput {
     expense_date: Date,
     /// An http(s) link to the receipt.
     receipt_url: Option<String>,
+    /// The receipt as an uploaded media item of the organization.
+    receipt_media_id: Option<ID>,
     notes: Option<String>,
     metadata: Option<Json<serde_json::Value>>,
 }
@@ -106,6 +108,7 @@ pub struct UpdateExpenseInput {
     expense_type: MaybeUndefined<ExpenseType>,
     expense_date: MaybeUndefined<Date>,
     receipt_url: MaybeUndefined<String>,
+    receipt_media_id: MaybeUndefined<ID>,
     notes: MaybeUndefined<String>,
     metadata: MaybeUndefined<Json<serde_json::Value>>,
 }
@@ -189,6 +192,7 @@ impl ExpensesMutation {
             expense_type: i.expense_type,
             expense_date: Some(i.expense_date.0),
             receipt_url: set(i.receipt_url),
+            receipt_media: set(opt_id(i.receipt_media_id.as_ref(), "receiptMediaId")?),
             notes: set(i.notes),
             metadata: i.metadata.map(|j| j.0),
         };
@@ -213,6 +217,7 @@ impl ExpensesMutation {
             expense_type: non_null(i.expense_type, "expenseType")?,
             expense_date: non_null(i.expense_date, "expenseDate")?.map(|d| d.0),
             receipt_url: change(i.receipt_url),
+            receipt_media: id_change(i.receipt_media_id, "receiptMediaId")?,
             notes: change(i.notes),
             metadata: non_null(i.metadata, "metadata")?.map(|j| j.0),
         };

@@ -386,6 +386,8 @@ pub struct ExpensePatch {
     pub expense_type: Option<ExpenseType>,
     pub expense_date: Option<NaiveDate>,
     pub receipt_url: Change<String>,
+    /// A media item of the organization the caller may see.
+    pub receipt_media: Change<Uuid>,
     pub notes: Change<String>,
     pub metadata: Option<serde_json::Value>,
 }
@@ -402,6 +404,7 @@ impl ExpensePatch {
             && self.expense_type.is_none()
             && self.expense_date.is_none()
             && self.receipt_url.is_keep()
+            && self.receipt_media.is_keep()
             && self.notes.is_keep()
             && self.metadata.is_none())
     }
@@ -503,6 +506,29 @@ async fn settle_event(
     Ok(())
 }
 
+/// The receipt as a media item: a live item of the organization that the caller may see
+/// (else NOT_FOUND, as for an item that does not exist).
+async fn settle_receipt(
+    w: &Work<'_>,
+    a: &mut expenses::ActiveModel,
+    p: &ExpensePatch,
+) -> Result<(), AppError> {
+    match p.receipt_media {
+        Change::Keep => {}
+        Change::Clear => a.receipt_media_id = Set(None),
+        Change::Set(id) => {
+            let item = super::media::visible(w.actor)
+                .filter(crate::entities::media::Column::Id.eq(id))
+                .filter(crate::entities::media::Column::IsDeleted.eq(false))
+                .one(&w.txn)
+                .await?
+                .ok_or_else(missing::<crate::entities::media::Entity>)?;
+            a.receipt_media_id = Set(Some(item.id));
+        }
+    }
+    Ok(())
+}
+
 pub async fn create(
     store: Store<'_>,
     actor: &Actor,
@@ -533,6 +559,7 @@ pub async fn create(
     apply(&mut a, &patch)?;
     let mut w = Work::begin(store, actor).await?;
     settle_event(&w, &mut a, &patch, None).await?;
+    settle_receipt(&w, &mut a, &patch).await?;
     let row = a.insert(&w.txn).await?;
     w.audit::<expenses::Entity, _>(row.id, None, Some(&row))
         .await?;
@@ -576,6 +603,7 @@ pub async fn update(
     let mut a: expenses::ActiveModel = old.clone().into();
     apply(&mut a, &patch)?;
     settle_event(&w, &mut a, &patch, Some(&old)).await?;
+    settle_receipt(&w, &mut a, &patch).await?;
     a.updated_at = Set(now());
     let row = a.update(&w.txn).await?;
     // An approval agreed to what the expense said: a changed expense starts over.

@@ -688,3 +688,40 @@ async fn the_bytes_of_media_deleted_long_ago_are_removed_and_recent_ones_kept() 
         1
     );
 }
+
+#[tokio::test]
+async fn an_expense_points_its_receipt_at_a_media_item_the_submitter_may_see() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let alice = app.member(&admin, false).await;
+    let bob = app.member(&admin, false).await;
+    let receipt = uploaded(
+        &app,
+        &alice,
+        b"%PDF-1.4\n%receipt\n".to_vec(),
+        "taxi.pdf",
+        None,
+        json!({ "accessLevel": "PRIVATE" }),
+    )
+    .await;
+    let rid = receipt["id"].as_str().unwrap();
+    let create = "mutation($r: ID) { createExpense(input: { title: \"Taxi\", amount: \"12.00\", expenseDate: \"2026-11-20\", receiptMediaId: $r }) { id receipt { id mimeType url } } }";
+    let body = app.gql_as(&alice.access, create, json!({ "r": rid })).await;
+    let e = &body["data"]["createExpense"];
+    assert_eq!(e["receipt"]["id"], rid, "{body}");
+    assert!(e["receipt"]["url"].is_string());
+    // Bob cannot attach Alice's private file, nor read it through her expense; admins can.
+    let body = app.gql_as(&bob.access, create, json!({ "r": rid })).await;
+    assert_eq!(error_code(&body), Some("NOT_FOUND"), "{body}");
+    let read = "query($id: ID!) { expense(id: $id) { receipt { id } } }";
+    let eid = e["id"].as_str().unwrap();
+    let body = app.gql_as(&bob.access, read, json!({ "id": eid })).await;
+    assert!(body["data"]["expense"]["receipt"].is_null(), "{body}");
+    let body = app.gql_as(&admin.access, read, json!({ "id": eid })).await;
+    assert_eq!(body["data"]["expense"]["receipt"]["id"], rid, "{body}");
+    // Detached with null.
+    let body = app
+        .gql_as(&alice.access, "mutation($id: ID!) { updateExpense(id: $id, input: { receiptMediaId: null }) { receipt { id } } }", json!({ "id": eid }))
+        .await;
+    assert!(body["data"]["updateExpense"]["receipt"].is_null(), "{body}");
+}

@@ -58,6 +58,7 @@ pub struct Refs {
     approved_by: Option<Uuid>,
     rejected_by: Option<Uuid>,
     paid_by: Option<Uuid>,
+    receipt: Option<Uuid>,
 }
 
 impl From<expenses::Model> for Expense {
@@ -70,6 +71,7 @@ impl From<expenses::Model> for Expense {
                 approved_by: m.approved_by,
                 rejected_by: m.rejected_by,
                 paid_by: m.paid_by,
+                receipt: m.receipt_media_id,
             },
             id: m.id.into(),
             title: m.title,
@@ -123,6 +125,21 @@ impl Expense {
     async fn paid_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.ids.paid_by).await
+    }
+
+    /// The receipt as a media item; `null` without one, or when it is PRIVATE and not the
+    /// caller's (admins see it).
+    async fn receipt(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<super::Media>> {
+        use crate::graphql::context::ContextExt;
+        let loaders = ctx.data::<Loaders>()?.get();
+        let Some(id) = self.ids.receipt else {
+            return Ok(None);
+        };
+        let row = loaders.media.load_one((self.scope, id)).await?;
+        let actor = ctx.actor()?;
+        Ok(row
+            .filter(|m| !m.is_deleted && crate::services::media::can_see(actor, m))
+            .map(super::Media::from))
     }
 
     /// Who approved it and when, oldest first. Above the organization's

@@ -99,6 +99,7 @@ macro_rules! from_shared_row {
 from_shared_row!(
     Contact => crate::entities::contacts::Model,
     Event => crate::entities::events::Model,
+    Media => crate::entities::media::Model,
 );
 
 /// Registers every table type so the SDL describes the whole model even before a query

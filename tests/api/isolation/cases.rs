@@ -484,18 +484,24 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         m(
             "createExpense",
-            "mutation($e: ID) { createExpense(input: { eventId: $e, title: \"X\", amount: \"1.00\", expenseDate: \"2026-11-01\" }) { id } }",
-            &[("createExpense.input.eventId", "e", Event)],
-            setup!(|o| json!({ "e": o.event().await })),
+            "mutation($e: ID, $r: ID) { createExpense(input: { eventId: $e, receiptMediaId: $r, title: \"X\", amount: \"1.00\", expenseDate: \"2026-11-01\" }) { id } }",
+            &[
+                ("createExpense.input.eventId", "e", Event),
+                ("createExpense.input.receiptMediaId", "r", Media),
+            ],
+            setup!(|o| json!({ "e": o.event().await, "r": o.media().await })),
         ),
         m(
             "updateExpense",
-            "mutation($id: ID!, $e: ID) { updateExpense(id: $id, input: { eventId: $e, title: \"Pwned\" }) { id } }",
+            "mutation($id: ID!, $e: ID, $r: ID) { updateExpense(id: $id, input: { eventId: $e, receiptMediaId: $r, title: \"Pwned\" }) { id } }",
             &[
                 ("updateExpense.id", "id", Expense),
                 ("updateExpense.input.eventId", "e", Event),
+                ("updateExpense.input.receiptMediaId", "r", Media),
             ],
-            setup!(|o| json!({ "id": o.expense().await, "e": o.event().await })),
+            setup!(
+                |o| json!({ "id": o.expense().await, "e": o.event().await, "r": o.media().await })
+            ),
         ),
         m(
             "deleteExpense",
