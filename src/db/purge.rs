@@ -77,35 +77,45 @@ pub async fn deleted_before(
     Ok(n)
 }
 
-/// Media items soft-deleted before `before`, across organizations, at most `limit`: their
-/// bytes are due for removal (`services::media::purge_deleted`).
-pub async fn media_deleted_before(
-    db: &impl ConnectionTrait,
+/// Deletes, for good, up to `limit` media rows soft-deleted before `before` (across
+/// organizations) that no expense keeps as its receipt, in one transaction, and returns them
+/// (their bytes are the caller's to remove). Collection memberships go with them.
+pub async fn delete_media_before(
+    db: &sea_orm::DatabaseConnection,
     before: DateTime<FixedOffset>,
     limit: u64,
 ) -> Result<Vec<media::Model>, DbErr> {
-    use sea_orm::{QueryOrder, QuerySelect};
-    media::Entity::find()
+    use sea_orm::{QueryOrder, QuerySelect, TransactionTrait};
+    let receipt_of = Query::select()
+        .expr(Expr::val(1))
+        .from(expenses::Entity)
+        .and_where(
+            Expr::col((expenses::Entity, expenses::Column::ReceiptMediaId))
+                .equals((media::Entity, media::Column::Id)),
+        )
+        .to_owned();
+    let txn = db.begin().await?;
+    let due = media::Entity::find()
         .filter(media::Column::IsDeleted.eq(true))
         .filter(media::Column::DeletedAt.lt(before))
+        .filter(Expr::exists(receipt_of).not())
         .order_by_asc(media::Column::DeletedAt)
         .limit(limit)
-        .all(db)
-        .await
-}
-
-/// Deletes media rows for good (their collection memberships go with them), once their bytes
-/// are gone. Only rows still deleted before `before`: one restored meanwhile stays.
-pub async fn delete_media(
-    db: &impl ConnectionTrait,
-    ids: Vec<uuid::Uuid>,
-    before: DateTime<FixedOffset>,
-) -> Result<u64, DbErr> {
-    Ok(media::Entity::delete_many()
-        .filter(media::Column::Id.is_in(ids))
-        .filter(media::Column::IsDeleted.eq(true))
-        .filter(media::Column::DeletedAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected)
+        .all(&txn)
+        .await?;
+    // Only rows still deleted: one restored since it was read stays, and is not returned.
+    let mut gone = Vec::new();
+    for row in due {
+        let n = media::Entity::delete_many()
+            .filter(media::Column::Id.eq(row.id))
+            .filter(media::Column::IsDeleted.eq(true))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if n == 1 {
+            gone.push(row);
+        }
+    }
+    txn.commit().await?;
+    Ok(gone)
 }

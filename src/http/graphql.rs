@@ -64,6 +64,17 @@ fn csrf_safe(headers: &HeaderMap) -> bool {
     }
 }
 
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
 pub async fn post_handler(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -84,6 +95,24 @@ pub async fn post_handler(
         );
     }
     let request_headers = request.headers().clone();
+    // An upload is read (its files spooled to disk) before any operation runs: only a signed-in
+    // member may make the server do that, and only for one operation (a batch would share one
+    // spooled file between operations running at once).
+    let multipart = is_multipart(&request_headers);
+    let early = if multipart {
+        let (caller, meta) = request_context(&state, &request_headers, peer).await;
+        if let Caller::Refused(why) = &caller {
+            let err = AppError::Unauthenticated(why.clone());
+            return response::refusal(media, StatusCode::UNAUTHORIZED, err);
+        }
+        if !matches!(caller, Caller::Authenticated(_)) {
+            let err = AppError::Unauthenticated("uploads need a signed-in member".into());
+            return response::refusal(media, StatusCode::UNAUTHORIZED, err);
+        }
+        Some((caller, meta))
+    } else {
+        None
+    };
     let batch = match <GraphQLBatchRequest as axum::extract::FromRequest<AppState>>::from_request(
         request, &state,
     )
@@ -139,7 +168,20 @@ pub async fn post_handler(
             },
         );
     }
-    let (caller, meta) = request_context(&state, &request_headers, peer).await;
+    if multipart && matches!(&batch, BatchRequest::Batch(list) if list.len() > 1) {
+        return response::refusal(
+            media,
+            StatusCode::BAD_REQUEST,
+            AppError::BadUserInput {
+                message: "an upload request carries one operation, not a batch".into(),
+                field: None,
+            },
+        );
+    }
+    let (caller, meta) = match early {
+        Some(known) => known,
+        None => request_context(&state, &request_headers, peer).await,
+    };
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(with_context(r, &state, &caller, &meta)),
         BatchRequest::Batch(list) => BatchRequest::Batch(

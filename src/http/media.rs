@@ -60,7 +60,8 @@ fn disposition(kind: &str, name: &str) -> HeaderValue {
 }
 
 /// One `bytes=` range of an object of `size` bytes: `Ok(None)` when there is none to honour
-/// (absent, several, or not bytes), `Err` when it cannot be satisfied.
+/// (absent, several, malformed or not bytes: RFC 9110 says ignore those and send it all),
+/// `Err` when it starts beyond the end (416).
 fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = headers
         .get(header::RANGE)
@@ -72,30 +73,73 @@ fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     if spec.contains(',') {
         return Ok(None);
     }
-    let (start, end) = spec.split_once('-').ok_or(())?;
-    let (start, end) = (start.trim(), end.trim());
-    let (first, last) = if start.is_empty() {
-        // The last `n` bytes.
-        let n: u64 = end.parse().map_err(|_| ())?;
-        if n == 0 {
-            return Err(());
-        }
-        (size.saturating_sub(n), size.checked_sub(1).ok_or(())?)
-    } else {
-        let first: u64 = start.parse().map_err(|_| ())?;
-        let last = if end.is_empty() {
-            size.checked_sub(1).ok_or(())?
-        } else {
-            end.parse::<u64>()
-                .map_err(|_| ())?
-                .min(size.saturating_sub(1))
-        };
-        (first, last)
+    let Some((start, end)) = spec.split_once('-') else {
+        return Ok(None);
     };
-    if first > last || first >= size {
+    let (start, end) = (start.trim(), end.trim());
+    if start.is_empty() {
+        // The last `n` bytes.
+        return match end.parse::<u64>() {
+            Ok(0) => Err(()),
+            Ok(n) if size > 0 => Ok(Some((size.saturating_sub(n), size - 1))),
+            Ok(_) => Err(()),
+            Err(_) => Ok(None),
+        };
+    }
+    let Ok(first) = start.parse::<u64>() else {
+        return Ok(None);
+    };
+    let last = if end.is_empty() {
+        None
+    } else {
+        match end.parse::<u64>() {
+            Ok(l) if l >= first => Some(l),
+            _ => return Ok(None),
+        }
+    };
+    if first >= size {
         return Err(());
     }
-    Ok(Some((first, last)))
+    Ok(Some((first, last.unwrap_or(size - 1).min(size - 1))))
+}
+
+/// The extension a download of this type is saved with: a name ending otherwise (a CSV named
+/// `invoice.html`) is given this one, so that opening the saved file cannot run it.
+fn extension(mime: &str) -> Option<&'static str> {
+    Some(match mime {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "application/pdf" => "pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => "pptx",
+        "text/plain" => "txt",
+        "text/csv" => "csv",
+        "video/mp4" => "mp4",
+        "video/webm" => "webm",
+        "video/quicktime" => "mov",
+        "audio/mpeg" => "mp3",
+        "audio/x-wav" => "wav",
+        "audio/ogg" => "ogg",
+        "audio/m4a" => "m4a",
+        "audio/x-flac" => "flac",
+        _ => return None,
+    })
+}
+
+/// The file name to save as: the uploaded name with the extension of its sniffed type.
+fn saved_name(name: &str, mime: &str) -> String {
+    let Some(ext) = extension(mime) else {
+        return name.to_owned();
+    };
+    let stem = match name.rsplit_once('.') {
+        Some((_, current)) if current.eq_ignore_ascii_case(ext) => return name.to_owned(),
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => name,
+    };
+    format!("{stem}.{ext}")
 }
 
 pub async fn download(
@@ -182,10 +226,8 @@ pub async fn download(
     } else {
         "attachment"
     };
-    out.insert(
-        header::CONTENT_DISPOSITION,
-        disposition(kind, &row.file_name),
-    );
+    let name = saved_name(&row.file_name, &mime);
+    out.insert(header::CONTENT_DISPOSITION, disposition(kind, &name));
 
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
@@ -202,21 +244,24 @@ pub async fn download(
             }
             resp
         }
-        Ok(Some((first, last))) => match state.storage.get_range(&key, first..last + 1).await {
-            Ok(bytes) => {
-                let mut out = out;
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{last}/{}", info.size))
-                {
-                    out.insert(header::CONTENT_RANGE, v);
+        Ok(Some((first, last))) => {
+            match state.storage.get_range_stream(&key, first..last + 1).await {
+                Ok(bytes) => {
+                    let mut out = out;
+                    if let Ok(v) =
+                        HeaderValue::from_str(&format!("bytes {first}-{last}/{}", info.size))
+                    {
+                        out.insert(header::CONTENT_RANGE, v);
+                    }
+                    out.insert(header::CONTENT_LENGTH, (last + 1 - first).into());
+                    (StatusCode::PARTIAL_CONTENT, out, Body::from_stream(bytes)).into_response()
                 }
-                out.insert(header::CONTENT_LENGTH, bytes.len().into());
-                (StatusCode::PARTIAL_CONTENT, out, bytes).into_response()
+                Err(e) => {
+                    tracing::error!(%key, "media range: {e}");
+                    status(StatusCode::BAD_GATEWAY, "storage is unavailable")
+                }
             }
-            Err(e) => {
-                tracing::error!(%key, "media range: {e}");
-                status(StatusCode::BAD_GATEWAY, "storage is unavailable")
-            }
-        },
+        }
         Ok(None) => match state.storage.get(&key).await {
             Ok(download) => {
                 let mut out = out;
@@ -250,7 +295,19 @@ mod tests {
         assert_eq!(range(&with_range("bytes=8-100"), 10), Ok(Some((8, 9))));
         assert_eq!(range(&with_range("bytes=0-1,4-5"), 10), Ok(None));
         assert_eq!(range(&with_range("bytes=10-"), 10), Err(()));
-        assert_eq!(range(&with_range("bytes=4-2"), 10), Err(()));
-        assert_eq!(range(&with_range("bytes=x-"), 10), Err(()));
+        assert_eq!(range(&with_range("bytes=-0"), 10), Err(()));
+        // Malformed: ignored, the whole object is sent.
+        assert_eq!(range(&with_range("bytes=4-2"), 10), Ok(None));
+        assert_eq!(range(&with_range("bytes=x-"), 10), Ok(None));
+        assert_eq!(range(&with_range("lines=1-2"), 10), Ok(None));
+    }
+
+    #[test]
+    fn saved_names_carry_the_sniffed_type() {
+        assert_eq!(saved_name("invoice.html", "text/csv"), "invoice.csv");
+        assert_eq!(saved_name("x.hta", "text/plain"), "x.txt");
+        assert_eq!(saved_name("report.PDF", "application/pdf"), "report.PDF");
+        assert_eq!(saved_name("noext", "image/png"), "noext.png");
+        assert_eq!(saved_name(".bashrc", "text/plain"), ".bashrc.txt");
     }
 }

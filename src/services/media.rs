@@ -350,6 +350,8 @@ pub async fn upload(
         return Err(AppError::bad_input("file", "the file is empty"));
     }
     let (head, file) = tokio::task::spawn_blocking(move || {
+        // From the start, whatever read the spooled file before.
+        std::io::Seek::rewind(&mut file)?;
         let mut head = vec![0u8; SNIFF_BYTES];
         let mut n = 0;
         while n < head.len() {
@@ -645,6 +647,9 @@ pub async fn for_link(
 pub const MAX_IMAGE_SIDE: u32 = 12_000;
 pub const MAX_DECODE_BYTES: u64 = 160 * 1024 * 1024;
 
+/// Decodes run one at a time in a process (see `make_variants`).
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// One derived variant, encoded.
 pub struct Rendered {
     pub variant: Variant,
@@ -737,9 +742,16 @@ pub async fn make_variants(
         return Ok(());
     }
     let original = read_all(storage, &key(&row, Variant::Original)).await?;
+    // One decode at a time per process: each may take up to MAX_DECODE_BYTES and more.
+    let permit = DECODING
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(format!("the decode gate: {e}")))?;
+    // A decoder that panics on these bytes would panic again: that is a failed image too.
     let rendered = tokio::task::spawn_blocking(move || render(&original))
         .await
-        .map_err(|e| AppError::Internal(format!("rendering variants: {e}")))?;
+        .unwrap_or_else(|e| Err(format!("the image could not be decoded ({e})")));
+    drop(permit);
     let mut metadata = row.metadata.clone();
     let status = match rendered {
         Ok(((width, height), variants)) => {
@@ -778,9 +790,11 @@ pub async fn make_variants(
     Ok(())
 }
 
-/// Removes the bytes of media deleted before `before` (every variant), then their rows, in
-/// batches; returns how many items went. Idempotent: a crash between the two steps leaves a
-/// row whose bytes are already gone, and the next run finishes it.
+/// Removes media deleted before `before`: first their rows (only rows still deleted, and
+/// never one an expense keeps as its receipt), then the bytes of every variant of exactly the
+/// rows that went, in batches; returns how many items went. A restore racing with it either
+/// keeps its row (the delete skips it) or finds it gone; bytes are never removed from a row
+/// that stays. A crash between the two steps leaves bytes without a row (logged, not reused).
 pub async fn purge_deleted(
     db: &DatabaseConnection,
     storage: &Storage,
@@ -788,11 +802,11 @@ pub async fn purge_deleted(
 ) -> Result<u64, AppError> {
     let mut total = 0;
     loop {
-        let due = crate::db::purge::media_deleted_before(db, before, 200).await?;
-        if due.is_empty() {
+        let gone = crate::db::purge::delete_media_before(db, before, 200).await?;
+        if gone.is_empty() {
             return Ok(total);
         }
-        for row in &due {
+        for row in &gone {
             for v in [Variant::Original, Variant::Medium, Variant::Thumbnail] {
                 storage
                     .delete(&key(row, v))
@@ -800,13 +814,7 @@ pub async fn purge_deleted(
                     .map_err(|e| AppError::Internal(format!("removing media bytes: {e}")))?;
             }
         }
-        let ids = due.iter().map(|r| r.id).collect();
-        let n = crate::db::purge::delete_media(db, ids, before).await?;
-        total += n;
-        if n == 0 {
-            // Every one was restored meanwhile: nothing more this run.
-            return Ok(total);
-        }
+        total += gone.len() as u64;
     }
 }
 

@@ -117,7 +117,11 @@ impl Storage {
             match chunk {
                 Ok(bytes) => {
                     size += bytes.len() as u64;
-                    writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                    if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                        // Parts already sent are discarded, not left to be billed.
+                        let _ = writer.abort().await;
+                        return Err(e.into());
+                    }
                     writer.put(bytes);
                 }
                 Err(e) => {
@@ -155,6 +159,20 @@ impl Storage {
             info,
             bytes: got.into_stream().map_err(StorageError::from).boxed(),
         })
+    }
+
+    /// Bytes `range` of the object as a stream (HTTP `Range` on a large object).
+    pub async fn get_range_stream(
+        &self,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let got = self.store.get_opts(&path(key)?, opts).await?;
+        Ok(got.into_stream().map_err(StorageError::from).boxed())
     }
 
     /// Bytes `range` of the object (HTTP `Range`).

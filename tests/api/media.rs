@@ -615,6 +615,37 @@ async fn the_bytes_of_media_deleted_long_ago_are_removed_and_recent_ones_kept() 
             .await;
         assert!(body["errors"].is_null(), "{body}");
     }
+    // A deleted item an expense keeps as its receipt is kept past the retention too.
+    let receipt = uploaded(
+        &app,
+        &admin,
+        b"receipt".to_vec(),
+        "receipt.txt",
+        None,
+        json!({}),
+    )
+    .await;
+    let receipt_id = receipt["id"].as_str().unwrap();
+    let body = app
+        .gql_as(&admin.access, "mutation($r: ID) { createExpense(input: { title: \"T\", amount: \"1.00\", expenseDate: \"2026-11-01\", receiptMediaId: $r }) { id } }", json!({ "r": receipt_id }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    app.gql_as(
+        &admin.access,
+        "mutation($id: ID!) { deleteMedia(id: $id) { id } }",
+        json!({ "id": receipt_id }),
+    )
+    .await;
+    let row = m::Entity::find_by_id(receipt_id.parse::<uuid::Uuid>().unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut a: m::ActiveModel = row.into();
+    a.deleted_at = Set(Some(
+        (chrono::Utc::now() - chrono::Duration::days(40)).fixed_offset(),
+    ));
+    a.update(&app.db).await.unwrap();
     let row = m::Entity::find_by_id(old_id.parse::<uuid::Uuid>().unwrap())
         .one(&app.db)
         .await
@@ -668,11 +699,22 @@ async fn the_bytes_of_media_deleted_long_ago_are_removed_and_recent_ones_kept() 
             json!({}),
         )
         .await;
-    assert_eq!(
-        trash["data"]["media"]["nodes"],
-        json!([{ "id": recent_id }]),
-        "{trash}"
-    );
+    let mut kept: Vec<&str> = trash["data"]["media"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    kept.sort();
+    let mut expected = vec![recent_id, receipt_id];
+    expected.sort();
+    assert_eq!(kept, expected, "{trash}");
+    let receipt_keys = app
+        .storage
+        .list(&format!("media/{org}/{receipt_id}"))
+        .await
+        .unwrap();
+    assert_eq!(receipt_keys.len(), 1);
     // A second run finds nothing more to do.
     plugs::jobs::kinds::PurgeDeletedMedia { days: 30 }
         .run(ctx)
@@ -724,4 +766,99 @@ async fn an_expense_points_its_receipt_at_a_media_item_the_submitter_may_see() {
         .gql_as(&alice.access, "mutation($id: ID!) { updateExpense(id: $id, input: { receiptMediaId: null }) { receipt { id } } }", json!({ "id": eid }))
         .await;
     assert!(body["data"]["updateExpense"]["receipt"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn uploads_need_a_member_one_operation_and_saved_names_carry_the_sniffed_type() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    // No token: refused before the body is read.
+    let (status, body) = upload(&app, "not-a-token", png(2, 2), "p.png", None, json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    // A batch of operations sharing one file: refused.
+    let ops = json!([
+        { "query": "mutation($file: Upload!) { uploadMedia(file: $file) { id } }", "variables": { "file": null } },
+        { "query": "mutation($file: Upload!) { uploadMedia(file: $file) { id } }", "variables": { "file": null } },
+    ]);
+    let form = reqwest::multipart::Form::new()
+        .text("operations", ops.to_string())
+        .text(
+            "map",
+            json!({ "0": ["0.variables.file", "1.variables.file"] }).to_string(),
+        )
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(png(2, 2)).file_name("p.png"),
+        );
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&admin.access)
+        .header("apollo-require-preflight", "true")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // One file used twice in one operation: both items hold all of its bytes.
+    let bytes = png(40, 30);
+    let operations = json!({
+        "query": "mutation($f: Upload!) { a: uploadMedia(file: $f) { id fileSize url } b: uploadMedia(file: $f) { id fileSize url } }",
+        "variables": { "f": null },
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.f"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name("twice.png"),
+        );
+    let body: Value = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&admin.access)
+        .header("apollo-require-preflight", "true")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for alias in ["a", "b"] {
+        let m = &body["data"][alias];
+        assert_eq!(m["fileSize"], bytes.len(), "{body}");
+        let got = get(&app, m["url"].as_str().unwrap(), &[])
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(got.to_vec(), bytes, "{alias}");
+    }
+    // A CSV named like a web page is saved as a CSV; a malformed range gets the whole file.
+    let csv = uploaded(
+        &app,
+        &admin,
+        b"a,b\n1,2\n".to_vec(),
+        "invoice.html",
+        Some("text/csv"),
+        json!({}),
+    )
+    .await;
+    let resp = get(
+        &app,
+        csv["url"].as_str().unwrap(),
+        &[("range", "bytes=5-2")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.contains("filename=\"invoice.csv\""),
+        "{disposition}"
+    );
 }
