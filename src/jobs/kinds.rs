@@ -74,6 +74,22 @@ impl Job for MakeVariants {
             Ok(())
         })
     }
+
+    /// Given up (storage down for every attempt, say): the image is FAILED, not PROCESSING
+    /// for ever.
+    fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "a media job names the organization that enqueued it",
+            );
+            if let Err(e) =
+                crate::services::media::give_up(&ctx.db, scope, self.media_id, &error).await
+            {
+                tracing::error!(media = %self.media_id, "marking an image FAILED: {e:?}");
+            }
+        })
+    }
 }
 
 /// Removes the stored bytes (and then the rows) of media deleted more than `days` ago

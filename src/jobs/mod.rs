@@ -109,9 +109,25 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     const KIND: &'static str;
     const MAX_ATTEMPTS: i32 = 10;
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>>;
+
+    /// Called once when the job is given up (its attempts spent, or a permanent failure), with
+    /// the last error: for a kind whose subject must not wait forever (an image left
+    /// PROCESSING). Best effort: a failure here is logged, the job is discarded anyway.
+    fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        let _ = (ctx, error);
+        Box::pin(async {})
+    }
 }
 
 type Handler = fn(Value, JobContext) -> BoxFuture<'static, Result<(), JobError>>;
+type DiscardHandler = fn(Value, JobContext, String) -> BoxFuture<'static, ()>;
+
+fn discard_typed<J: Job>(payload: Value, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+    match serde_json::from_value::<J>(payload) {
+        Ok(job) => job.on_discard(ctx, error),
+        Err(_) => Box::pin(async {}),
+    }
+}
 
 fn run_typed<J: Job>(payload: Value, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
     match serde_json::from_value::<J>(payload) {
@@ -129,11 +145,13 @@ fn run_typed<J: Job>(payload: Value, ctx: JobContext) -> BoxFuture<'static, Resu
 #[derive(Default)]
 pub struct Registry {
     handlers: HashMap<&'static str, Handler>,
+    discards: HashMap<&'static str, DiscardHandler>,
 }
 
 impl Registry {
     pub fn with<J: Job>(mut self) -> Self {
         self.handlers.insert(J::KIND, run_typed::<J>);
+        self.discards.insert(J::KIND, discard_typed::<J>);
         self
     }
 
@@ -341,6 +359,14 @@ impl Worker {
         };
         if let Outcome::Discarded { error } | Outcome::Retry { error, .. } = &outcome {
             tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, "job failed ({state}): {error}");
+        }
+        if let (Outcome::Discarded { error }, Some(hook)) =
+            (&outcome, self.registry.discards.get(job.kind.as_str()))
+        {
+            let hook = hook(job.payload.clone(), self.ctx.clone(), error.clone());
+            if let Err(e) = tokio::spawn(hook).await {
+                tracing::error!(job = %job.id, "the discard hook failed: {e}");
+            }
         }
         self.metrics.job_finished(state);
         match q::finish(&self.ctx.db, job.id, &self.id, outcome, t).await {

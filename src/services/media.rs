@@ -790,6 +790,34 @@ pub async fn make_variants(
     Ok(())
 }
 
+/// An image whose variants job was given up: FAILED with the reason, if still PROCESSING.
+pub async fn give_up(
+    db: &DatabaseConnection,
+    scope: Scoped,
+    id: Uuid,
+    reason: &str,
+) -> Result<(), AppError> {
+    use sea_orm::sea_query::Expr;
+    let Some(row) = scope.by_id::<media::Entity>(id).one(db).await? else {
+        return Ok(());
+    };
+    let mut metadata = row.metadata.clone();
+    metadata["error"] = json!(format!("its variants could not be made: {reason}"));
+    scope
+        .update_many::<media::Entity>()
+        .col_expr(
+            media::Column::Status,
+            Expr::value(MediaStatus::Failed.as_str()),
+        )
+        .col_expr(media::Column::Metadata, Expr::value(metadata))
+        .col_expr(media::Column::UpdatedAt, Expr::value(now()))
+        .filter(media::Column::Id.eq(id))
+        .filter(media::Column::Status.eq(MediaStatus::Processing.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Removes media deleted before `before`: first their rows (only rows still deleted, and
 /// never one an expense keeps as its receipt), then the bytes of every variant of exactly the
 /// rows that went, in batches; returns how many items went. A restore racing with it either

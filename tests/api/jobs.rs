@@ -20,6 +20,9 @@ use crate::helpers::{TestApp, error_code, spawn_app};
 /// Runs of each probe, by marker (every worker of this process records here).
 static RUNS: LazyLock<Mutex<HashMap<String, u32>>> = LazyLock::new(Mutex::default);
 
+/// The last error each probe was discarded with (the `on_discard` hook).
+static DISCARDS: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Mutex::default);
+
 fn runs(marker: &str) -> u32 {
     RUNS.lock().unwrap().get(marker).copied().unwrap_or(0)
 }
@@ -97,6 +100,13 @@ impl<L: Lane> Job for Probe<L> {
                 return Err(JobError::Retry(format!("planned failure {n}")));
             }
             Ok(())
+        })
+    }
+
+    fn on_discard(self, _ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut d = DISCARDS.lock().unwrap();
+            assert!(d.insert(self.marker, error).is_none(), "discarded twice");
         })
     }
 }
@@ -278,6 +288,11 @@ async fn a_failing_job_is_retried_with_backoff_then_discarded_with_its_last_erro
     assert_eq!(job.attempt, Probe::<Failing>::MAX_ATTEMPTS);
     assert_eq!(runs(&m), 3);
     assert_eq!(job.last_error.as_deref(), Some("planned failure 3"));
+    assert_eq!(
+        DISCARDS.lock().unwrap().get(&m).map(String::as_str),
+        Some("planned failure 3"),
+        "the kind hears once that its job was given up"
+    );
     // A job that fails once and then succeeds completes on its second attempt.
     let m2 = marker();
     let flaky = Probe {
@@ -288,6 +303,7 @@ async fn a_failing_job_is_retried_with_backoff_then_discarded_with_its_last_erro
     let job = until(&app, &m2, |j| j.state == "completed").await;
     assert_eq!(job.attempt, 2);
     assert_eq!(job.last_error.as_deref(), Some("planned failure 1"));
+    assert!(!DISCARDS.lock().unwrap().contains_key(&m2));
     w.stop().await;
 }
 

@@ -862,3 +862,45 @@ async fn uploads_need_a_member_one_operation_and_saved_names_carry_the_sniffed_t
         "{disposition}"
     );
 }
+
+#[tokio::test]
+async fn an_image_whose_job_is_given_up_is_failed_not_processing_for_ever() {
+    use plugs::jobs::Job as _;
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    let ctx = plugs::jobs::JobContext {
+        db: app.db.clone(),
+        storage: app.storage.clone(),
+        broker: app.broker.clone(),
+        config: std::sync::Arc::new(plugs::jobs::JobsConfig::default()),
+    };
+    let waiting = uploaded(&app, &admin, png(20, 20), "w.png", None, json!({})).await;
+    let done = uploaded(&app, &admin, png(20, 20), "d.png", None, json!({})).await;
+    let (wid, did) = (
+        waiting["id"].as_str().unwrap(),
+        done["id"].as_str().unwrap(),
+    );
+    make_variants(&app, &org, did).await;
+    for id in [wid, did] {
+        let job = plugs::jobs::kinds::MakeVariants {
+            organization_id: org.parse().unwrap(),
+            media_id: id.parse().unwrap(),
+        };
+        job.on_discard(ctx.clone(), "storage unavailable".into())
+            .await;
+    }
+    let m = item(&app, &admin, wid).await;
+    assert_eq!(m["status"], "FAILED", "{m}");
+    assert!(
+        m["metadata"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("storage unavailable")
+    );
+    assert_eq!(
+        item(&app, &admin, did).await["status"],
+        "READY",
+        "a finished image stays READY"
+    );
+}
