@@ -166,9 +166,35 @@ pub async fn body_limit(
             },
         );
     }
-    let request =
-        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
-    next.run(request).await
+    // A body without a declared length (chunked) is cut while it is read; whatever reader
+    // meets the cut (JSON, or the multipart parser, which words it its own way) the client is
+    // told 413, as for a declared length.
+    let hit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = hit.clone();
+    let media = MediaType::negotiate(request.headers());
+    let request = request.map(move |body| {
+        use http_body_util::BodyExt;
+        axum::body::Body::new(http_body_util::Limited::new(body, limit).map_err(move |e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            e
+        }))
+    });
+    let resp = next.run(request).await;
+    if hit.load(std::sync::atomic::Ordering::Relaxed)
+        && resp.status() != StatusCode::PAYLOAD_TOO_LARGE
+    {
+        return refusal(
+            media,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::BadUserInput {
+                message: format!("the request body is larger than {limit} bytes"),
+                field: None,
+            },
+        );
+    }
+    resp
 }
 
 /// The body-limit layer answers 413 in plain text before any handler runs; clients get the

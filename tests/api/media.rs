@@ -904,3 +904,51 @@ async fn an_image_whose_job_is_given_up_is_failed_not_processing_for_ever() {
         "a finished image stays READY"
     );
 }
+
+#[tokio::test]
+async fn a_chunked_upload_over_the_limit_is_413_like_a_declared_one() {
+    let app = spawn_app_with(|c| c.media.upload_bytes = 64 * 1024).await;
+    let admin = app.register().await;
+    let boundary = "plugs-test-boundary";
+    let operations = json!({ "query": "mutation($f: Upload!) { uploadMedia(file: $f) { id } }", "variables": { "f": null } });
+    let mut body = Vec::new();
+    for (name, value) in [
+        ("operations", operations.to_string()),
+        ("map", json!({ "0": ["variables.f"] }).to_string()),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"0\"; filename=\"big.txt\"\r\ncontent-type: text/plain\r\n\r\n").as_bytes());
+    body.extend(std::iter::repeat_n(b'x', 100 * 1024));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    // Sent in chunks, without a Content-Length.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&admin.access)
+        .header("apollo-require-preflight", "true")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    let after = app
+        .gql_as(&admin.access, "{ media { totalCount } }", json!({}))
+        .await;
+    assert_eq!(after["data"]["media"]["totalCount"], 0);
+}
