@@ -28,6 +28,15 @@ pub trait DbEnum: Copy + FromStr<Err = UnknownValue> + Send + Sync + 'static {
     }
 }
 
+/// The database strings of a list filter (`status: [..]`); empty when absent.
+pub fn db_values<T: DbEnum>(values: Option<Vec<T>>) -> Vec<String> {
+    values
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.as_str().to_owned())
+        .collect()
+}
+
 /// An enum column as a GraphQL field: the value, or the error of a value the database should
 /// never have held (that field answers INTERNAL_SERVER_ERROR, the rest of the row still renders).
 #[derive(Clone, Debug)]

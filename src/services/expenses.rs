@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DbBackend, Order, PaginatorTrait, QueryFilter, QuerySelect, Select,
@@ -472,11 +472,12 @@ async fn settle_event(
         Some(e) => {
             // FOR SHARE: the event's currency cannot change until this expense is written
             // (`events::update` counts expenses under its own lock).
-            let mut q = w.actor.scope().live_by_id::<events::Entity>(e);
-            if w.txn.get_database_backend() == DbBackend::Postgres {
-                q = q.lock_shared();
-            }
-            let event = q.one(&w.txn).await?.ok_or_else(missing::<events::Entity>)?;
+            let q = w.actor.scope().live_by_id::<events::Entity>(e);
+            let event = w
+                .lock(q, LockType::Share)
+                .one(&w.txn)
+                .await?
+                .ok_or_else(missing::<events::Entity>)?;
             // An amount keeps its currency unless the client restates it: moving 100.00 EUR
             // to a USD event is refused, not relabelled as 100.00 USD.
             let kept = asked
@@ -659,15 +660,15 @@ pub async fn set_deleted(
 /// The expense row, locked until commit (see the module comment). `deleted`: which state it
 /// must be in (`None`: live).
 async fn lock(w: &Work<'_>, id: Uuid, deleted: Option<bool>) -> Result<expenses::Model, AppError> {
-    let mut q = w
+    let q = w
         .actor
         .scope()
         .by_id::<expenses::Entity>(id)
         .filter(expenses::Column::IsDeleted.eq(deleted.unwrap_or(false)));
-    if w.txn.get_database_backend() == DbBackend::Postgres {
-        q = q.lock_exclusive();
-    }
-    q.one(&w.txn).await?.ok_or_else(missing::<expenses::Entity>)
+    w.lock(q, LockType::Update)
+        .one(&w.txn)
+        .await?
+        .ok_or_else(missing::<expenses::Entity>)
 }
 
 /// FORBIDDEN for an admin deciding on their own expense.
@@ -742,13 +743,14 @@ async fn budget_guard(
     amount: Decimal,
     over_budget: bool,
 ) -> Result<(), AppError> {
-    let mut q = w.actor.scope().by_id::<events::Entity>(event_id);
-    if w.txn.get_database_backend() == DbBackend::Postgres {
-        // NO KEY UPDATE: serializes approvals (and currency changes) on the event without
-        // holding up the foreign-key checks of expenses being written for it.
-        q = q.lock(sea_orm::sea_query::LockType::NoKeyUpdate);
-    }
-    let event = q.one(&w.txn).await?.ok_or_else(missing::<events::Entity>)?;
+    // NO KEY UPDATE: serializes approvals (and currency changes) on the event without holding
+    // up the foreign-key checks of expenses being written for it.
+    let q = w.actor.scope().by_id::<events::Entity>(event_id);
+    let event = w
+        .lock(q, LockType::NoKeyUpdate)
+        .one(&w.txn)
+        .await?
+        .ok_or_else(missing::<events::Entity>)?;
     let spent = spending(&w.txn, w.actor.scope(), vec![event_id])
         .await?
         .remove(&event_id)

@@ -63,11 +63,25 @@ impl<'a> Work<'a> {
     /// unit of work may do (a status, a seat count), so two concurrent changes cannot both
     /// decide on the same state.
     pub async fn locked<E: TenantEntity>(&self, id: Uuid) -> Result<E::Model, AppError> {
-        let mut q = self.actor.scope().live_by_id::<E>(id);
+        let q = self.actor.scope().live_by_id::<E>(id);
+        self.lock(q, sea_orm::sea_query::LockType::Update)
+            .one(&self.txn)
+            .await?
+            .ok_or_else(missing::<E>)
+    }
+
+    /// `select` with a row lock of `kind` until commit on PostgreSQL (`FOR UPDATE`,
+    /// `FOR NO KEY UPDATE`, `FOR SHARE`); SQLite's write transaction already serializes writers.
+    pub fn lock<E: sea_orm::EntityTrait>(
+        &self,
+        select: sea_orm::Select<E>,
+        kind: sea_orm::sea_query::LockType,
+    ) -> sea_orm::Select<E> {
         if self.txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            q = q.lock_exclusive();
+            select.lock(kind)
+        } else {
+            select
         }
-        q.one(&self.txn).await?.ok_or_else(missing::<E>)
     }
 
     /// Soft delete (`deleted: true`) or restore of one row, with its audit row. The row must

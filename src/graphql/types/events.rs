@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::{AgendaItem, BudgetReport, EventAttendee, Expense, User, dangling, related};
 use crate::db::pagination::PageArgs;
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AttendeeStatus, DbEnum, EventStatus, EventType, ExpenseStatus, Stored};
+use crate::domain::enums::{AttendeeStatus, EventStatus, EventType, ExpenseStatus, Stored};
 use crate::domain::money;
 use crate::entities::events;
 use crate::graphql::connection::{Connection, children};
@@ -124,11 +124,7 @@ impl Event {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<EventAttendee>> {
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
-        let statuses = status
-            .unwrap_or_default()
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        let statuses = crate::domain::enums::db_values(status);
         let args = PageArgs::new(first, after, last, before);
         let rel = &crate::services::registrations::OF_EVENT;
         children(ctx, rel, self.scope, event, statuses, args).await
@@ -169,11 +165,7 @@ impl Event {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Expense>> {
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
-        let statuses = status
-            .unwrap_or_default()
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        let statuses = crate::domain::enums::db_values(status);
         let args = PageArgs::new(first, after, last, before);
         let rel = &crate::services::expenses::EXPENSES_OF_EVENT;
         children(ctx, rel, self.scope, event, statuses, args).await
