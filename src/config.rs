@@ -152,12 +152,16 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORAGE_URL: &str = "file://./media";
 
-/// Uploads and download links (`PLUGS_UPLOAD_MAX_BYTES`, `PLUGS_MEDIA_LINK_SECS`,
-/// `PLUGS_PUBLIC_URL`).
+/// Uploads and download links (`PLUGS_UPLOAD_MAX_BYTES`, `PLUGS_DIRECT_UPLOAD_MAX_BYTES`,
+/// `PLUGS_UPLOAD_TICKET_SECS`, `PLUGS_MEDIA_LINK_SECS`, `PLUGS_PUBLIC_URL`).
 #[derive(Clone, Debug)]
 pub struct MediaConfig {
     /// The largest multipart request to `/graphql` (the file and its operation).
     pub upload_bytes: usize,
+    /// The largest file sent through `createUpload` (a `PUT` of its own).
+    pub direct_upload_bytes: u64,
+    /// How long an upload ticket's `PUT` URL works.
+    pub upload_ticket_ttl: std::time::Duration,
     /// How long a signed download link works.
     pub link_ttl: std::time::Duration,
     /// Where links point (`https://api.example.com`); unset: links are paths on this server.
@@ -168,6 +172,8 @@ impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             upload_bytes: 25 * 1024 * 1024,
+            direct_upload_bytes: 2 * 1024 * 1024 * 1024,
+            upload_ticket_ttl: std::time::Duration::from_secs(60 * 60),
             link_ttl: std::time::Duration::from_secs(15 * 60),
             public_url: None,
         }
@@ -327,6 +333,16 @@ impl Config {
                         "PLUGS_UPLOAD_MAX_BYTES",
                         d.upload_bytes as u64,
                     )? as usize,
+                    direct_upload_bytes: parse_positive(
+                        &get,
+                        "PLUGS_DIRECT_UPLOAD_MAX_BYTES",
+                        d.direct_upload_bytes,
+                    )?,
+                    upload_ticket_ttl: std::time::Duration::from_secs(parse_positive(
+                        &get,
+                        "PLUGS_UPLOAD_TICKET_SECS",
+                        d.upload_ticket_ttl.as_secs(),
+                    )?),
                     link_ttl: std::time::Duration::from_secs(parse_positive(
                         &get,
                         "PLUGS_MEDIA_LINK_SECS",

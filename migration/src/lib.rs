@@ -22,6 +22,7 @@ mod m20261126_000010_contact_search;
 mod m20261130_000011_jobs;
 mod m20261130_000012_expense_workflow;
 mod m20261130_000013_expense_receipts;
+mod m20261201_000014_direct_uploads;
 pub mod schema;
 
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_jobs::Migration),
             Box::new(m20261130_000012_expense_workflow::Migration),
             Box::new(m20261130_000013_expense_receipts::Migration),
+            Box::new(m20261201_000014_direct_uploads::Migration),
         ]
     }
 }

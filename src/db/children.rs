@@ -58,46 +58,8 @@ impl<E: TenantEntity> Children<E> {
     where
         E::Model: FromQueryResult,
     {
-        let k = &self.keyset;
-        let mut window = WindowStatement::partition_by(self.parent);
-        if k.nullable {
-            window.order_by_with_nulls(k.sort, k.direction.clone(), NullOrdering::Last);
-        } else {
-            window.order_by(k.sort, k.direction.clone());
-        }
-        window.order_by(k.id, k.direction.clone());
-        let rn = Alias::new("plugs_rn");
-        let mut inner = self.select(scope, parents, statuses);
-        QuerySelect::query(&mut inner).expr_window_as(
-            Expr::cust("ROW_NUMBER()"),
-            window,
-            rn.clone(),
-        );
-        let paged = Alias::new("paged");
-        let outer = Query::select()
-            .column(Asterisk)
-            .from_subquery(inner.into_query(), paged.clone())
-            .and_where(Expr::col((paged.clone(), rn.clone())).lte(i64::from(limit) + 1))
-            .order_by((paged.clone(), self.parent), Order::Asc)
-            .order_by((paged, rn), Order::Asc)
-            .to_owned();
-        let backend = db.get_database_backend();
-        let rows = E::Model::find_by_statement(backend.build(&outer))
-            .all(db)
-            .await?;
-        let mut out: HashMap<Uuid, (Vec<E::Model>, bool)> =
-            parents.iter().map(|p| (*p, (Vec::new(), false))).collect();
-        for row in rows {
-            let parent = parent_of::<E>(&row, self.parent);
-            if let Some((page, more)) = out.get_mut(&parent) {
-                if page.len() < limit as usize {
-                    page.push(row);
-                } else {
-                    *more = true;
-                }
-            }
-        }
-        Ok(out)
+        let inner = self.select(scope, parents, statuses);
+        first_pages(db, inner, self.parent, &self.keyset, parents, limit).await
     }
 
     /// How many live children (of the given statuses) each parent has, in one statement.
@@ -123,6 +85,56 @@ impl<E: TenantEntity> Children<E> {
         }
         Ok(out)
     }
+}
+
+/// The first `limit` rows of `inner` for each parent (`parent` names the column pointing at
+/// it), in `keyset` order, and whether more follow: ONE statement, whose window function
+/// numbers each parent's rows and keeps `limit + 1` of them.
+pub async fn first_pages<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    mut inner: Select<E>,
+    parent: E::Column,
+    k: &Keyset<E>,
+    parents: &[Uuid],
+    limit: u16,
+) -> Result<HashMap<Uuid, (Vec<E::Model>, bool)>, DbErr>
+where
+    E::Model: FromQueryResult,
+{
+    let mut window = WindowStatement::partition_by(parent);
+    if k.nullable {
+        window.order_by_with_nulls(k.sort, k.direction.clone(), NullOrdering::Last);
+    } else {
+        window.order_by(k.sort, k.direction.clone());
+    }
+    window.order_by(k.id, k.direction.clone());
+    let rn = Alias::new("plugs_rn");
+    QuerySelect::query(&mut inner).expr_window_as(Expr::cust("ROW_NUMBER()"), window, rn.clone());
+    let paged = Alias::new("paged");
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner.into_query(), paged.clone())
+        .and_where(Expr::col((paged.clone(), rn.clone())).lte(i64::from(limit) + 1))
+        .order_by((paged.clone(), parent), Order::Asc)
+        .order_by((paged, rn), Order::Asc)
+        .to_owned();
+    let backend = db.get_database_backend();
+    let rows = E::Model::find_by_statement(backend.build(&outer))
+        .all(db)
+        .await?;
+    let mut out: HashMap<Uuid, (Vec<E::Model>, bool)> =
+        parents.iter().map(|p| (*p, (Vec::new(), false))).collect();
+    for row in rows {
+        let parent = parent_of::<E>(&row, parent);
+        if let Some((page, more)) = out.get_mut(&parent) {
+            if page.len() < limit as usize {
+                page.push(row);
+            } else {
+                *more = true;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The parent id a child row points at.

@@ -119,3 +119,33 @@ pub async fn delete_media_before(
     txn.commit().await?;
     Ok(gone)
 }
+
+/// Deletes, for good, direct uploads never completed whose ticket expired before `before`
+/// (across organizations), at most 500 per call, and returns them (whatever bytes arrived
+/// are the caller's to remove). One completed meanwhile has no expiry any more and stays.
+pub async fn delete_abandoned_uploads(
+    db: &sea_orm::DatabaseConnection,
+    before: DateTime<FixedOffset>,
+) -> Result<Vec<media::Model>, DbErr> {
+    use sea_orm::{QuerySelect, TransactionTrait};
+    let txn = db.begin().await?;
+    let due = media::Entity::find()
+        .filter(media::Column::UploadExpiresAt.lt(before))
+        .limit(500)
+        .all(&txn)
+        .await?;
+    let mut gone = Vec::new();
+    for row in due {
+        let n = media::Entity::delete_many()
+            .filter(media::Column::Id.eq(row.id))
+            .filter(media::Column::UploadExpiresAt.is_not_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if n == 1 {
+            gone.push(row);
+        }
+    }
+    txn.commit().await?;
+    Ok(gone)
+}

@@ -31,6 +31,7 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     pub is_deleted: bool,
     pub deleted_at: Option<DateTimeWithTimeZone>,
+    pub upload_expires_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

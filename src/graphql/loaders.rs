@@ -324,6 +324,68 @@ scoped_loader!(
     crate::services::expenses::approvals_of
 );
 
+/// A viewer's first page of one collection's members (`limit: Some`), or their count
+/// (`limit: None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CollectionKey {
+    pub viewer: crate::services::media::Viewer,
+    pub collection: Uuid,
+    pub limit: Option<u16>,
+}
+
+/// A first page of members and whether more follow, or a count.
+#[derive(Clone)]
+pub enum CollectionItems {
+    Page(Arc<(Vec<crate::entities::media_collection_items::Model>, bool)>),
+    Count(u64),
+}
+
+/// `MediaCollection.items` across a page of collections: first pages in one statement per
+/// (viewer, size), counts in one grouped statement per viewer.
+pub struct CollectionItemsLoader {
+    db: DatabaseConnection,
+}
+
+impl Loader<CollectionKey> for CollectionItemsLoader {
+    type Value = CollectionItems;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[CollectionKey],
+    ) -> Result<HashMap<CollectionKey, CollectionItems>, Self::Error> {
+        use crate::services::collections;
+        let mut groups: HashMap<_, Vec<Uuid>> = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.viewer, k.limit))
+                .or_default()
+                .push(k.collection);
+        }
+        let mut out = HashMap::new();
+        for ((viewer, limit), ids) in groups {
+            let key = |collection| CollectionKey {
+                viewer,
+                collection,
+                limit,
+            };
+            match limit {
+                Some(n) => {
+                    for (c, page) in collections::first_pages(&self.db, &viewer, &ids, n).await? {
+                        out.insert(key(c), CollectionItems::Page(Arc::new(page)));
+                    }
+                }
+                None => {
+                    for (c, n) in collections::counts(&self.db, &viewer, &ids).await? {
+                        out.insert(key(c), CollectionItems::Count(n));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The loaders of one request (or one WebSocket operation), created on first use: an idle
 /// subscription holds none, and each delivery starts from an empty set. Cheap to clone.
 #[derive(Clone)]
@@ -347,6 +409,7 @@ pub struct LoaderSet {
     pub attendee_stats: Arc<Cached<AttendeeStats>>,
     pub spending: Arc<Cached<SpendingByEvent>>,
     pub approvals: Arc<Cached<ApprovalsByExpense>>,
+    pub collection_items: Arc<Cached<CollectionItemsLoader>>,
 }
 
 pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
@@ -408,6 +471,7 @@ impl LoaderSet {
             attendee_stats: loader(AttendeeStats { db: db.clone() }, delay),
             spending: loader(SpendingByEvent { db: db.clone() }, delay),
             approvals: loader(ApprovalsByExpense { db: db.clone() }, delay),
+            collection_items: loader(CollectionItemsLoader { db: db.clone() }, delay),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! Media: uploads (GraphQL multipart request spec), the organization's library, access levels.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Upload};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject, Upload};
 
-use crate::domain::enums::{MediaAccessLevel, MediaStatus, MediaType};
+use crate::domain::enums::{MediaAccessLevel, MediaCollectionType, MediaStatus, MediaType};
 use crate::error::AppError;
-use crate::graphql::args::{change, id_change, non_null, opt_id, page, parse_id, set};
+use crate::graphql::args::{change, id_change, non_null, opt_id, page, parse_id, parse_ids, set};
 use crate::graphql::connection::Connection;
 use crate::graphql::context::ContextExt;
-use crate::graphql::types::Media;
+use crate::graphql::types::{Media, MediaCollection};
+use crate::services::collections::{self, CollectionPatch};
 use crate::services::media::{self as svc, Incoming, MediaPatch};
 use crate::storage::Storage;
 
@@ -53,6 +54,72 @@ pub struct MediaFilter {
     /// Case-insensitive substring of title, description or file name.
     search: Option<String>,
     /// `true` lists deleted items (the trash).
+    deleted: Option<bool>,
+}
+
+/// A file the client sends itself with one `PUT` (larger than `uploadMedia` takes).
+#[derive(InputObject)]
+pub struct CreateUploadInput {
+    file_name: String,
+    /// The MIME type of the file; its bytes must turn out to be this type.
+    content_type: String,
+    /// Exactly the bytes that will be sent (at most `PLUGS_DIRECT_UPLOAD_MAX_BYTES`).
+    size: i64,
+    title: Option<String>,
+    description: Option<String>,
+    tags: Option<Vec<String>>,
+    access_level: Option<MediaAccessLevel>,
+    related_event_id: Option<ID>,
+    related_contact_id: Option<ID>,
+}
+
+/// A request header the upload must carry.
+#[derive(SimpleObject)]
+pub struct HttpHeader {
+    name: String,
+    value: String,
+}
+
+/// Where and how to send a direct upload's bytes, then call `completeUpload(mediaId)`.
+#[derive(SimpleObject)]
+pub struct UploadTicket {
+    /// The item, PROCESSING and invisible to others until `completeUpload`.
+    media: Media,
+    /// Signed: works without an Authorization header, until `expiresAt`.
+    upload_url: String,
+    /// Always `PUT`.
+    method: String,
+    headers: Vec<HttpHeader>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(InputObject)]
+pub struct CreateMediaCollectionInput {
+    /// 1–255 characters.
+    name: String,
+    description: Option<String>,
+    /// Default GENERAL.
+    collection_type: Option<MediaCollectionType>,
+    /// A JSON object (at most 16 KiB) for the client's own use (cover, layout, ...).
+    settings: Option<async_graphql::Json<serde_json::Value>>,
+}
+
+/// Omitted fields stay as they are; `null` clears `description`.
+#[derive(InputObject)]
+pub struct UpdateMediaCollectionInput {
+    name: MaybeUndefined<String>,
+    description: MaybeUndefined<String>,
+    collection_type: MaybeUndefined<MediaCollectionType>,
+    settings: MaybeUndefined<async_graphql::Json<serde_json::Value>>,
+}
+
+#[derive(InputObject, Default)]
+pub struct MediaCollectionFilter {
+    collection_type: Option<Vec<MediaCollectionType>>,
+    created_by: Option<ID>,
+    /// Case-insensitive substring of the name or description.
+    search: Option<String>,
+    /// `true` lists deleted collections (the trash).
     deleted: Option<bool>,
 }
 
@@ -115,6 +182,152 @@ impl MediaQuery {
 }
 
 #[derive(Default)]
+pub struct MediaCollectionQuery;
+
+#[Object]
+impl MediaCollectionQuery {
+    /// The organization's collections, newest first.
+    async fn media_collections(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MediaCollectionFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Res<Connection<MediaCollection>> {
+        let f = filter.unwrap_or_default();
+        let filter = collections::CollectionFilter {
+            collection_type: f.collection_type,
+            created_by: opt_id(f.created_by.as_ref(), "createdBy")?,
+            search: f.search,
+            deleted: f.deleted,
+        };
+        let page = collections::list(
+            ctx.db(),
+            ctx.actor()?,
+            &filter,
+            &page(first, after, last, before),
+        )
+        .await?;
+        Ok(Connection::from_page(page))
+    }
+
+    /// One live collection; `null` when missing, deleted or another organization's.
+    async fn media_collection(&self, ctx: &Context<'_>, id: ID) -> Res<Option<MediaCollection>> {
+        let id = parse_id(&id, "id")?;
+        Ok(collections::get(ctx.db(), ctx.actor()?, id)
+            .await?
+            .map(Into::into))
+    }
+}
+
+#[derive(Default)]
+pub struct MediaCollectionMutation;
+
+#[Object]
+impl MediaCollectionMutation {
+    async fn create_media_collection(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMediaCollectionInput,
+    ) -> Res<MediaCollection> {
+        let patch = CollectionPatch {
+            name: Some(input.name),
+            description: set(input.description),
+            collection_type: input.collection_type,
+            settings: input.settings.map(|j| j.0),
+        };
+        Ok(collections::create(ctx.store(), ctx.actor()?, patch)
+            .await?
+            .into())
+    }
+
+    /// The creator or an admin.
+    async fn update_media_collection(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateMediaCollectionInput,
+    ) -> Res<MediaCollection> {
+        let i = input;
+        let patch = CollectionPatch {
+            name: non_null(i.name, "name")?,
+            description: change(i.description),
+            collection_type: non_null(i.collection_type, "collectionType")?,
+            settings: non_null(i.settings, "settings")?.map(|j| j.0),
+        };
+        let id = parse_id(&id, "id")?;
+        Ok(collections::update(ctx.store(), ctx.actor()?, id, patch)
+            .await?
+            .into())
+    }
+
+    /// Soft delete by the creator or an admin; the media items stay.
+    async fn delete_media_collection(&self, ctx: &Context<'_>, id: ID) -> Res<MediaCollection> {
+        let id = parse_id(&id, "id")?;
+        Ok(
+            collections::set_deleted(ctx.store(), ctx.actor()?, id, true)
+                .await?
+                .into(),
+        )
+    }
+
+    async fn restore_media_collection(&self, ctx: &Context<'_>, id: ID) -> Res<MediaCollection> {
+        let id = parse_id(&id, "id")?;
+        Ok(
+            collections::set_deleted(ctx.store(), ctx.actor()?, id, false)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Appends live media the caller may see (1–100 ids, none twice), in the order given; an
+    /// item already in the collection stays where it is. At most 1,000 items per collection.
+    async fn add_to_collection(
+        &self,
+        ctx: &Context<'_>,
+        collection_id: ID,
+        media_ids: Vec<ID>,
+    ) -> Res<MediaCollection> {
+        let id = parse_id(&collection_id, "collectionId")?;
+        let ids = parse_ids(&media_ids, "mediaIds")?;
+        Ok(collections::add(ctx.store(), ctx.actor()?, id, ids)
+            .await?
+            .into())
+    }
+
+    /// Takes items out of the collection (the media stay); each id must be in it.
+    async fn remove_from_collection(
+        &self,
+        ctx: &Context<'_>,
+        collection_id: ID,
+        media_ids: Vec<ID>,
+    ) -> Res<MediaCollection> {
+        let id = parse_id(&collection_id, "collectionId")?;
+        let ids = parse_ids(&media_ids, "mediaIds")?;
+        Ok(collections::remove(ctx.store(), ctx.actor()?, id, ids)
+            .await?
+            .into())
+    }
+
+    /// Moves the named members (1–100, each in the collection) to the front in the order
+    /// given; the rest follow in their previous order.
+    async fn reorder_collection(
+        &self,
+        ctx: &Context<'_>,
+        collection_id: ID,
+        media_ids: Vec<ID>,
+    ) -> Res<MediaCollection> {
+        let id = parse_id(&collection_id, "collectionId")?;
+        let ids = parse_ids(&media_ids, "mediaIds")?;
+        Ok(collections::reorder(ctx.store(), ctx.actor()?, id, ids)
+            .await?
+            .into())
+    }
+}
+
+#[derive(Default)]
 pub struct MediaMutation;
 
 #[Object]
@@ -139,6 +352,61 @@ impl MediaMutation {
         let storage = ctx.data::<Storage>()?;
         let row = svc::upload(ctx.store(), storage, actor, incoming, patch_of(input)?).await?;
         Ok(row.into())
+    }
+
+    /// Starts a direct upload for a file of any size up to `PLUGS_DIRECT_UPLOAD_MAX_BYTES`:
+    /// `PUT` exactly `size` bytes to `uploadUrl` with `headers`, then `completeUpload`.
+    async fn create_upload(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUploadInput,
+    ) -> Res<UploadTicket> {
+        let i = input;
+        let announced = svc::Announced {
+            file_name: i.file_name,
+            declared: i.content_type,
+            size: i.size,
+        };
+        let patch = patch_of(MediaInput {
+            title: i.title,
+            description: i.description,
+            tags: i.tags,
+            access_level: i.access_level,
+            related_event_id: i.related_event_id,
+            related_contact_id: i.related_contact_id,
+        })?;
+        let ticket = svc::create_upload(
+            ctx.store(),
+            ctx.data::<Storage>()?,
+            ctx.data::<svc::Links>()?,
+            *ctx.data::<svc::DirectUploads>()?,
+            ctx.actor()?,
+            announced,
+            patch,
+        )
+        .await?;
+        Ok(UploadTicket {
+            media: ticket.media.into(),
+            upload_url: ticket.url,
+            method: "PUT".into(),
+            headers: ticket
+                .headers
+                .into_iter()
+                .map(|(name, value)| HttpHeader { name, value })
+                .collect(),
+            expires_at: ticket.expires_at,
+        })
+    }
+
+    /// Checks the bytes `PUT` for a direct upload (size, and type by content) and makes the
+    /// item visible; images then get their variants. A wrong type removes the item and its
+    /// bytes (BAD_USER_INPUT).
+    async fn complete_upload(&self, ctx: &Context<'_>, media_id: ID) -> Res<Media> {
+        let id = parse_id(&media_id, "mediaId")?;
+        let storage = ctx.data::<Storage>()?;
+        Ok(svc::complete_upload(ctx.store(), storage, ctx.actor()?, id)
+            .await?
+            .into())
     }
 
     /// The uploader or an admin.

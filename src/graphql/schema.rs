@@ -10,7 +10,9 @@ use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::expenses::{ExpensesMutation, ExpensesQuery};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::jobs::JobsQuery;
-use crate::graphql::media::{MediaMutation, MediaQuery};
+use crate::graphql::media::{
+    MediaCollectionMutation, MediaCollectionQuery, MediaMutation, MediaQuery,
+};
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
 use crate::graphql::registrations::RegistrationsMutation;
@@ -44,6 +46,7 @@ pub struct Query(
     AgendaQuery,
     ExpensesQuery,
     MediaQuery,
+    MediaCollectionQuery,
     NotificationsQuery,
     JobsQuery,
 );
@@ -61,6 +64,7 @@ pub struct Mutation(
     AgendaMutation,
     ExpensesMutation,
     MediaMutation,
+    MediaCollectionMutation,
     NotificationsMutation,
 );
 
@@ -88,6 +92,10 @@ pub fn build_schema(
         .data(broker)
         .data(storage)
         .data(links)
+        .data(crate::services::media::DirectUploads {
+            max_bytes: config.media.direct_upload_bytes,
+            ticket_ttl: config.media.upload_ticket_ttl,
+        })
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
     if !config.introspection() {
         b = b.disable_introspection();

@@ -4,6 +4,9 @@
 //! expired link is 403. `ETag`/`If-None-Match` (304), one `Range` (206, or 416), and nothing a
 //! browser could run: `nosniff`, a sandboxing CSP, and anything but images, audio, video, PDF
 //! and plain text as an attachment.
+//!
+//! `PUT /uploads/{id}?...`: the bytes of a direct upload (`createUpload`) on the filesystem
+//! backend, signed the same way.
 
 use std::collections::HashMap;
 
@@ -273,6 +276,101 @@ pub async fn download(
                 status(StatusCode::BAD_GATEWAY, "storage is unavailable")
             }
         },
+    }
+}
+
+/// `PUT /uploads/{id}?org=..&size=..&exp=..&sig=..`: a direct upload's bytes on the filesystem
+/// backend (S3 takes them at a presigned URL instead). The signature covers the organization,
+/// item, exact size and expiry; the body is streamed to the upload's staging key and must be
+/// exactly that size (a longer one is cut off at `size + 1` bytes: 413). Nothing becomes
+/// visible here: `completeUpload` checks the bytes and publishes them.
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    use futures_util::StreamExt;
+    let Ok(id) = id.parse::<Uuid>() else {
+        return status(StatusCode::NOT_FOUND, "no such upload");
+    };
+    let signed = (|| {
+        let org: Uuid = q.get("org")?.parse().ok()?;
+        let size: u64 = q.get("size")?.parse().ok()?;
+        let exp: i64 = q.get("exp")?.parse().ok()?;
+        let sig = q.get("sig")?;
+        state
+            .links
+            .verify_upload(org, id, size, exp, sig)
+            .then_some((org, size))
+    })();
+    let Some((org, size)) = signed else {
+        return status(
+            StatusCode::FORBIDDEN,
+            "this upload URL is invalid or has expired; ask the API for a new ticket",
+        );
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > size => {
+            return status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than the size the upload was created with",
+            );
+        }
+        Some(n) if n < size => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "the body is smaller than the size the upload was created with",
+            );
+        }
+        _ => {}
+    }
+    // Counts what arrives and stops one byte past the announced size.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = received.clone();
+    let chunks = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        let total = counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed)
+            + chunk.len() as u64;
+        if total > size {
+            return Err("too large".to_owned());
+        }
+        Ok(chunk)
+    });
+    let key = svc::staging_key(org, id);
+    let stored = state.storage.put_stream(&key, chunks).await;
+    let got = received.load(std::sync::atomic::Ordering::Relaxed);
+    match stored {
+        Ok(n) if n == size => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            "received",
+        )
+            .into_response(),
+        Ok(_) => {
+            let _ = state.storage.delete(&key).await;
+            status(
+                StatusCode::BAD_REQUEST,
+                "the body is smaller than the size the upload was created with",
+            )
+        }
+        Err(_) if got > size => status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than the size the upload was created with",
+        ),
+        Err(StorageError::Invalid(m)) => {
+            tracing::info!(%key, "an upload stopped: {m}");
+            status(StatusCode::BAD_REQUEST, "the upload did not arrive whole")
+        }
+        Err(e) => {
+            tracing::error!(%key, "storing an upload: {e}");
+            status(StatusCode::BAD_GATEWAY, "storage is unavailable")
+        }
     }
 }
 

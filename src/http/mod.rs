@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/graphql/ws", get(graphql::ws_handler))
         .route("/media/{id}/{variant}", get(media::download))
+        .route("/uploads/{id}", axum::routing::put(media::upload))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -93,7 +93,8 @@ impl Job for MakeVariants {
 }
 
 /// Removes the stored bytes (and then the rows) of media deleted more than `days` ago
-/// (`PLUGS_MEDIA_RETENTION_DAYS`).
+/// (`PLUGS_MEDIA_RETENTION_DAYS`), and direct uploads never completed a day after their
+/// ticket expired.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PurgeDeletedMedia {
     pub days: i64,
@@ -111,6 +112,14 @@ impl Job for PurgeDeletedMedia {
                     "removed {n} media item(s) deleted more than {} days ago",
                     self.days
                 );
+            }
+            // A day's grace after a ticket expires: a client may still complete an upload
+            // whose bytes arrived in time.
+            let expired = crate::services::now() - chrono::Duration::days(1);
+            let n = crate::services::media::purge_abandoned_uploads(&ctx.db, &ctx.storage, expired)
+                .await?;
+            if n > 0 {
+                tracing::info!("removed {n} direct upload(s) never completed");
             }
             Ok(())
         })

@@ -67,12 +67,57 @@ impl Variant {
 
 /// Where a variant's bytes are: `media/<organization>/<id>/<variant>`.
 pub fn key(row: &media::Model, variant: Variant) -> String {
-    format!(
-        "media/{}/{}/{}",
-        row.organization_id,
-        row.id,
-        variant.as_str()
-    )
+    key_of(row.organization_id, row.id, variant)
+}
+
+fn key_of(organization_id: Uuid, id: Uuid, variant: Variant) -> String {
+    format!("media/{organization_id}/{id}/{}", variant.as_str())
+}
+
+/// Where a direct upload's bytes wait for `completeUpload`: `uploads/<organization>/<id>`.
+/// Never read by a download: completion copies them to the original's key after checking
+/// them, so a `PUT` replayed later changes nothing anyone sees.
+pub fn staging_key(organization_id: Uuid, id: Uuid) -> String {
+    format!("uploads/{organization_id}/{id}")
+}
+
+/// A new item of the caller's, before its patch: images PROCESSING, anything else READY.
+fn new_row(
+    actor: &Actor,
+    id: Uuid,
+    raw_name: &str,
+    mime: &str,
+    media_type: MediaType,
+    size: u64,
+) -> media::ActiveModel {
+    let file_name = file_name(raw_name);
+    let t = now();
+    let status = if media_type == MediaType::Image {
+        MediaStatus::Processing
+    } else {
+        MediaStatus::Ready
+    };
+    media::ActiveModel {
+        id: Set(id),
+        organization_id: Set(actor.organization_id),
+        uploaded_by: Set(actor.user_id),
+        title: Set(file_name.clone()),
+        file_name: Set(file_name),
+        file_path: Set(key_of(actor.organization_id, id, Variant::Original)),
+        file_url: Set(None),
+        media_type: Set(media_type.as_str().into()),
+        mime_type: Set(mime.into()),
+        file_size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
+        metadata: Set(json!({})),
+        status: Set(status.as_str().into()),
+        access_level: Set(MediaAccessLevel::Organization.as_str().into()),
+        tags: Set(json!([])),
+        created_at: Set(t),
+        updated_at: Set(t),
+        is_deleted: Set(false),
+        upload_expires_at: Set(None),
+        ..Default::default()
+    }
 }
 
 /// The types an upload may be, as sniffed from its bytes: (MIME type, media type). Nothing a
@@ -225,6 +270,35 @@ impl Links {
         )
     }
 
+    fn upload_mac(&self, org: Uuid, id: Uuid, size: u64, exp: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("a 32-byte key");
+        mac.update(format!("put:{org}/{id}/{size}/{exp}").as_bytes());
+        mac
+    }
+
+    /// The server's own `PUT` URL for a direct upload of exactly `size` bytes, valid until
+    /// `exp` (the filesystem backend; S3 presigns its own).
+    pub fn sign_upload(&self, org: Uuid, id: Uuid, size: u64, exp: i64) -> String {
+        let sig = self.upload_mac(org, id, size, exp).finalize().into_bytes();
+        format!(
+            "{}/uploads/{id}?org={org}&size={size}&exp={exp}&sig={}",
+            self.base,
+            URL_SAFE_NO_PAD.encode(sig)
+        )
+    }
+
+    /// Whether an upload URL's signature holds and it has not expired.
+    pub fn verify_upload(&self, org: Uuid, id: Uuid, size: u64, exp: i64, sig: &str) -> bool {
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
+            return false;
+        };
+        exp >= chrono::Utc::now().timestamp()
+            && self
+                .upload_mac(org, id, size, exp)
+                .verify_slice(&sig)
+                .is_ok()
+    }
+
     /// Whether a link's signature holds and it has not expired (compared in constant time).
     pub fn verify(&self, org: Uuid, id: Uuid, variant: Variant, exp: i64, sig: &str) -> bool {
         let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
@@ -368,41 +442,10 @@ pub async fn upload(
     .map_err(|e| AppError::Internal(format!("sniffing an upload: {e}")))?
     .map_err(|e| AppError::Internal(format!("reading an upload: {e}")))?;
     let (mime, media_type) = sniff(&head, declared.as_deref())?;
-    let file_name = file_name(&raw_name);
     let id = Uuid::new_v4();
-    let t = now();
+    let mut a = new_row(actor, id, &raw_name, mime, media_type, size);
     let image = media_type == MediaType::Image;
-    let mut a = media::ActiveModel {
-        id: Set(id),
-        organization_id: Set(actor.organization_id),
-        uploaded_by: Set(actor.user_id),
-        title: Set(file_name.clone()),
-        file_name: Set(file_name),
-        file_url: Set(None),
-        media_type: Set(media_type.as_str().into()),
-        mime_type: Set(mime.into()),
-        file_size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
-        metadata: Set(json!({})),
-        status: Set(if image {
-            MediaStatus::Processing
-        } else {
-            MediaStatus::Ready
-        }
-        .as_str()
-        .into()),
-        access_level: Set(MediaAccessLevel::Organization.as_str().into()),
-        tags: Set(json!([])),
-        created_at: Set(t),
-        updated_at: Set(t),
-        is_deleted: Set(false),
-        ..Default::default()
-    };
-    let stored_key = format!(
-        "media/{}/{id}/{}",
-        actor.organization_id,
-        Variant::Original.as_str()
-    );
-    a.file_path = Set(stored_key.clone());
+    let stored_key = key_of(actor.organization_id, id, Variant::Original);
     // Checked before any byte is stored: a refused input stores nothing.
     {
         let w = Work::begin(store, actor).await?;
@@ -437,6 +480,209 @@ pub async fn upload(
     recorded
 }
 
+/// What a client announces before sending a large file itself (`createUpload`).
+pub struct Announced {
+    pub file_name: String,
+    /// The MIME type the client will send; the bytes must turn out to be it.
+    pub declared: String,
+    pub size: i64,
+}
+
+/// Where and how the client sends the bytes.
+pub struct Ticket {
+    pub media: media::Model,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Limits of direct uploads (configuration).
+#[derive(Clone, Copy, Debug)]
+pub struct DirectUploads {
+    pub max_bytes: u64,
+    pub ticket_ttl: std::time::Duration,
+}
+
+/// Starts a direct upload: records the item as pending (no one sees it until `complete`;
+/// it is kept out of every live view by `is_deleted` without a `deleted_at`, and marked by
+/// `upload_expires_at`) and signs where the client `PUT`s exactly `size` bytes: a presigned
+/// S3 URL, or this server's `/uploads/{id}` on the filesystem.
+pub async fn create_upload(
+    store: Store<'_>,
+    storage: &Storage,
+    links: &Links,
+    limits: DirectUploads,
+    actor: &Actor,
+    announced: Announced,
+    patch: MediaPatch,
+) -> Result<Ticket, AppError> {
+    let size = u64::try_from(announced.size)
+        .ok()
+        .filter(|n| (1..=limits.max_bytes).contains(n))
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "size",
+                format!("must be between 1 and {} bytes", limits.max_bytes),
+            )
+        })?;
+    let declared = canonical(announced.declared.trim()).to_ascii_lowercase();
+    let Some(&(mime, media_type)) = ALLOWED.iter().find(|(m, _)| *m == declared) else {
+        return Err(AppError::bad_input(
+            "contentType",
+            format!("files of type {declared} are not accepted"),
+        ));
+    };
+    let id = Uuid::new_v4();
+    let expires_at = chrono::Utc::now()
+        + chrono::Duration::from_std(limits.ticket_ttl)
+            .map_err(|e| AppError::Internal(format!("the ticket lifetime: {e}")))?;
+    let mut a = new_row(actor, id, &announced.file_name, mime, media_type, size);
+    a.is_deleted = Set(true);
+    a.upload_expires_at = Set(Some(expires_at.fixed_offset()));
+    let staging = staging_key(actor.organization_id, id);
+    let url = match storage
+        .signed_put_url(&staging, limits.ticket_ttl)
+        .await
+        .map_err(|e| AppError::Internal(format!("signing an upload URL: {e}")))?
+    {
+        Some(url) => url,
+        None => links.sign_upload(actor.organization_id, id, size, expires_at.timestamp()),
+    };
+    let w = Work::begin(store, actor).await?;
+    apply(&w, &mut a, patch).await?;
+    let row = a.insert(&w.txn).await?;
+    w.commit().await?;
+    Ok(Ticket {
+        media: row,
+        url,
+        headers: vec![("Content-Type".into(), mime.into())],
+        expires_at,
+    })
+}
+
+/// Finishes a direct upload by its uploader (or an admin): the bytes must be there, exactly
+/// the announced size, and of the announced type by their content. A wrong type removes the
+/// bytes and the pending item (BAD_USER_INPUT); missing or wrongly sized bytes keep the item
+/// so the client can `PUT` again while its ticket lasts. Completing twice returns the item.
+pub async fn complete_upload(
+    store: Store<'_>,
+    storage: &Storage,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<media::Model, AppError> {
+    let row = actor
+        .scope()
+        .by_id::<media::Entity>(id)
+        .one(store.db)
+        .await?
+        .filter(|r| r.upload_expires_at.is_some() || !r.is_deleted)
+        .filter(|r| can_see(actor, r))
+        .ok_or_else(missing::<media::Entity>)?;
+    may_change(actor, &row)?;
+    if row.upload_expires_at.is_none() {
+        return Ok(row);
+    }
+    let staging = staging_key(row.organization_id, id);
+    let stored = match storage.head(&staging).await {
+        Ok(info) => info,
+        Err(crate::storage::StorageError::NotFound(_)) => {
+            return Err(AppError::bad_input(
+                "mediaId",
+                "no bytes have arrived for this upload yet: PUT them to its uploadUrl first",
+            ));
+        }
+        Err(e) => return Err(AppError::Internal(format!("checking an upload: {e}"))),
+    };
+    let size = u64::try_from(row.file_size).unwrap_or(0);
+    if stored.size != size {
+        let _ = storage.delete(&staging).await;
+        return Err(AppError::bad_input(
+            "mediaId",
+            format!(
+                "{} bytes arrived but {size} were announced; PUT the file again",
+                stored.size
+            ),
+        ));
+    }
+    let head = storage
+        .get_range(&staging, 0..size.min(SNIFF_BYTES as u64))
+        .await
+        .map_err(|e| AppError::Internal(format!("reading an upload: {e}")))?;
+    let sniffed = match sniff(&head, Some(&row.mime_type)) {
+        Ok(found) => found,
+        Err(refused) => {
+            let _ = storage.delete(&staging).await;
+            let w = Work::begin(store, actor).await?;
+            actor
+                .scope()
+                .delete_many::<media::Entity>()
+                .filter(media::Column::Id.eq(id))
+                .filter(media::Column::UploadExpiresAt.is_not_null())
+                .exec(&w.txn)
+                .await?;
+            w.commit().await?;
+            return Err(refused);
+        }
+    };
+    let original = key(&row, Variant::Original);
+    storage
+        .copy(&staging, &original)
+        .await
+        .map_err(|e| AppError::Internal(format!("storing an upload: {e}")))?;
+    let mut w = Work::begin(store, actor).await?;
+    let pending = w
+        .lock(
+            actor.scope().by_id::<media::Entity>(id),
+            sea_orm::sea_query::LockType::Update,
+        )
+        .one(&w.txn)
+        .await?
+        .ok_or_else(missing::<media::Entity>)?;
+    if pending.upload_expires_at.is_none() {
+        // Completed by a concurrent call meanwhile.
+        w.commit().await?;
+        let _ = storage.delete(&staging).await;
+        return Ok(pending);
+    }
+    let mut a: media::ActiveModel = pending.into();
+    a.upload_expires_at = Set(None);
+    a.is_deleted = Set(false);
+    a.mime_type = Set(sniffed.0.into());
+    a.media_type = Set(sniffed.1.as_str().into());
+    a.updated_at = Set(now());
+    let done = a.update(&w.txn).await?;
+    w.audit::<media::Entity, _>(id, None, Some(&done)).await?;
+    if sniffed.1 == MediaType::Image {
+        let job = crate::jobs::kinds::MakeVariants {
+            organization_id: done.organization_id,
+            media_id: id,
+        };
+        crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
+    }
+    w.commit().await?;
+    if let Err(e) = storage.delete(&staging).await {
+        tracing::warn!(key = %staging, "a completed upload's staging copy stays: {e}");
+    }
+    Ok(done)
+}
+
+/// Removes direct uploads never completed whose ticket expired before `before`: their rows,
+/// then whatever bytes arrived. Returns how many went.
+pub async fn purge_abandoned_uploads(
+    db: &DatabaseConnection,
+    storage: &Storage,
+    before: chrono::DateTime<chrono::FixedOffset>,
+) -> Result<u64, AppError> {
+    let gone = crate::db::purge::delete_abandoned_uploads(db, before).await?;
+    for row in &gone {
+        storage
+            .delete(&staging_key(row.organization_id, row.id))
+            .await
+            .map_err(|e| AppError::Internal(format!("removing an abandoned upload: {e}")))?;
+    }
+    Ok(gone.len() as u64)
+}
+
 /// A file as a stream of 64 KiB chunks.
 fn file_chunks(
     file: tokio::fs::File,
@@ -449,18 +695,46 @@ fn file_chunks(
     })
 }
 
+/// Who is looking at media: what decides which PRIVATE items they see. Small and hashable, so
+/// batching loaders can key on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Viewer {
+    pub scope: Scoped,
+    pub user_id: Uuid,
+    pub is_admin: bool,
+}
+
+impl Viewer {
+    pub fn of(actor: &Actor) -> Self {
+        Self {
+            scope: actor.scope(),
+            user_id: actor.user_id,
+            is_admin: actor.is_admin,
+        }
+    }
+
+    /// The organization's media this viewer may see: PRIVATE items only for their uploader and
+    /// admins (deleted ones included: filter `is_deleted` as needed).
+    pub fn media(&self) -> Select<media::Entity> {
+        let q = self
+            .scope
+            .find::<media::Entity>()
+            .filter(media::Column::UploadExpiresAt.is_null());
+        if self.is_admin {
+            return q;
+        }
+        q.filter(
+            Condition::any()
+                .add(media::Column::AccessLevel.ne(MediaAccessLevel::Private.as_str()))
+                .add(media::Column::UploadedBy.eq(self.user_id)),
+        )
+    }
+}
+
 /// The caller's view of the organization's media: PRIVATE items only for their uploader and
 /// admins.
 pub fn visible(actor: &Actor) -> Select<media::Entity> {
-    let q = actor.scope().find::<media::Entity>();
-    if actor.is_admin {
-        return q;
-    }
-    q.filter(
-        Condition::any()
-            .add(media::Column::AccessLevel.ne(MediaAccessLevel::Private.as_str()))
-            .add(media::Column::UploadedBy.eq(actor.user_id)),
-    )
+    Viewer::of(actor).media()
 }
 
 /// May the caller see this item (one it loaded through its organization)?
@@ -592,6 +866,7 @@ async fn visible_row(w: &Work<'_>, id: Uuid, deleted: bool) -> Result<media::Mod
         .scope()
         .by_id::<media::Entity>(id)
         .filter(media::Column::IsDeleted.eq(deleted))
+        .filter(media::Column::UploadExpiresAt.is_null())
         .one(&w.txn)
         .await?
         .filter(|row| can_see(w.actor, row))

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod agenda;
 pub mod audit;
+pub mod collections;
 pub mod contacts;
 pub mod events;
 pub mod expenses;

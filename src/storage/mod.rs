@@ -53,6 +53,10 @@ pub struct Download {
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// Signs URLs a client uses without credentials (S3 presigned `PUT`), with the key prefix
+    /// the store adds; the filesystem has none (the server's own `PUT /uploads/...` instead).
+    #[cfg(feature = "s3")]
+    signer: Option<(Arc<object_store::aws::AmazonS3>, String)>,
     /// Shown in logs (never with credentials).
     pub description: String,
 }
@@ -93,6 +97,8 @@ impl Storage {
             return Ok(Self {
                 store: Arc::new(fs),
                 description: format!("filesystem at {dir}"),
+                #[cfg(feature = "s3")]
+                signer: None,
             });
         }
         if url.starts_with("s3://") {
@@ -191,6 +197,37 @@ impl Storage {
             .map_err(StorageError::from)
     }
 
+    /// Copies an object within the store (server-side on S3).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        Ok(self.store.copy(&path(from)?, &path(to)?).await?)
+    }
+
+    /// A URL a client may `PUT` the object's bytes to without credentials until `ttl` passes,
+    /// when the backend signs such URLs (S3 presigned); `None` on the filesystem.
+    pub async fn signed_put_url(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        let p = path(key)?;
+        #[cfg(feature = "s3")]
+        if let Some((s3, prefix)) = &self.signer {
+            use object_store::signer::Signer;
+            let full = if prefix.is_empty() {
+                p
+            } else {
+                Path::parse(format!("{prefix}/{p}"))
+                    .map_err(|e| StorageError::Invalid(e.to_string()))?
+            };
+            let url = s3
+                .signed_url(object_store::signer::Method::PUT, &full, ttl)
+                .await?;
+            return Ok(Some(url.to_string()));
+        }
+        let _ = (p, ttl);
+        Ok(None)
+    }
+
     /// Deletes the object; deleting one that is not there is not an error (idempotent jobs).
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self.store.delete(&path(key)?).await {
@@ -206,15 +243,16 @@ fn s3(url: &str) -> Result<Storage, String> {
         .with_url(url)
         .build()
         .map_err(|e| format!("cannot use {url} for storage: {e}"))?;
-    let prefixed = object_store::prefix::PrefixStore::new(
-        store,
-        url.trim_start_matches("s3://")
-            .split_once('/')
-            .map_or("", |(_, p)| p),
-    );
+    let store = Arc::new(store);
+    let prefix = url
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .map_or("", |(_, p)| p.trim_end_matches('/'));
+    let prefixed = object_store::prefix::PrefixStore::new(store.clone(), prefix);
     Ok(Storage {
         store: Arc::new(prefixed),
         description: format!("S3-compatible storage at {url}"),
+        signer: Some((store, prefix.to_owned())),
     })
 }
 

@@ -9,6 +9,7 @@ mod agenda;
 mod audit;
 mod auth;
 mod cli;
+mod collections;
 mod constraints;
 mod contacts;
 mod events;

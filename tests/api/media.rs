@@ -952,3 +952,278 @@ async fn a_chunked_upload_over_the_limit_is_413_like_a_declared_one() {
         .await;
     assert_eq!(after["data"]["media"]["totalCount"], 0);
 }
+
+const TICKET: &str = "mutation($i: CreateUploadInput!) { createUpload(input: $i) {
+    uploadUrl method headers { name value } expiresAt media { id status mimeType fileSize accessLevel url } } }";
+
+async fn ticket(app: &TestApp, s: &Session, input: Value) -> Value {
+    let body = app.gql_as(&s.access, TICKET, json!({ "i": input })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["createUpload"].clone()
+}
+
+async fn put(app: &TestApp, url: &str, bytes: Vec<u8>) -> reqwest::StatusCode {
+    app.client
+        .put(app.url(url))
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT answered")
+        .status()
+}
+
+async fn complete(app: &TestApp, s: &Session, id: &str) -> Value {
+    app.gql_as(
+        &s.access,
+        &format!("mutation($id: ID!) {{ completeUpload(mediaId: $id) {{ {MEDIA} }} }}"),
+        json!({ "id": id }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_direct_upload_is_put_then_completed_and_checked_like_a_multipart_one() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let stranger = app.register().await;
+    let org = org_id(&app, &admin).await;
+    let bytes = png(300, 200);
+    let t = ticket(
+        &app,
+        &admin,
+        json!({ "fileName": "big.png", "contentType": "image/png", "size": bytes.len(), "accessLevel": "PRIVATE", "tags": ["trip"] }),
+    )
+    .await;
+    assert_eq!(t["method"], "PUT");
+    assert_eq!(
+        t["headers"],
+        json!([{ "name": "Content-Type", "value": "image/png" }])
+    );
+    assert_eq!(t["media"]["status"], "PROCESSING");
+    assert_eq!(t["media"]["url"], Value::Null, "no bytes yet: no link");
+    let id = t["media"]["id"].as_str().unwrap();
+    let url = t["uploadUrl"].as_str().unwrap();
+    assert!(url.starts_with("/uploads/"), "{url}");
+
+    // Until completed the item is nobody's: not listed, not found, not completable without bytes.
+    let listed = app
+        .gql_as(
+            &admin.access,
+            "{ media { totalCount } trash: media(filter: { deleted: true }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["data"],
+        json!({ "media": { "totalCount": 0 }, "trash": { "totalCount": 0 } })
+    );
+    assert_eq!(item(&app, &admin, id).await, Value::Null);
+    let early = complete(&app, &admin, id).await;
+    assert_eq!(error_code(&early), Some("BAD_USER_INPUT"), "{early}");
+
+    // The PUT URL is signed over the size: tampering, more or fewer bytes are refused.
+    let tampered = url.replace("size=", "size=1");
+    assert_eq!(put(&app, &tampered, bytes.clone()).await, 403);
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(put(&app, url, longer.clone()).await, 413);
+    let chunked = app
+        .client
+        .put(app.url(url))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            longer
+                .chunks(1000)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>(),
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chunked.status(), 413, "chunked, without a Content-Length");
+    assert_eq!(put(&app, url, bytes[..100].to_vec()).await, 400);
+    assert_eq!(put(&app, url, bytes.clone()).await, 200);
+
+    // Only the uploader (or an admin) completes it; another organization finds nothing.
+    let foreign = complete(&app, &stranger, id).await;
+    assert_eq!(error_code(&foreign), Some("NOT_FOUND"), "{foreign}");
+    let hidden = complete(&app, &member, id).await;
+    assert_eq!(
+        error_code(&hidden),
+        Some("NOT_FOUND"),
+        "a PRIVATE upload: {hidden}"
+    );
+    let done = complete(&app, &admin, id).await;
+    assert!(done["errors"].is_null(), "{done}");
+    let m = &done["data"]["completeUpload"];
+    assert_eq!(m["status"], "PROCESSING");
+    assert_eq!(m["mimeType"], "image/png");
+    assert_eq!(m["fileSize"], bytes.len());
+    assert_eq!(m["tags"], json!(["trip"]));
+    let again = complete(&app, &admin, id).await;
+    assert_eq!(
+        again["data"]["completeUpload"]["id"], id,
+        "completing twice: {again}"
+    );
+    make_variants(&app, &org, id).await;
+    let ready = item(&app, &admin, id).await;
+    assert_eq!(ready["status"], "READY");
+    assert_eq!(ready["metadata"]["width"], 300);
+    let original = get(&app, ready["url"].as_str().unwrap(), &[]).await;
+    assert_eq!(original.status(), 200);
+    assert_eq!(original.bytes().await.unwrap().to_vec(), bytes);
+
+    // A replayed PUT within the ticket's life changes nothing anyone downloads.
+    assert_eq!(
+        put(&app, url, png(300, 200).iter().map(|b| b ^ 1).collect()).await,
+        200
+    );
+    let after = get(&app, ready["url"].as_str().unwrap(), &[]).await;
+    assert_eq!(after.bytes().await.unwrap().to_vec(), bytes);
+    let audit = app
+        .gql_as(
+            &admin.access,
+            "query($id: ID!) { auditLogs(filter: { recordId: $id }) { nodes { action } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        audit["data"]["auditLogs"]["nodes"],
+        json!([{ "action": "CREATE" }]),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_upload_of_the_wrong_type_or_size_is_refused_and_nothing_is_kept() {
+    let app = spawn_app_with(|c| c.media.direct_upload_bytes = 10_000).await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    for (input, field_name) in [
+        (
+            json!({ "fileName": "a", "contentType": "text/plain", "size": 0 }),
+            "size",
+        ),
+        (
+            json!({ "fileName": "a", "contentType": "text/plain", "size": 10_001 }),
+            "size",
+        ),
+        (
+            json!({ "fileName": "a", "contentType": "text/html", "size": 5 }),
+            "contentType",
+        ),
+        (
+            json!({ "fileName": "a", "contentType": "image/svg+xml", "size": 5 }),
+            "contentType",
+        ),
+        (
+            json!({ "fileName": "a", "contentType": "text/plain", "size": 5, "relatedEventId": uuid::Uuid::new_v4() }),
+            "relatedEventId",
+        ),
+    ] {
+        let body = app
+            .gql_as(&admin.access, TICKET, json!({ "i": input }))
+            .await;
+        assert_eq!(
+            error_code(&body),
+            Some(if field_name == "relatedEventId" {
+                "NOT_FOUND"
+            } else {
+                "BAD_USER_INPUT"
+            }),
+            "{input}: {body}"
+        );
+        if field_name != "relatedEventId" {
+            assert_eq!(field(&body), Some(field_name), "{body}");
+        }
+    }
+    // Declared a PDF, sent a PNG: refused at completion, and the item and its bytes are gone.
+    let bytes = png(10, 10);
+    let t = ticket(
+        &app,
+        &admin,
+        json!({ "fileName": "doc.pdf", "contentType": "application/pdf", "size": bytes.len() }),
+    )
+    .await;
+    let id = t["media"]["id"].as_str().unwrap();
+    assert_eq!(
+        put(&app, t["uploadUrl"].as_str().unwrap(), bytes).await,
+        200
+    );
+    let refused = complete(&app, &admin, id).await;
+    assert_eq!(error_code(&refused), Some("BAD_USER_INPUT"), "{refused}");
+    let gone = complete(&app, &admin, id).await;
+    assert_eq!(error_code(&gone), Some("NOT_FOUND"), "{gone}");
+    assert_eq!(
+        app.storage.list(&format!("uploads/{org}")).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        app.storage.list(&format!("media/{org}")).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn an_expired_upload_url_is_refused_and_abandoned_uploads_are_removed() {
+    let app =
+        spawn_app_with(|c| c.media.upload_ticket_ttl = std::time::Duration::from_secs(1)).await;
+    let admin = app.register().await;
+    let org = org_id(&app, &admin).await;
+    let arrived = ticket(
+        &app,
+        &admin,
+        json!({ "fileName": "a.txt", "contentType": "text/plain", "size": 5 }),
+    )
+    .await;
+    assert_eq!(
+        put(
+            &app,
+            arrived["uploadUrl"].as_str().unwrap(),
+            b"hello".to_vec()
+        )
+        .await,
+        200
+    );
+    let never = ticket(
+        &app,
+        &admin,
+        json!({ "fileName": "b.txt", "contentType": "text/plain", "size": 5 }),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        put(
+            &app,
+            never["uploadUrl"].as_str().unwrap(),
+            b"hello".to_vec()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        app.storage
+            .list(&format!("uploads/{org}"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let n = plugs::services::media::purge_abandoned_uploads(
+        &app.db,
+        &app.storage,
+        plugs::services::now(),
+    )
+    .await
+    .unwrap();
+    assert!(n >= 2, "both of this organization's expired uploads: {n}");
+    for t in [&arrived, &never] {
+        let gone = complete(&app, &admin, t["media"]["id"].as_str().unwrap()).await;
+        assert_eq!(error_code(&gone), Some("NOT_FOUND"), "{gone}");
+    }
+    assert_eq!(
+        app.storage.list(&format!("uploads/{org}")).await.unwrap(),
+        Vec::<String>::new()
+    );
+}

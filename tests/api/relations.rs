@@ -338,6 +338,11 @@ async fn child_connections_and_their_counts_are_batched() {
                 events(first: $n) { nodes { media(first: 2) { totalCount nodes { relatedEvent { id } } } } } }",
         ),
         (
+            "collections with their items (and uploaders); collections.rs fills them",
+            &["MediaCollection.items"][..],
+            "query($n: Int) { mediaCollections(first: $n) { nodes { createdBy { id } items(first: 2) { totalCount nodes { uploadedBy { id } } } } } }",
+        ),
+        (
             "events with their expenses (and approvals), spending and budget",
             &["Event.expenses"][..],
             "query($n: Int) { events(first: $n) { nodes { totalExpenses budgetReport { spent }

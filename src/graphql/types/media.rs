@@ -2,12 +2,17 @@ use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{Contact, Event, User, related, related_opt};
+use crate::db::pagination::{CountFn, DEFAULT_PAGE, Page, page_size};
 use crate::domain::enums::DbEnum;
 use crate::domain::enums::{MediaAccessLevel, MediaCollectionType, MediaStatus, MediaType, Stored};
 use crate::entities::{media, media_collections};
+use crate::error::AppError;
+use crate::graphql::args::page;
+use crate::graphql::connection::Connection;
+use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::{utc, utc_opt};
-use crate::services::media::{Links, Variant};
+use crate::services::media::{Links, Variant, Viewer};
 
 /// The stored forms of a media item.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +121,13 @@ impl Media {
     }
 }
 
-/// An ordered group of media (the `media_collection_items` table holds its members).
+/// An ordered group of media (the `media_collection_items` table holds its members). Every
+/// member sees every collection; its creator and admins change it.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct MediaCollection {
+    #[graphql(skip)]
+    pub row: std::sync::Arc<media_collections::Model>,
     pub id: ID,
     pub name: String,
     pub description: Option<String>,
@@ -133,13 +142,96 @@ impl From<media_collections::Model> for MediaCollection {
     fn from(m: media_collections::Model) -> Self {
         Self {
             id: m.id.into(),
-            name: m.name,
-            description: m.description,
+            name: m.name.clone(),
+            description: m.description.clone(),
             collection_type: Stored::from_db(&m.collection_type),
-            settings: Json(m.settings),
+            settings: Json(m.settings.clone()),
             created_at: utc(m.created_at),
             updated_at: utc(m.updated_at),
             deleted_at: utc_opt(m.deleted_at),
+            row: std::sync::Arc::new(m),
         }
+    }
+}
+
+#[ComplexObject]
+impl MediaCollection {
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let loaders = ctx.data::<Loaders>()?.get();
+        let scope = super::row_scope(self.row.organization_id);
+        related(&loaders.users, scope, self.row.created_by, "user").await
+    }
+
+    /// The members the caller may see (live items; PRIVATE ones only to their uploader and
+    /// admins), in the collection's order. The first page is batched across a page of
+    /// collections.
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Media>> {
+        use crate::graphql::loaders::{CollectionItems, CollectionKey};
+        use crate::services::collections;
+        // The caller's own organization: a collection of any other one would list nothing.
+        let viewer = Viewer::of(ctx.actor()?);
+        let collection = self.row.id;
+        let loaders = ctx.data::<Loaders>()?.get();
+        let counter = loaders.collection_items.clone();
+        let count: CountFn = std::sync::Arc::new(move || {
+            let counter = counter.clone();
+            Box::pin(async move {
+                let key = CollectionKey {
+                    viewer,
+                    collection,
+                    limit: None,
+                };
+                match counter.load_one(key).await {
+                    Ok(Some(CollectionItems::Count(n))) => Ok(n),
+                    Ok(_) => Ok(0),
+                    Err(e) => Err(AppError::Internal(e.message)),
+                }
+            })
+        });
+        let args = page(first, after, last, before);
+        let (rows, more, previous) =
+            if args.after.is_some() || args.before.is_some() || args.last.is_some() {
+                let p = collections::items_page(ctx.db(), &viewer, collection, &args).await?;
+                (p.items, p.has_next_page, p.has_previous_page)
+            } else {
+                let limit = page_size(args.first, "first")?.unwrap_or(DEFAULT_PAGE) as u16;
+                let key = CollectionKey {
+                    viewer,
+                    collection,
+                    limit: Some(limit),
+                };
+                match loaders.collection_items.load_one(key).await? {
+                    Some(CollectionItems::Page(p)) => {
+                        let keyset = collections::item_keyset();
+                        let rows = p.0.iter().map(|m| (keyset.cursor(m), m.clone())).collect();
+                        (rows, p.1, false)
+                    }
+                    _ => (Vec::new(), false, false),
+                }
+            };
+        let media = loaders
+            .media
+            .load_many(rows.iter().map(|(_, m)| (viewer.scope, m.media_id)))
+            .await?;
+        let items = rows
+            .into_iter()
+            .filter_map(|(cursor, m)| {
+                let row = media.get(&(viewer.scope, m.media_id))?;
+                (!row.is_deleted).then(|| (cursor, media::Model::clone(row)))
+            })
+            .collect();
+        Ok(Connection::from_page(Page {
+            items,
+            has_next_page: more,
+            has_previous_page: previous,
+            count,
+        }))
     }
 }

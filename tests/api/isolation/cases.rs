@@ -591,6 +591,104 @@ pub(crate) fn cases() -> Vec<Case> {
                 json!({ "id": o.trashed("deleteMedia", &id).await })
             }),
         ),
+        Case {
+            audit: Audit::Exempt(
+                "a pending upload is nobody's media yet: completeUpload writes its one row",
+            ),
+            ..m(
+                "createUpload",
+                "mutation($e: ID, $c: ID) { createUpload(input: { fileName: \"a.txt\", contentType: \"text/plain\", size: 5, relatedEventId: $e, relatedContactId: $c }) { uploadUrl } }",
+                &[
+                    ("createUpload.input.relatedEventId", "e", Event),
+                    ("createUpload.input.relatedContactId", "c", Contact),
+                ],
+                setup!(|o| json!({ "e": o.event().await, "c": o.contact().await })),
+            )
+        },
+        m(
+            "completeUpload",
+            "mutation($id: ID!) { completeUpload(mediaId: $id) { id } }",
+            &[("completeUpload.mediaId", "id", Media)],
+            setup!(|o| json!({ "id": o.pending_upload().await })),
+        ),
+        q(
+            "mediaCollection",
+            "query($id: ID!) { mediaCollection(id: $id) { id name items { nodes { id } } } }",
+            &[("mediaCollection.id", "id", Collection)],
+            setup!(|o| json!({ "id": o.collection().await })),
+        ),
+        q(
+            "mediaCollections",
+            "query($u: ID) { mediaCollections(filter: { createdBy: $u }) { totalCount nodes { id } } }",
+            &[("mediaCollections.filter.createdBy", "u", User)],
+            setup!(|o| json!({ "u": o.admin.user_id })),
+        ),
+        m(
+            "createMediaCollection",
+            "mutation { createMediaCollection(input: { name: \"Own\" }) { id } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "updateMediaCollection",
+            "mutation($id: ID!) { updateMediaCollection(id: $id, input: { name: \"Pwned\" }) { id } }",
+            &[("updateMediaCollection.id", "id", Collection)],
+            setup!(|o| json!({ "id": o.collection().await })),
+        ),
+        m(
+            "deleteMediaCollection",
+            "mutation($id: ID!) { deleteMediaCollection(id: $id) { id } }",
+            &[("deleteMediaCollection.id", "id", Collection)],
+            setup!(|o| json!({ "id": o.collection().await })),
+        ),
+        m(
+            "restoreMediaCollection",
+            "mutation($id: ID!) { restoreMediaCollection(id: $id) { id } }",
+            &[("restoreMediaCollection.id", "id", Collection)],
+            setup!(|o| {
+                let id = o.collection().await;
+                json!({ "id": o.trashed("deleteMediaCollection", &id).await })
+            }),
+        ),
+        m(
+            "addToCollection",
+            "mutation($c: ID!, $m: [ID!]!) { addToCollection(collectionId: $c, mediaIds: $m) { id } }",
+            &[
+                ("addToCollection.collectionId", "c", Collection),
+                ("addToCollection.mediaIds", "m", Media),
+            ],
+            setup!(|o| json!({ "c": o.collection().await, "m": [o.media().await] })),
+        ),
+        m(
+            "removeFromCollection",
+            "mutation($c: ID!, $m: [ID!]!) { removeFromCollection(collectionId: $c, mediaIds: $m) { id } }",
+            &[
+                ("removeFromCollection.collectionId", "c", Collection),
+                ("removeFromCollection.mediaIds", "m", Media),
+            ],
+            setup!(|o| {
+                let c = o.collection().await;
+                let m = o.media().await;
+                o.ok("mutation($c: ID!, $m: [ID!]!) { addToCollection(collectionId: $c, mediaIds: $m) { id } }",
+                    json!({ "c": c, "m": [m] })).await;
+                json!({ "c": c, "m": [m] })
+            }),
+        ),
+        m(
+            "reorderCollection",
+            "mutation($c: ID!, $m: [ID!]!) { reorderCollection(collectionId: $c, mediaIds: $m) { id } }",
+            &[
+                ("reorderCollection.collectionId", "c", Collection),
+                ("reorderCollection.mediaIds", "m", Media),
+            ],
+            setup!(|o| {
+                let c = o.collection().await;
+                let m = o.media().await;
+                o.ok("mutation($c: ID!, $m: [ID!]!) { addToCollection(collectionId: $c, mediaIds: $m) { id } }",
+                    json!({ "c": c, "m": [m] })).await;
+                json!({ "c": c, "m": [m] })
+            }),
+        ),
         // ---- notifications
         m(
             "markNotificationRead",

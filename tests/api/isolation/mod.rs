@@ -200,6 +200,9 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let media = v.media().await;
     let gone_media = v.media().await;
     v.step("deleteMedia", &gone_media).await;
+    let collection = v.collection().await;
+    let gone_collection = v.collection().await;
+    v.step("deleteMediaCollection", &gone_collection).await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -225,6 +228,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::Notification, vec![notification]),
         (Kind::Expense, vec![expense, gone_expense]),
         (Kind::Media, vec![media, gone_media]),
+        (Kind::Collection, vec![collection, gone_collection]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);
@@ -244,7 +248,9 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     expenseTrash: expenses(filter: { deleted: true }) { totalCount }
     expenseSummary { total { currency amount count } }
     media { totalCount nodes { id title accessLevel tags relatedEvent { id } relatedContact { id } } }
-    mediaTrash: media(filter: { deleted: true }) { totalCount } }";
+    mediaTrash: media(filter: { deleted: true }) { totalCount }
+    mediaCollections(first: 5) { totalCount nodes { id name updatedAt items(first: 5) { totalCount nodes { id } } } }
+    collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

@@ -20,6 +20,7 @@ pub(crate) enum Kind {
     Notification,
     Expense,
     Media,
+    Collection,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -174,6 +175,48 @@ impl Org {
         body["data"]["uploadMedia"]["id"]
             .as_str()
             .unwrap_or_else(|| panic!("uploadMedia: {body}"))
+            .to_owned()
+    }
+
+    /// A media collection of the admin's holding one fresh media item.
+    pub(crate) async fn collection(&self) -> String {
+        let id = self
+            .id(
+                "mutation { createMediaCollection(input: { name: \"Own\" }) { id } }",
+                json!({}),
+                "createMediaCollection",
+            )
+            .await;
+        let media = self.media().await;
+        self.ok(
+            "mutation($c: ID!, $m: [ID!]!) { addToCollection(collectionId: $c, mediaIds: $m) { id } }",
+            json!({ "c": id, "m": [media] }),
+        )
+        .await;
+        id
+    }
+
+    /// A direct upload of the admin's whose bytes have arrived (not yet completed).
+    pub(crate) async fn pending_upload(&self) -> String {
+        let data = self
+            .ok(
+                "mutation { createUpload(input: { fileName: \"notes.txt\", contentType: \"text/plain\", size: 9 }) { media { id } uploadUrl } }",
+                json!({}),
+            )
+            .await;
+        let url = data["createUpload"]["uploadUrl"].as_str().unwrap();
+        let put = self
+            .app
+            .client
+            .put(self.app.url(url))
+            .body("own notes")
+            .send()
+            .await
+            .expect("PUT answered");
+        assert_eq!(put.status(), 200, "the PUT of a direct upload");
+        data["createUpload"]["media"]["id"]
+            .as_str()
+            .unwrap()
             .to_owned()
     }
 
