@@ -142,7 +142,17 @@ pub fn test_config(url: &str) -> Config {
     // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
     // servers must not claim the test job kinds they do not know.
     config.jobs.workers = 0;
-    // Each app stores its media in a directory of its own, outside the repository.
+    // Each app stores its media in a directory of its own, outside the repository; or, when
+    // CI names an S3-compatible server (`PLUGS_TEST_S3_URL`, built with `--features s3`), under
+    // a prefix of its own there.
+    if let Ok(s3) = std::env::var("PLUGS_TEST_S3_URL") {
+        config.storage_url = format!(
+            "{}/app-{}",
+            s3.trim_end_matches('/'),
+            uuid::Uuid::new_v4().simple()
+        );
+        return config;
+    }
     config.storage_url = format!(
         "file://{}",
         std::env::temp_dir()
