@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use async_graphql::BatchRequest;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::GraphQLBatchRequest;
 use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -113,16 +112,14 @@ pub async fn post_handler(
     } else {
         None
     };
-    let batch = match <GraphQLBatchRequest as axum::extract::FromRequest<AppState>>::from_request(
-        request, &state,
-    )
-    .await
-    {
-        Ok(b) => b.into_inner(),
-        Err(rejection) => {
-            let message = rejection.0.to_string();
+    let batch = match read_batch(request, state.config.media.upload_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let message = e.to_string();
             // The body-limit layer surfaces here as a read error.
-            let status = if message.contains("length limit") {
+            let status = if message.contains("length limit")
+                || matches!(e, async_graphql::ParseRequestError::PayloadTooLarge)
+            {
                 StatusCode::PAYLOAD_TOO_LARGE
             } else {
                 StatusCode::BAD_REQUEST
@@ -168,6 +165,21 @@ pub async fn post_handler(
             },
         );
     }
+    if let BatchRequest::Single(r) = &batch
+        && r.uploads.len() > MAX_UPLOAD_FILES
+    {
+        return response::refusal(
+            media,
+            StatusCode::BAD_REQUEST,
+            AppError::BadUserInput {
+                message: format!(
+                    "an upload request carries at most {MAX_UPLOAD_FILES} files; this one has {}",
+                    r.uploads.len()
+                ),
+                field: None,
+            },
+        );
+    }
     if multipart && matches!(&batch, BatchRequest::Batch(list) if list.len() > 1) {
         return response::refusal(
             media,
@@ -193,6 +205,32 @@ pub async fn post_handler(
     let span = tracing::info_span!("graphql", request_id = %meta.request_id);
     let response = tracing::Instrument::instrument(state.graphql.execute_batch(batch), span).await;
     with_request_id(response::graphql(media, response), &meta)
+}
+
+/// Files one multipart request may carry (several `Upload` arguments of one operation).
+pub const MAX_UPLOAD_FILES: usize = 10;
+
+/// The request body as GraphQL requests: JSON, or a multipart upload whose files are spooled
+/// to disk, none over `max_file` bytes (the body-limit layer bounds the whole request, so
+/// the spooled files together as well; their number is checked once read).
+async fn read_batch(
+    request: axum::extract::Request,
+    max_file: usize,
+) -> Result<BatchRequest, async_graphql::ParseRequestError> {
+    use futures_util::TryStreamExt;
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(ToString::to_string);
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    let reader = tokio_util::io::StreamReader::new(body).compat();
+    let options = async_graphql::http::MultipartOptions::default().max_file_size(max_file);
+    async_graphql::http::receive_batch_body(content_type, reader, options).await
 }
 
 fn with_request_id(mut resp: Response, meta: &RequestMeta) -> Response {

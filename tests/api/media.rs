@@ -1242,3 +1242,53 @@ async fn an_expired_upload_url_is_refused_and_abandoned_uploads_are_removed() {
         Vec::<String>::new()
     );
 }
+
+#[tokio::test]
+async fn a_multipart_request_carries_at_most_ten_files() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let send = |n: usize| {
+        let mut map = serde_json::Map::new();
+        let mut doc = String::from("mutation(");
+        let mut body = String::new();
+        let mut vars = serde_json::Map::new();
+        for i in 0..n {
+            doc.push_str(&format!("$f{i}: Upload! "));
+            body.push_str(&format!("u{i}: uploadMedia(file: $f{i}) {{ id }} "));
+            vars.insert(format!("f{i}"), Value::Null);
+            map.insert(i.to_string(), json!([format!("variables.f{i}")]));
+        }
+        let operations = json!({ "query": format!("{doc}) {{ {body} }}"), "variables": vars });
+        let mut form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", Value::Object(map).to_string());
+        for i in 0..n {
+            let part = reqwest::multipart::Part::bytes(b"note".to_vec())
+                .file_name(format!("n{i}.txt"))
+                .mime_str("text/plain")
+                .unwrap();
+            form = form.part(i.to_string(), part);
+        }
+        app.client
+            .post(app.url("/graphql"))
+            .bearer_auth(&admin.access)
+            .header("apollo-require-preflight", "true")
+            .multipart(form)
+            .send()
+    };
+    let ten = send(10).await.unwrap();
+    assert_eq!(ten.status(), 200);
+    let body: Value = ten.json().await.unwrap();
+    assert!(body["errors"].is_null(), "{body}");
+    let eleven = send(11).await.unwrap();
+    assert_eq!(eleven.status(), 400);
+    let body: Value = eleven.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    let count = app
+        .gql_as(&admin.access, "{ media { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        count["data"]["media"]["totalCount"], 10,
+        "nothing of the refused request"
+    );
+}
