@@ -80,6 +80,8 @@ async fn main() {
         storage,
         broker: broker.clone(),
         config: Arc::new(config.clone()),
+        keyring: plugs::crypto::Keyring::development("jobs load"),
+        webhook_allow_private: false,
     };
     let registry = Arc::new(Registry::default().with::<Noop>());
     let mut next = 0u64;

@@ -40,6 +40,18 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Manage the keys of secrets at rest (`PLUGS_ENCRYPTION_KEYS`).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Re-encrypt every secret with the current (first) key; then older keys may be removed
+    /// from `PLUGS_ENCRYPTION_KEYS`.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -146,6 +146,13 @@ pub struct Config {
     /// Where bytes are stored (`storage::Storage::from_url`).
     pub storage_url: String,
     pub media: MediaConfig,
+    /// Encrypts secrets at rest (`PLUGS_ENCRYPTION_KEYS`; outside production, when unset, one
+    /// key derived from the development secret, and `keyring_is_development` says so).
+    pub keyring: crate::crypto::Keyring,
+    pub keyring_is_development: bool,
+    /// Outgoing webhooks may reach private, loopback and link-local addresses
+    /// (`PLUGS_WEBHOOK_ALLOW_PRIVATE=true`; for development and tests only).
+    pub webhook_allow_private: bool,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -325,6 +332,30 @@ impl Config {
                 }
                 url
             },
+            keyring: match get("PLUGS_ENCRYPTION_KEYS") {
+                Some(spec) => crate::crypto::Keyring::parse(&spec).map_err(|message| {
+                    ConfigError::Invalid {
+                        var: "PLUGS_ENCRYPTION_KEYS",
+                        message,
+                    }
+                })?,
+                None if env == Environment::Production => {
+                    return Err(ConfigError::Missing("PLUGS_ENCRYPTION_KEYS"));
+                }
+                // Replaced below, once the development secret is known.
+                None => crate::crypto::Keyring::development(""),
+            },
+            keyring_is_development: get("PLUGS_ENCRYPTION_KEYS").is_none(),
+            webhook_allow_private: match get("PLUGS_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        var: "PLUGS_WEBHOOK_ALLOW_PRIVATE",
+                        message: format!("{other:?} is not true or false"),
+                    });
+                }
+            },
             media: {
                 let d = MediaConfig::default();
                 MediaConfig {
@@ -416,6 +447,9 @@ impl Config {
                     ),
                 })?;
             config.auth.jwt_secret_file = Some(path);
+        }
+        if config.keyring_is_development {
+            config.keyring = crate::crypto::Keyring::development(&config.auth.jwt_secret);
         }
         Ok(config)
     }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod entities;
@@ -66,6 +67,30 @@ pub fn run_cli(cli: Cli) -> Result<(), BoxError> {
                 println!("  member: {} / {}", seed::MEMBER_EMAIL, seed::MEMBER_PASSWORD);
                 Ok(())
             }
+            Command::Keys {
+                action: cli::KeysAction::Rotate,
+            } => {
+                let db = db::connect(&config).await?;
+                Migrator::up(&db, None).await?;
+                let report = services::webhooks::reencrypt(&db, &config.keyring)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+                println!(
+                    "Re-encrypted {} secret(s) with key {:?}.",
+                    report.rotated,
+                    config.keyring.current()
+                );
+                if report.failed.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} secret(s) decrypt with none of the configured keys (webhook endpoints {:?}); they were left as they are",
+                        report.failed.len(),
+                        report.failed
+                    )
+                    .into())
+                }
+            }
             Command::Schema => unreachable!("handled before the runtime starts"),
         }
     });
@@ -118,7 +143,7 @@ async fn worker(config: Config) -> Result<(), BoxError> {
     let storage = storage::Storage::from_url(&config.storage_url)
         .map_err(|e| format!("PLUGS_STORAGE_URL: {e}"))?;
     let metrics = telemetry::Metrics::default();
-    let (stop, workers) = startup::start_jobs(&db, &broker, &storage, &metrics, &jobs);
+    let (stop, workers) = startup::start_jobs(&db, &broker, &storage, &metrics, &jobs, &config);
     tracing::info!(workers = jobs.workers, "The Plugs worker is running");
     shutdown_signal().await;
     startup::stop_jobs(stop, workers).await;

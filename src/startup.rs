@@ -43,6 +43,12 @@ impl Application {
 
     /// As `build`, on a database the caller has already connected and migrated.
     pub async fn build_with_db(config: Config, db: DatabaseConnection) -> Result<Self, BoxError> {
+        crate::crypto::install_tls_provider();
+        if config.keyring_is_development {
+            tracing::warn!(
+                "PLUGS_ENCRYPTION_KEYS is not set: secrets at rest use a development key derived from the development secret (set it in production)"
+            );
+        }
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
@@ -72,8 +78,14 @@ impl Application {
         spawn_housekeeping(&broker);
         let storage = crate::storage::Storage::from_url(&config.storage_url)
             .map_err(|e| format!("PLUGS_STORAGE_URL: {e}"))?;
-        let (stop_jobs, workers) =
-            start_jobs(&background, &broker, &storage, &metrics, &config.jobs);
+        let (stop_jobs, workers) = start_jobs(
+            &background,
+            &broker,
+            &storage,
+            &metrics,
+            &config.jobs,
+            &config,
+        );
         let links = crate::services::media::Links::new(
             &config.auth.jwt_secret,
             config.media.link_ttl,
@@ -196,6 +208,7 @@ pub fn start_jobs(
     storage: &crate::storage::Storage,
     metrics: &Metrics,
     config: &crate::jobs::JobsConfig,
+    app: &crate::config::Config,
 ) -> (
     tokio::sync::watch::Sender<bool>,
     Vec<tokio::task::JoinHandle<()>>,
@@ -206,6 +219,8 @@ pub fn start_jobs(
         storage: storage.clone(),
         broker: broker.clone(),
         config: std::sync::Arc::new(config.clone()),
+        keyring: app.keyring.clone(),
+        webhook_allow_private: app.webhook_allow_private,
     };
     crate::jobs::schedule::spawn(ctx.clone(), SCHEDULER_TICK, stopped.clone());
     let registry = std::sync::Arc::new(crate::jobs::Registry::standard());

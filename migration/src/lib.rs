@@ -23,6 +23,7 @@ mod m20261130_000011_jobs;
 mod m20261130_000012_expense_workflow;
 mod m20261130_000013_expense_receipts;
 mod m20261201_000014_direct_uploads;
+mod m20261201_000015_webhooks;
 pub mod schema;
 
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_expense_workflow::Migration),
             Box::new(m20261130_000013_expense_receipts::Migration),
             Box::new(m20261201_000014_direct_uploads::Migration),
+            Box::new(m20261201_000015_webhooks::Migration),
         ]
     }
 }

@@ -55,6 +55,8 @@ tenant_entity!(
     notifications("notification"): Some(notifications::Column::IsDeleted),
     integrations("integration"): Some(integrations::Column::IsDeleted),
     integration_logs("integration log"): None,
+    webhook_endpoints("webhook endpoint"): Some(webhook_endpoints::Column::IsDeleted),
+    webhook_deliveries("webhook delivery"): None,
     audit_logs("audit log"): None,
     refresh_tokens("session"): None,
 );

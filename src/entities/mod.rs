@@ -21,3 +21,5 @@ pub mod notifications;
 pub mod organizations;
 pub mod refresh_tokens;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;

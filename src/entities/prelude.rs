@@ -19,3 +19,5 @@ pub use super::notifications::Entity as Notifications;
 pub use super::organizations::Entity as Organizations;
 pub use super::refresh_tokens::Entity as RefreshTokens;
 pub use super::users::Entity as Users;
+pub use super::webhook_deliveries::Entity as WebhookDeliveries;
+pub use super::webhook_endpoints::Entity as WebhookEndpoints;

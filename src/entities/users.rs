@@ -79,6 +79,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     SelfRef1,
+    #[sea_orm(has_many = "super::webhook_endpoints::Entity")]
+    WebhookEndpoints,
 }
 
 impl Related<super::analytics_events::Entity> for Entity {
@@ -138,6 +140,12 @@ impl Related<super::organizations::Entity> for Entity {
 impl Related<super::refresh_tokens::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::RefreshTokens.def()
+    }
+}
+
+impl Related<super::webhook_endpoints::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::WebhookEndpoints.def()
     }
 }
 

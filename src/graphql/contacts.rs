@@ -286,25 +286,19 @@ impl ContactsMutation {
 
     /// Soft delete: the contact moves to the trash (`filter: { deleted: true }`).
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
-        Ok(services::soft_delete::<contacts::Entity>(
-            ctx.store(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            true,
+        Ok(
+            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, true)
+                .await?
+                .into(),
         )
-        .await?
-        .into())
     }
 
     async fn restore_contact(&self, ctx: &Context<'_>, id: ID) -> Res<Contact> {
-        Ok(services::soft_delete::<contacts::Entity>(
-            ctx.store(),
-            ctx.actor()?,
-            parse_id(&id, "id")?,
-            false,
+        Ok(
+            svc::set_deleted(ctx.store(), ctx.actor()?, parse_id(&id, "id")?, false)
+                .await?
+                .into(),
         )
-        .await?
-        .into())
     }
 
     /// Moves a contact along the funnel TARGET -> CONTACT -> PLUG (skipping a stage is fine).

@@ -25,6 +25,7 @@ pub mod schema;
 pub mod subscriptions;
 pub mod types;
 pub mod users;
+pub mod webhooks;
 
 pub use execute::Executor;
 pub use schema::{AppSchema, build_schema, sdl};

@@ -18,6 +18,7 @@ use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
 use crate::graphql::registrations::RegistrationsMutation;
 use crate::graphql::subscriptions::Subscription;
 use crate::graphql::users::{UsersMutation, UsersQuery};
+use crate::graphql::webhooks::{WebhookSettings, WebhooksMutation, WebhooksQuery};
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -47,6 +48,7 @@ pub struct Query(
     ExpensesQuery,
     MediaQuery,
     MediaCollectionQuery,
+    WebhooksQuery,
     NotificationsQuery,
     JobsQuery,
 );
@@ -65,6 +67,7 @@ pub struct Mutation(
     ExpensesMutation,
     MediaMutation,
     MediaCollectionMutation,
+    WebhooksMutation,
     NotificationsMutation,
 );
 
@@ -95,6 +98,10 @@ pub fn build_schema(
         .data(crate::services::media::DirectUploads {
             max_bytes: config.media.direct_upload_bytes,
             ticket_ttl: config.media.upload_ticket_ttl,
+        })
+        .data(WebhookSettings {
+            keyring: config.keyring.clone(),
+            allow_private: config.webhook_allow_private,
         })
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
     if !config.introspection() {

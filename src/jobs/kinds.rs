@@ -10,6 +10,41 @@ pub fn register(r: Registry) -> Registry {
         .with::<PurgeDeleted>()
         .with::<MakeVariants>()
         .with::<PurgeDeletedMedia>()
+        .with::<DeliverWebhook>()
+}
+
+/// One attempt of one webhook delivery (`services::webhooks::deliver`); a failed attempt
+/// schedules the next one itself (the Standard Webhooks schedule), so this job's own retries
+/// are only for trouble on our side (the database).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub organization_id: uuid::Uuid,
+    pub delivery_id: uuid::Uuid,
+}
+
+impl Job for DeliverWebhook {
+    const KIND: &'static str = "webhooks.deliver";
+    const MAX_ATTEMPTS: i32 = 5;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "a webhook delivery job names its organization",
+            );
+            let sender = crate::services::webhooks::Sender::shared(ctx.webhook_allow_private);
+            crate::services::webhooks::deliver(
+                &ctx.db,
+                &ctx.broker,
+                sender,
+                &ctx.keyring,
+                scope,
+                self.delivery_id,
+            )
+            .await?;
+            Ok(())
+        })
+    }
 }
 
 /// Deletes notifications whose `expiresAt` has passed (they are hidden from that instant).
@@ -69,8 +104,12 @@ impl Job for MakeVariants {
                 self.organization_id,
                 "a media job names the organization that enqueued it",
             );
-            crate::services::media::make_variants(&ctx.db, &ctx.storage, scope, self.media_id)
-                .await?;
+            let announced =
+                crate::services::media::make_variants(&ctx.db, &ctx.storage, scope, self.media_id)
+                    .await?;
+            if announced > 0 {
+                super::wake(&ctx.broker);
+            }
             Ok(())
         })
     }

@@ -81,6 +81,10 @@ pub struct JobContext {
     pub storage: crate::storage::Storage,
     pub broker: SharedBroker,
     pub config: Arc<JobsConfig>,
+    /// Decrypts secrets at rest (webhook signing secrets).
+    pub keyring: crate::crypto::Keyring,
+    /// Outgoing webhooks may reach private addresses (`PLUGS_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
 }
 
 /// Why a run failed.

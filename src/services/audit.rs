@@ -17,7 +17,12 @@ use crate::entities::audit_logs;
 use crate::error::AppError;
 
 /// Columns that never reach an audit row.
-const SECRETS: [&str; 3] = ["password_hash", "credentials", "token_hash"];
+const SECRETS: [&str; 4] = [
+    "password_hash",
+    "credentials",
+    "token_hash",
+    "secret_encrypted",
+];
 
 /// A row as JSON, secrets removed.
 pub fn snapshot<T: Serialize>(row: &T) -> Value {

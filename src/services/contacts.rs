@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::validate::{self, Text::Email, Text::Plain, Text::Url, set_text};
+use super::webhooks;
 use super::work::{Store, Work};
 use super::{Actor, Change, now};
 use crate::db::children::Children;
@@ -276,10 +277,30 @@ pub async fn create(
         ..Default::default()
     };
     apply(&mut a, patch)?;
-    let w = Work::begin(store, actor).await?;
+    let mut w = Work::begin(store, actor).await?;
     let row = a.insert(&w.txn).await?;
     w.audit::<contacts::Entity, _>(row.id, None, Some(&row))
         .await?;
+    webhooks::emit(&mut w, "contact.created", webhooks::api_json(&row)).await?;
+    w.commit().await?;
+    Ok(row)
+}
+
+/// Soft delete (`contact.deleted`) or restore (`contact.updated`).
+pub async fn set_deleted(
+    store: Store<'_>,
+    actor: &Actor,
+    id: Uuid,
+    deleted: bool,
+) -> Result<contacts::Model, AppError> {
+    let mut w = Work::begin(store, actor).await?;
+    let row = w.set_deleted::<contacts::Entity>(id, deleted).await?;
+    let kind = if deleted {
+        "contact.deleted"
+    } else {
+        "contact.updated"
+    };
+    webhooks::emit(&mut w, kind, webhooks::api_json(&row)).await?;
     w.commit().await?;
     Ok(row)
 }
@@ -296,7 +317,7 @@ async fn change(
         &mut contacts::ActiveModel,
     ) -> Result<(), AppError>,
 ) -> Result<contacts::Model, AppError> {
-    let w = Work::begin(store, actor).await?;
+    let mut w = Work::begin(store, actor).await?;
     let old = w.live::<contacts::Entity>(id).await?;
     let mut a: contacts::ActiveModel = old.clone().into();
     edit(&w, &old, &mut a).await?;
@@ -305,6 +326,7 @@ async fn change(
     let row = a.update(&w.txn).await?;
     w.audit::<contacts::Entity, _>(id, Some(&old), Some(&row))
         .await?;
+    webhooks::emit(&mut w, "contact.updated", webhooks::api_json(&row)).await?;
     w.commit().await?;
     Ok(row)
 }

@@ -327,6 +327,8 @@ pub async fn update(
         let message = "The time or place of an event you registered for has changed.";
         notify_registrants(&mut w, &row, title, message).await?;
     }
+    let data = super::webhooks::api_json(&row);
+    super::webhooks::emit(&mut w, "event.updated", data).await?;
     w.commit().await?;
     Ok(row)
 }
@@ -367,6 +369,12 @@ pub async fn transition(
         let message = "An event you registered for has been cancelled.";
         notify_registrants(&mut w, &row, title, message).await?;
     }
+    let kind = match to {
+        EventStatus::Published => "event.published",
+        EventStatus::Cancelled => "event.cancelled",
+        _ => "event.updated",
+    };
+    super::webhooks::emit(&mut w, kind, super::webhooks::api_json(&row)).await?;
     w.commit().await?;
     Ok(row)
 }

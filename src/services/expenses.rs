@@ -578,6 +578,7 @@ pub async fn create(
         &row,
     )
     .await?;
+    super::webhooks::emit(&mut w, "expense.submitted", super::webhooks::api_json(&row)).await?;
     w.commit().await?;
     Ok(row)
 }
@@ -883,6 +884,7 @@ pub async fn approve(
             text,
         )
         .await?;
+        super::webhooks::emit(&mut w, "expense.approved", super::webhooks::api_json(&row)).await?;
     } else {
         let approver = submitter_name(&w, actor.user_id).await?;
         let text = format!(
@@ -942,6 +944,7 @@ pub async fn reject(
         text,
     )
     .await?;
+    super::webhooks::emit(&mut w, "expense.rejected", super::webhooks::api_json(&row)).await?;
     w.commit().await?;
     Ok(row)
 }
@@ -995,6 +998,7 @@ pub async fn mark_paid(
         text,
     )
     .await?;
+    super::webhooks::emit(&mut w, "expense.paid", super::webhooks::api_json(&row)).await?;
     w.commit().await?;
     Ok(row)
 }

@@ -467,6 +467,9 @@ pub async fn upload(
                 media_id: row.id,
             };
             crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
+        } else {
+            let data = super::webhooks::api_json(&row);
+            super::webhooks::emit(&mut w, "media.ready", data).await?;
         }
         w.commit().await?;
         Ok::<_, AppError>(row)
@@ -658,6 +661,9 @@ pub async fn complete_upload(
             media_id: id,
         };
         crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
+    } else {
+        let data = super::webhooks::api_json(&done);
+        super::webhooks::emit(&mut w, "media.ready", data).await?;
     }
     w.commit().await?;
     if let Err(e) = storage.delete(&staging).await {
@@ -1003,18 +1009,18 @@ pub fn render(original: &[u8]) -> Result<((u32, u32), Vec<Rendered>), String> {
 
 /// The job's work for one item: render and store its variants, then mark it READY with its
 /// dimensions, or FAILED with the reason. Idempotent: an item no longer PROCESSING is left
-/// alone.
+/// alone. Returns how many webhook deliveries it enqueued (the caller wakes the workers).
 pub async fn make_variants(
     db: &DatabaseConnection,
     storage: &Storage,
     scope: Scoped,
     id: Uuid,
-) -> Result<(), AppError> {
+) -> Result<usize, AppError> {
     let Some(row) = scope.by_id::<media::Entity>(id).one(db).await? else {
-        return Ok(());
+        return Ok(0);
     };
     if MediaStatus::from_db(&row.status)? != MediaStatus::Processing {
-        return Ok(());
+        return Ok(0);
     }
     let original = read_all(storage, &key(&row, Variant::Original)).await?;
     // One decode at a time per process: each may take up to MAX_DECODE_BYTES and more.
@@ -1051,18 +1057,31 @@ pub async fn make_variants(
             MediaStatus::Failed
         }
     };
-    // Only if still PROCESSING: a second run of the job changes nothing.
+    // Only if still PROCESSING: a second run of the job changes nothing. READY is announced
+    // (`media.ready`) in the same transaction.
+    use sea_orm::TransactionTrait;
     use sea_orm::sea_query::Expr;
-    scope
+    let txn = db.begin().await?;
+    let changed = scope
         .update_many::<media::Entity>()
         .col_expr(media::Column::Status, Expr::value(status.as_str()))
         .col_expr(media::Column::Metadata, Expr::value(metadata))
         .col_expr(media::Column::UpdatedAt, Expr::value(now()))
         .filter(media::Column::Id.eq(id))
         .filter(media::Column::Status.eq(MediaStatus::Processing.as_str()))
-        .exec(db)
-        .await?;
-    Ok(())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let mut announced = 0;
+    if changed == 1
+        && status == MediaStatus::Ready
+        && let Some(row) = scope.by_id::<media::Entity>(id).one(&txn).await?
+    {
+        let data = super::webhooks::api_json(&row);
+        announced = super::webhooks::emit_system(&txn, scope, "media.ready", data).await?;
+    }
+    txn.commit().await?;
+    Ok(announced)
 }
 
 /// An image whose variants job was given up: FAILED with the reason, if still PROCESSING.

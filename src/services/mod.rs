@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod registrations;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 pub mod work;
 
 use chrono::{DateTime, FixedOffset, Timelike, Utc};

@@ -215,6 +215,12 @@ pub async fn register(
     w.audit::<event_attendees::Entity, _>(row.id, None, Some(&row))
         .await?;
     w.signal(signal(&row, AttendeeChangeKind::Registered));
+    super::webhooks::emit(
+        &mut w,
+        "attendee.registered",
+        super::webhooks::api_json(&row),
+    )
+    .await?;
     w.notify(vec![confirmed(&event.title, &row)]).await?;
     w.commit().await?;
     Ok(row)
@@ -257,6 +263,12 @@ pub async fn cancel(
     w.audit::<event_attendees::Entity, _>(row.id, Some(&old), Some(&row))
         .await?;
     w.signal(signal(&row, AttendeeChangeKind::Cancelled));
+    super::webhooks::emit(
+        &mut w,
+        "attendee.cancelled",
+        super::webhooks::api_json(&row),
+    )
+    .await?;
     w.commit().await?;
     Ok(row)
 }
@@ -314,6 +326,10 @@ pub async fn check(
         AttendeeChangeKind::CheckedOut
     };
     w.signal(signal(&row, kind));
+    if kind == AttendeeChangeKind::CheckedIn {
+        let data = super::webhooks::api_json(&row);
+        super::webhooks::emit(&mut w, "attendee.checked_in", data).await?;
+    }
     w.commit().await?;
     Ok(row)
 }

@@ -171,6 +171,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub broker: plugs::realtime::SharedBroker,
     pub storage: plugs::storage::Storage,
+    /// The app's key for secrets at rest.
+    pub keyring: plugs::crypto::Keyring,
     /// Keeps a SQLite file alive for as long as the app runs.
     _test_db: Arc<TestDb>,
 }
@@ -187,8 +189,20 @@ pub async fn two_instances() -> (TestApp, TestApp) {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let a = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
-    let b = spawn_app_with(|c| c.auth.jwt_secret = secret.clone()).await;
+    // One deployment: one token secret and one key for secrets at rest.
+    let keyring = plugs::crypto::Keyring::development(&secret);
+    let a = spawn_app_with(|c| {
+        c.auth.jwt_secret = secret.clone();
+        c.keyring = keyring.clone();
+        c.webhook_allow_private = true;
+    })
+    .await;
+    let b = spawn_app_with(|c| {
+        c.auth.jwt_secret = secret.clone();
+        c.keyring = keyring.clone();
+        c.webhook_allow_private = true;
+    })
+    .await;
     (a, b)
 }
 
@@ -209,6 +223,8 @@ pub async fn spawn_app_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (TestApp, tokio::task::JoinHandle<()>) {
     let storage = plugs::storage::Storage::from_url(&config.storage_url).expect("test storage");
+    let keyring = config.keyring.clone();
+    plugs::crypto::install_tls_provider();
     let app = Application::build(config).await.expect("app builds");
     let addr = format!("http://{}", app.addr());
     let db = app.db().clone();
@@ -222,6 +238,7 @@ pub async fn spawn_app_on(
         db,
         broker,
         storage,
+        keyring,
         _test_db: test_db,
     };
     (app, running)

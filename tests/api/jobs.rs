@@ -159,6 +159,8 @@ async fn other_instance(app: &TestApp, config: JobsConfig) -> JobContext {
         storage: app.storage.clone(),
         broker: Arc::new(plugs::realtime::InProcessBroker::new(64)),
         config: Arc::new(config),
+        keyring: app.keyring.clone(),
+        webhook_allow_private: true,
     }
 }
 
@@ -168,6 +170,8 @@ fn context(app: &TestApp, config: JobsConfig) -> JobContext {
         storage: app.storage.clone(),
         broker: app.broker.clone(),
         config: Arc::new(config),
+        keyring: app.keyring.clone(),
+        webhook_allow_private: true,
     }
 }
 

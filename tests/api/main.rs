@@ -33,4 +33,5 @@ mod storage;
 mod subscriptions;
 mod users;
 mod views;
+mod webhooks;
 mod ws;

@@ -670,6 +670,8 @@ async fn the_bytes_of_media_deleted_long_ago_are_removed_and_recent_ones_kept() 
         storage: app.storage.clone(),
         broker: app.broker.clone(),
         config: std::sync::Arc::new(plugs::jobs::JobsConfig::default()),
+        keyring: app.keyring.clone(),
+        webhook_allow_private: true,
     };
     use plugs::jobs::Job as _;
     plugs::jobs::kinds::PurgeDeletedMedia { days: 30 }
@@ -874,6 +876,8 @@ async fn an_image_whose_job_is_given_up_is_failed_not_processing_for_ever() {
         storage: app.storage.clone(),
         broker: app.broker.clone(),
         config: std::sync::Arc::new(plugs::jobs::JobsConfig::default()),
+        keyring: app.keyring.clone(),
+        webhook_allow_private: true,
     };
     let waiting = uploaded(&app, &admin, png(20, 20), "w.png", None, json!({})).await;
     let done = uploaded(&app, &admin, png(20, 20), "d.png", None, json!({})).await;

@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 19] = [
+const TABLES: [&str; 21] = [
     "analytics_events",
     "audit_logs",
     "contact_interactions",
@@ -23,6 +23,8 @@ const TABLES: [&str; 19] = [
     "organizations",
     "refresh_tokens",
     "users",
+    "webhook_deliveries",
+    "webhook_endpoints",
 ];
 
 /// Every index of seed 004 with its partial-index condition.

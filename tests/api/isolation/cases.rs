@@ -689,6 +689,43 @@ pub(crate) fn cases() -> Vec<Case> {
                 json!({ "c": c, "m": [m] })
             }),
         ),
+        // ---- webhooks
+        q(
+            "webhookDeliveries",
+            "query($e: ID!) { webhookDeliveries(endpointId: $e) { nodes { id payload } } }",
+            &[("webhookDeliveries.endpointId", "e", WebhookEndpoint)],
+            setup!(|o| json!({ "e": o.webhook_endpoint().await })),
+        ),
+        m(
+            "createWebhookEndpoint",
+            "mutation { createWebhookEndpoint(input: { url: \"http://93.184.215.14/own\", eventTypes: [\"event.published\"] }) { secret } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "updateWebhookEndpoint",
+            "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: { description: \"Pwned\" }) { id } }",
+            &[("updateWebhookEndpoint.id", "id", WebhookEndpoint)],
+            setup!(|o| json!({ "id": o.webhook_endpoint().await })),
+        ),
+        m(
+            "deleteWebhookEndpoint",
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }",
+            &[("deleteWebhookEndpoint.id", "id", WebhookEndpoint)],
+            setup!(|o| json!({ "id": o.webhook_endpoint().await })),
+        ),
+        m(
+            "rotateWebhookSecret",
+            "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
+            &[("rotateWebhookSecret.id", "id", WebhookEndpoint)],
+            setup!(|o| json!({ "id": o.webhook_endpoint().await })),
+        ),
+        m(
+            "redeliverWebhook",
+            "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }",
+            &[("redeliverWebhook.deliveryId", "id", WebhookDelivery)],
+            setup!(|o| json!({ "id": o.webhook_delivery().await })),
+        ),
         // ---- notifications
         m(
             "markNotificationRead",

@@ -203,6 +203,10 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let collection = v.collection().await;
     let gone_collection = v.collection().await;
     v.step("deleteMediaCollection", &gone_collection).await;
+    let hook = v.webhook_endpoint().await;
+    let gone_hook = v.webhook_endpoint().await;
+    v.step("deleteWebhookEndpoint", &gone_hook).await;
+    let delivery = v.webhook_delivery().await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -229,6 +233,8 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::Expense, vec![expense, gone_expense]),
         (Kind::Media, vec![media, gone_media]),
         (Kind::Collection, vec![collection, gone_collection]),
+        (Kind::WebhookEndpoint, vec![hook, gone_hook]),
+        (Kind::WebhookDelivery, vec![delivery]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);
@@ -250,7 +256,8 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     media { totalCount nodes { id title accessLevel tags relatedEvent { id } relatedContact { id } } }
     mediaTrash: media(filter: { deleted: true }) { totalCount }
     mediaCollections(first: 5) { totalCount nodes { id name updatedAt items(first: 5) { totalCount nodes { id } } } }
-    collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount } }";
+    collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount }
+    webhookEndpoints { id url eventTypes isEnabled description updatedAt } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

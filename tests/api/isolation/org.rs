@@ -21,6 +21,8 @@ pub(crate) enum Kind {
     Expense,
     Media,
     Collection,
+    WebhookEndpoint,
+    WebhookDelivery,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -194,6 +196,37 @@ impl Org {
         )
         .await;
         id
+    }
+
+    /// A webhook endpoint of the organization (a public address; nothing is sent: no workers
+    /// run in these tests).
+    pub(crate) async fn webhook_endpoint(&self) -> String {
+        let data = self
+            .ok(
+                "mutation { createWebhookEndpoint(input: { url: \"http://93.184.215.14/hook\", eventTypes: [\"contact.created\"] }) { endpoint { id } } }",
+                json!({}),
+            )
+            .await;
+        data["createWebhookEndpoint"]["endpoint"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A delivery of a fresh endpoint (a contact created for it).
+    pub(crate) async fn webhook_delivery(&self) -> String {
+        let endpoint = self.webhook_endpoint().await;
+        self.contact().await;
+        let data = self
+            .ok(
+                "query($e: ID!) { webhookDeliveries(endpointId: $e) { nodes { id } } }",
+                json!({ "e": endpoint }),
+            )
+            .await;
+        data["webhookDeliveries"]["nodes"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no delivery: {data}"))
+            .to_owned()
     }
 
     /// A direct upload of the admin's whose bytes have arrived (not yet completed).
