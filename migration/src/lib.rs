@@ -24,6 +24,7 @@ mod m20261130_000012_expense_workflow;
 mod m20261130_000013_expense_receipts;
 mod m20261201_000014_direct_uploads;
 mod m20261201_000015_webhooks;
+mod m20261201_000016_integration_log_states;
 pub mod schema;
 
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000013_expense_receipts::Migration),
             Box::new(m20261201_000014_direct_uploads::Migration),
             Box::new(m20261201_000015_webhooks::Migration),
+            Box::new(m20261201_000016_integration_log_states::Migration),
         ]
     }
 }

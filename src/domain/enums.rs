@@ -243,7 +243,13 @@ db_enum!(IntegrationOperation {
     Import = "import",
     Webhook = "webhook",
 });
-db_enum!(IntegrationLogStatus { Success = "success", Failed = "failed", Partial = "partial" });
+db_enum!(IntegrationLogStatus {
+    Queued = "queued",
+    Running = "running",
+    Success = "success",
+    Failed = "failed",
+    Partial = "partial",
+});
 db_enum!(
     /// A background job: AVAILABLE (waiting, or waiting to retry) -> RUNNING -> COMPLETED, or
     /// DISCARDED once its attempts are spent or its payload is unreadable.

@@ -8,6 +8,7 @@ use crate::graphql::audit::AuditQuery;
 use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::expenses::{ExpensesMutation, ExpensesQuery};
+use crate::graphql::integrations::{IntegrationsMutation, IntegrationsQuery};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::jobs::JobsQuery;
 use crate::graphql::media::{
@@ -49,6 +50,7 @@ pub struct Query(
     MediaQuery,
     MediaCollectionQuery,
     WebhooksQuery,
+    IntegrationsQuery,
     NotificationsQuery,
     JobsQuery,
 );
@@ -68,6 +70,7 @@ pub struct Mutation(
     MediaMutation,
     MediaCollectionMutation,
     WebhooksMutation,
+    IntegrationsMutation,
     NotificationsMutation,
 );
 

@@ -114,21 +114,12 @@ pub async fn post_handler(
     };
     let batch = match read_batch(request, state.config.media.upload_bytes).await {
         Ok(b) => b,
-        Err(e) => {
-            let message = e.to_string();
-            // The body-limit layer surfaces here as a read error.
-            let status = if message.contains("length limit")
-                || matches!(e, async_graphql::ParseRequestError::PayloadTooLarge)
-            {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
+        Err(refused) => {
             return response::refusal(
                 media,
-                status,
+                refused.status,
                 AppError::BadUserInput {
-                    message: format!("malformed GraphQL request: {message}"),
+                    message: refused.message,
                     field: None,
                 },
             );
@@ -165,21 +156,6 @@ pub async fn post_handler(
             },
         );
     }
-    if let BatchRequest::Single(r) = &batch
-        && r.uploads.len() > MAX_UPLOAD_FILES
-    {
-        return response::refusal(
-            media,
-            StatusCode::BAD_REQUEST,
-            AppError::BadUserInput {
-                message: format!(
-                    "an upload request carries at most {MAX_UPLOAD_FILES} files; this one has {}",
-                    r.uploads.len()
-                ),
-                field: None,
-            },
-        );
-    }
     if multipart && matches!(&batch, BatchRequest::Batch(list) if list.len() > 1) {
         return response::refusal(
             media,
@@ -207,16 +183,11 @@ pub async fn post_handler(
     with_request_id(response::graphql(media, response), &meta)
 }
 
-/// Files one multipart request may carry (several `Upload` arguments of one operation).
-pub const MAX_UPLOAD_FILES: usize = 10;
-
-/// The request body as GraphQL requests: JSON, or a multipart upload whose files are spooled
-/// to disk, none over `max_file` bytes (the body-limit layer bounds the whole request, so
-/// the spooled files together as well; their number is checked once read).
+/// The request body as GraphQL requests: JSON, or a multipart upload (`http::multipart`).
 async fn read_batch(
     request: axum::extract::Request,
     max_file: usize,
-) -> Result<BatchRequest, async_graphql::ParseRequestError> {
+) -> Result<BatchRequest, super::multipart::Refused> {
     use futures_util::TryStreamExt;
     use tokio_util::compat::TokioAsyncReadCompatExt;
     let content_type = request
@@ -224,13 +195,38 @@ async fn read_batch(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(ToString::to_string);
+    if let Some(ct) = content_type.as_deref()
+        && ct
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+    {
+        let boundary = multer::parse_boundary(ct).map_err(|e| super::multipart::Refused {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("malformed multipart request: {e}"),
+        })?;
+        return super::multipart::read(request.into_body(), &boundary, max_file as u64).await;
+    }
     let body = request
         .into_body()
         .into_data_stream()
         .map_err(|e| std::io::Error::other(e.to_string()));
     let reader = tokio_util::io::StreamReader::new(body).compat();
-    let options = async_graphql::http::MultipartOptions::default().max_file_size(max_file);
-    async_graphql::http::receive_batch_body(content_type, reader, options).await
+    let options = async_graphql::http::MultipartOptions::default();
+    async_graphql::http::receive_batch_body(content_type, reader, options)
+        .await
+        .map_err(|e| {
+            let message = e.to_string();
+            let status = if message.contains("length limit") {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            super::multipart::Refused {
+                status,
+                message: format!("malformed GraphQL request: {message}"),
+            }
+        })
 }
 
 fn with_request_id(mut resp: Response, meta: &RequestMeta) -> Response {

@@ -311,6 +311,20 @@ pub async fn upload(
             "this upload URL is invalid or has expired; ask the API for a new ticket",
         );
     };
+    let scope = Scoped::system(org, "a signed upload URL names its organization");
+    match svc::is_pending_upload(&state.db, scope, id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return status(
+                StatusCode::CONFLICT,
+                "this upload is complete or gone; ask the API for a new ticket",
+            );
+        }
+        Err(e) => {
+            tracing::error!("upload: {e:?}");
+            return status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+        }
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

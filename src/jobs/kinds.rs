@@ -20,6 +20,10 @@ pub fn register(r: Registry) -> Registry {
 pub struct DeliverWebhook {
     pub organization_id: uuid::Uuid,
     pub delivery_id: uuid::Uuid,
+    /// Which attempt this job makes (0: the first); a job for an attempt the delivery is no
+    /// longer at does nothing.
+    #[serde(default)]
+    pub attempt: i32,
 }
 
 impl Job for DeliverWebhook {
@@ -40,9 +44,26 @@ impl Job for DeliverWebhook {
                 &ctx.keyring,
                 scope,
                 self.delivery_id,
+                self.attempt,
             )
             .await?;
             Ok(())
+        })
+    }
+
+    /// Given up (our side failed every time): the delivery is FAILED, not pending for ever.
+    fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "a webhook delivery job names its organization",
+            );
+            let reason = format!("the delivery could not be attempted: {error}");
+            if let Err(e) =
+                crate::services::webhooks::give_up(&ctx.db, scope, self.delivery_id, &reason).await
+            {
+                tracing::error!(delivery = %self.delivery_id, "marking a delivery failed: {e:?}");
+            }
         })
     }
 }

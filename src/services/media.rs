@@ -535,6 +535,15 @@ pub async fn create_upload(
             format!("files of type {declared} are not accepted"),
         ));
     };
+    if media_type == MediaType::Image && size > MAX_IMAGE_BYTES {
+        return Err(AppError::bad_input(
+            "size",
+            format!(
+                "images are at most {} MiB (their variants are made from the whole file)",
+                MAX_IMAGE_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
     let id = Uuid::new_v4();
     let expires_at = chrono::Utc::now()
         + chrono::Duration::from_std(limits.ticket_ttl)
@@ -586,8 +595,11 @@ pub async fn complete_upload(
         return Ok(row);
     }
     let staging = staging_key(row.organization_id, id);
-    let stored = match storage.head(&staging).await {
-        Ok(info) => info,
+    // Checked on a copy of its own: a PUT replayed meanwhile cannot swap the bytes between
+    // the checks and the publication.
+    let checking = format!("{staging}.checking-{}", Uuid::new_v4().simple());
+    match storage.copy(&staging, &checking).await {
+        Ok(()) => {}
         Err(crate::storage::StorageError::NotFound(_)) => {
             return Err(AppError::bad_input(
                 "mediaId",
@@ -595,81 +607,105 @@ pub async fn complete_upload(
             ));
         }
         Err(e) => return Err(AppError::Internal(format!("checking an upload: {e}"))),
-    };
-    let size = u64::try_from(row.file_size).unwrap_or(0);
-    if stored.size != size {
-        let _ = storage.delete(&staging).await;
-        return Err(AppError::bad_input(
-            "mediaId",
-            format!(
-                "{} bytes arrived but {size} were announced; PUT the file again",
-                stored.size
-            ),
-        ));
     }
-    let head = storage
-        .get_range(&staging, 0..size.min(SNIFF_BYTES as u64))
-        .await
-        .map_err(|e| AppError::Internal(format!("reading an upload: {e}")))?;
-    let sniffed = match sniff(&head, Some(&row.mime_type)) {
-        Ok(found) => found,
-        Err(refused) => {
+    let published = async {
+        let stored = storage
+            .head(&checking)
+            .await
+            .map_err(|e| AppError::Internal(format!("checking an upload: {e}")))?;
+        let size = u64::try_from(row.file_size).unwrap_or(0);
+        if stored.size != size {
             let _ = storage.delete(&staging).await;
-            let w = Work::begin(store, actor).await?;
-            actor
-                .scope()
-                .delete_many::<media::Entity>()
-                .filter(media::Column::Id.eq(id))
-                .filter(media::Column::UploadExpiresAt.is_not_null())
-                .exec(&w.txn)
-                .await?;
-            w.commit().await?;
-            return Err(refused);
+            return Err(AppError::bad_input(
+                "mediaId",
+                format!(
+                    "{} bytes arrived but {size} were announced; PUT the file again",
+                    stored.size
+                ),
+            ));
         }
-    };
-    let original = key(&row, Variant::Original);
-    storage
-        .copy(&staging, &original)
-        .await
-        .map_err(|e| AppError::Internal(format!("storing an upload: {e}")))?;
-    let mut w = Work::begin(store, actor).await?;
-    let pending = w
-        .lock(
-            actor.scope().by_id::<media::Entity>(id),
-            sea_orm::sea_query::LockType::Update,
-        )
-        .one(&w.txn)
-        .await?
-        .ok_or_else(missing::<media::Entity>)?;
-    if pending.upload_expires_at.is_none() {
-        // Completed by a concurrent call meanwhile.
-        w.commit().await?;
-        let _ = storage.delete(&staging).await;
-        return Ok(pending);
-    }
-    let mut a: media::ActiveModel = pending.into();
-    a.upload_expires_at = Set(None);
-    a.is_deleted = Set(false);
-    a.mime_type = Set(sniffed.0.into());
-    a.media_type = Set(sniffed.1.as_str().into());
-    a.updated_at = Set(now());
-    let done = a.update(&w.txn).await?;
-    w.audit::<media::Entity, _>(id, None, Some(&done)).await?;
-    if sniffed.1 == MediaType::Image {
-        let job = crate::jobs::kinds::MakeVariants {
-            organization_id: done.organization_id,
-            media_id: id,
+        let head = storage
+            .get_range(&checking, 0..size.min(SNIFF_BYTES as u64))
+            .await
+            .map_err(|e| AppError::Internal(format!("reading an upload: {e}")))?;
+        let sniffed = match sniff(&head, Some(&row.mime_type)) {
+            Ok(found) => found,
+            Err(refused) => {
+                let _ = storage.delete(&staging).await;
+                let w = Work::begin(store, actor).await?;
+                actor
+                    .scope()
+                    .delete_many::<media::Entity>()
+                    .filter(media::Column::Id.eq(id))
+                    .filter(media::Column::UploadExpiresAt.is_not_null())
+                    .exec(&w.txn)
+                    .await?;
+                w.commit().await?;
+                return Err(refused);
+            }
         };
-        crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
-    } else {
-        let data = super::webhooks::api_json(&done);
-        super::webhooks::emit(&mut w, "media.ready", data).await?;
+        // The row stays locked while the checked bytes become the original: of two
+        // completions, only the first to lock it publishes.
+        let mut w = Work::begin(store, actor).await?;
+        let pending = w
+            .lock(
+                actor.scope().by_id::<media::Entity>(id),
+                sea_orm::sea_query::LockType::Update,
+            )
+            .one(&w.txn)
+            .await?
+            .ok_or_else(missing::<media::Entity>)?;
+        if pending.upload_expires_at.is_none() {
+            w.commit().await?;
+            return Ok(pending);
+        }
+        storage
+            .copy(&checking, &key(&row, Variant::Original))
+            .await
+            .map_err(|e| AppError::Internal(format!("storing an upload: {e}")))?;
+        let mut a: media::ActiveModel = pending.into();
+        a.upload_expires_at = Set(None);
+        a.is_deleted = Set(false);
+        a.mime_type = Set(sniffed.0.into());
+        a.media_type = Set(sniffed.1.as_str().into());
+        a.updated_at = Set(now());
+        let done = a.update(&w.txn).await?;
+        w.audit::<media::Entity, _>(id, None, Some(&done)).await?;
+        if sniffed.1 == MediaType::Image {
+            let job = crate::jobs::kinds::MakeVariants {
+                organization_id: done.organization_id,
+                media_id: id,
+            };
+            crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
+        } else {
+            let data = super::webhooks::api_json(&done);
+            super::webhooks::emit(&mut w, "media.ready", data).await?;
+        }
+        w.commit().await?;
+        Ok(done)
     }
-    w.commit().await?;
-    if let Err(e) = storage.delete(&staging).await {
+    .await;
+    let _ = storage.delete(&checking).await;
+    if published.is_ok()
+        && let Err(e) = storage.delete(&staging).await
+    {
         tracing::warn!(key = %staging, "a completed upload's staging copy stays: {e}");
     }
-    Ok(done)
+    published
+}
+
+/// Whether a direct upload still waits for its bytes (its `PUT` URL names its organization).
+pub async fn is_pending_upload(
+    db: &impl ConnectionTrait,
+    scope: Scoped,
+    id: Uuid,
+) -> Result<bool, AppError> {
+    Ok(scope
+        .by_id::<media::Entity>(id)
+        .filter(media::Column::UploadExpiresAt.is_not_null())
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Removes direct uploads never completed whose ticket expired before `before`: their rows,
@@ -923,6 +959,9 @@ pub async fn for_link(
     Ok(scope.live_by_id::<media::Entity>(id).one(db).await?)
 }
 
+/// The largest image file whose variants are made (an image is read whole to decode it).
+pub const MAX_IMAGE_BYTES: u64 = 50 * 1024 * 1024;
+
 /// Image variants: how large the work may get. A decompression bomb (a small file that
 /// claims huge dimensions) is refused by these limits before its pixels are allocated.
 pub const MAX_IMAGE_SIDE: u32 = 12_000;
@@ -1022,7 +1061,16 @@ pub async fn make_variants(
     if MediaStatus::from_db(&row.status)? != MediaStatus::Processing {
         return Ok(0);
     }
-    let original = read_all(storage, &key(&row, Variant::Original)).await?;
+    let original_key = key(&row, Variant::Original);
+    let stored = storage
+        .head(&original_key)
+        .await
+        .map_err(|e| AppError::Internal(format!("reading {original_key}: {e}")))?;
+    if stored.size > MAX_IMAGE_BYTES {
+        give_up(db, scope, id, "the image file is too large to process").await?;
+        return Ok(0);
+    }
+    let original = read_all(storage, &original_key).await?;
     // One decode at a time per process: each may take up to MAX_DECODE_BYTES and more.
     let permit = DECODING
         .acquire()
@@ -1140,7 +1188,7 @@ pub async fn purge_deleted(
     }
 }
 
-/// A stored object read whole (originals are at most the upload limit).
+/// A stored object read whole (image originals are at most `MAX_IMAGE_BYTES`: checked first).
 async fn read_all(storage: &Storage, key: &str) -> Result<Vec<u8>, AppError> {
     use futures_util::TryStreamExt;
     let got = storage

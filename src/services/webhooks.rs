@@ -94,14 +94,14 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || (first == 0x0064 && v6.segments()[1] == 0xff9b)) // NAT64 (embeds IPv4)
+            let [first, second, ..] = v6.segments();
+            // Global unicast only (2000::/3), less the ranges that tunnel to or embed other
+            // addresses (6to4, Teredo) and those reserved for documentation and ORCHID.
+            (first & 0xe000) == 0x2000
+                && first != 0x2002
+                && !(first == 0x2001 && second == 0x0000)
+                && !(first == 0x2001 && second == 0x0db8)
+                && !(first == 0x2001 && (second & 0xfff0) == 0x0010)
         }
     }
 }
@@ -144,10 +144,10 @@ pub async fn check_destination(url: &reqwest::Url, allow_private: bool) -> Resul
     if addrs.is_empty() {
         return Err(refused(format!("{host} does not resolve")));
     }
-    if let Some(a) = addrs.iter().find(|a| !is_public(a.ip())) {
+    if addrs.iter().any(|a| !is_public(a.ip())) {
+        // Which address is not said: it would map internal names for whoever asks.
         return Err(refused(format!(
-            "{host} is a private, loopback or link-local address ({}); webhooks go to public hosts",
-            a.ip()
+            "{host} is or resolves to a private, loopback, link-local or reserved address; only public hosts are allowed"
         )));
     }
     Ok(())
@@ -179,6 +179,11 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 impl Sender {
+    /// The shared HTTP client (integrations call providers through it too).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// The process's sender for this policy.
     pub fn shared(allow_private: bool) -> &'static Sender {
         static PUBLIC: std::sync::OnceLock<Sender> = std::sync::OnceLock::new();
@@ -193,6 +198,8 @@ impl Sender {
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the host itself, past the filtering resolver.
+            .no_proxy()
             .user_agent(concat!("plugs-webhooks/", env!("CARGO_PKG_VERSION")));
         if !allow_private {
             b = b.dns_resolver(Arc::new(PublicOnly));
@@ -485,6 +492,7 @@ pub async fn redeliver(
     let job = crate::jobs::kinds::DeliverWebhook {
         organization_id: row.organization_id,
         delivery_id: row.id,
+        attempt: 0,
     };
     crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
     w.commit().await?;
@@ -590,6 +598,7 @@ pub async fn emit(w: &mut Work<'_>, event_type: &str, data: Value) -> Result<(),
         let job = crate::jobs::kinds::DeliverWebhook {
             organization_id: scope.organization_id(),
             delivery_id,
+            attempt: 0,
         };
         crate::jobs::enqueue(w, &job, Default::default()).await?;
     }
@@ -609,10 +618,35 @@ pub async fn emit_system(
         let job = crate::jobs::kinds::DeliverWebhook {
             organization_id: scope.organization_id(),
             delivery_id: *delivery_id,
+            attempt: 0,
         };
         crate::jobs::enqueue_system(txn, &job, Default::default()).await?;
     }
     Ok(ids.len())
+}
+
+/// A delivery whose job was given up (trouble on our side, a key no longer configured): it
+/// is FAILED with the reason, if it was still pending.
+pub async fn give_up(
+    db: &DatabaseConnection,
+    scope: Scoped,
+    id: Uuid,
+    reason: &str,
+) -> Result<(), AppError> {
+    scope
+        .update_many::<deliveries::Entity>()
+        .col_expr(deliveries::Column::Status, Expr::value("failed"))
+        .col_expr(deliveries::Column::LastError, Expr::value(reason))
+        .col_expr(
+            deliveries::Column::NextAttemptAt,
+            Expr::value(Option::<chrono::DateTime<chrono::FixedOffset>>::None),
+        )
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now()))
+        .filter(deliveries::Column::Id.eq(id))
+        .filter(deliveries::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// What one attempt came to.
@@ -623,7 +657,7 @@ struct Attempt {
     millis: i32,
 }
 
-async fn attempt(
+async fn send_once(
     sender: &Sender,
     url: &str,
     headers: [(&str, String); 3],
@@ -660,10 +694,21 @@ async fn attempt(
     let result = req.body(body).send().await;
     let millis = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     match result {
-        Ok(resp) => {
+        Ok(mut resp) => {
             let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap_or_default();
-            let kept: String = text.chars().take(KEEP_RESPONSE).collect();
+            // Only the start is kept, so only the start is read.
+            let mut head: Vec<u8> = Vec::new();
+            while head.len() < KEEP_RESPONSE * 4 {
+                match resp.chunk().await {
+                    Ok(Some(c)) => head.extend_from_slice(&c),
+                    _ => break,
+                }
+            }
+            drop(resp);
+            let kept: String = String::from_utf8_lossy(&head)
+                .chars()
+                .take(KEEP_RESPONSE)
+                .collect();
             Attempt {
                 status: Some(status),
                 error: None,
@@ -699,11 +744,27 @@ pub async fn deliver(
     keyring: &Keyring,
     scope: Scoped,
     id: Uuid,
+    attempt: i32,
 ) -> Result<(), AppError> {
     let Some(d) = scope.by_id::<deliveries::Entity>(id).one(db).await? else {
         return Ok(());
     };
-    if d.status != "pending" {
+    // A job for another attempt (a redelivery started the count over) is stale.
+    if d.status != "pending" || d.attempts != attempt {
+        return Ok(());
+    }
+    // Claimed: of two jobs for one attempt, one sends.
+    let claimed = scope
+        .update_many::<deliveries::Entity>()
+        .col_expr(deliveries::Column::Attempts, Expr::value(attempt + 1))
+        .col_expr(deliveries::Column::UpdatedAt, Expr::value(now()))
+        .filter(deliveries::Column::Id.eq(id))
+        .filter(deliveries::Column::Status.eq("pending"))
+        .filter(deliveries::Column::Attempts.eq(attempt))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if claimed != 1 {
         return Ok(());
     }
     let endpoint = scope
@@ -738,7 +799,7 @@ pub async fn deliver(
         .map_err(|_| AppError::Internal("a webhook secret is not text".into()))?;
     let timestamp = chrono::Utc::now().timestamp();
     let signature = sign(&secret, &d.message_id, timestamp, &d.payload)?;
-    let result = attempt(
+    let result = send_once(
         sender,
         &endpoint.url,
         [
@@ -749,12 +810,12 @@ pub async fn deliver(
         d.payload.clone(),
     )
     .await;
-    let attempts = d.attempts + 1;
+    let attempts = attempt + 1;
     let ok = result.status.is_some_and(|s| (200..300).contains(&s));
     let gone = result.status == Some(410);
     let t = now();
     let retry_in = (!ok && !gone)
-        .then(|| RETRY_AFTER.get(usize::try_from(d.attempts).unwrap_or(usize::MAX)))
+        .then(|| RETRY_AFTER.get(usize::try_from(attempt).unwrap_or(usize::MAX)))
         .flatten();
     let status = match (ok, retry_in) {
         (true, _) => "succeeded",
@@ -764,6 +825,20 @@ pub async fn deliver(
     let next = retry_in.map(|wait| t + chrono::Duration::from_std(*wait).unwrap_or_default());
     let txn = crate::db::write_txn(db).await?;
     let mut outbox = crate::realtime::Outbox::new();
+    // Recorded only if this attempt is still the delivery's latest (not reset meanwhile).
+    let current = scope.by_id::<deliveries::Entity>(id);
+    let current = if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        sea_orm::QuerySelect::lock(current, sea_orm::sea_query::LockType::Update)
+    } else {
+        current
+    };
+    let Some(d) = current.one(&txn).await? else {
+        return Ok(());
+    };
+    if d.status != "pending" || d.attempts != attempts {
+        txn.commit().await?;
+        return Ok(());
+    }
     let mut a: deliveries::ActiveModel = d.clone().into();
     a.status = Set(status.into());
     a.attempts = Set(attempts);
@@ -827,6 +902,7 @@ pub async fn deliver(
         let job = crate::jobs::kinds::DeliverWebhook {
             organization_id: scope.organization_id(),
             delivery_id: id,
+            attempt: attempts,
         };
         let opts = crate::jobs::Enqueue {
             run_at: Some(at.to_utc()),
@@ -847,7 +923,8 @@ pub struct Rotation {
     pub failed: Vec<Uuid>,
 }
 
-/// Re-encrypts, with the current key, every webhook secret encrypted with another one.
+/// Re-encrypts, with the current key, every secret at rest (webhook secrets, integration
+/// credentials) encrypted with another one.
 pub async fn reencrypt(db: &DatabaseConnection, keyring: &Keyring) -> Result<Rotation, AppError> {
     let mut report = Rotation::default();
     #[expect(
@@ -866,6 +943,30 @@ pub async fn reencrypt(db: &DatabaseConnection, keyring: &Keyring) -> Result<Rot
         };
         let mut a: endpoints::ActiveModel = e.into();
         a.secret_encrypted = Set(keyring.encrypt(&plain, &where_));
+        a.update(db).await?;
+        report.rotated += 1;
+    }
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "key rotation re-encrypts every organization's secrets"
+    )]
+    let all = crate::entities::integrations::Entity::find()
+        .all(db)
+        .await?;
+    for i in all {
+        let Some(c) = i.credentials.get("ciphertext").and_then(Value::as_str) else {
+            continue;
+        };
+        if !keyring.is_stale(c) {
+            continue;
+        }
+        let where_ = format!("integrations/{}/{}", i.organization_id, i.provider);
+        let Ok(plain) = keyring.decrypt(c, &where_) else {
+            report.failed.push(i.id);
+            continue;
+        };
+        let mut a: crate::entities::integrations::ActiveModel = i.into();
+        a.credentials = Set(json!({ "ciphertext": keyring.encrypt(&plain, &where_) }));
         a.update(db).await?;
         report.rotated += 1;
     }

@@ -16,8 +16,13 @@ fn json(v: Option<serde_json::Value>) -> Option<Json<serde_json::Value>> {
 
 /// A connection to an outside tool. Its credentials are write-only and never returned.
 #[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct Integration {
+    #[graphql(skip)]
+    pub uuid: uuid::Uuid,
     pub id: ID,
+    /// What the organization calls it (`metadata.name`; the provider by default).
+    pub name: String,
     pub provider: Stored<IntegrationProvider>,
     pub integration_type: Stored<IntegrationType>,
     pub settings: Json<serde_json::Value>,
@@ -33,7 +38,11 @@ pub struct Integration {
 impl From<integrations::Model> for Integration {
     fn from(m: integrations::Model) -> Self {
         Self {
+            uuid: m.id,
             id: m.id.into(),
+            name: m.metadata["name"]
+                .as_str()
+                .map_or_else(|| m.provider.clone(), str::to_owned),
             provider: Stored::from_db(&m.provider),
             integration_type: Stored::from_db(&m.integration_type),
             settings: Json(m.settings),
@@ -81,5 +90,24 @@ impl From<integration_logs::Model> for IntegrationLog {
             error_details: json(m.error_details),
             created_at: utc(m.created_at),
         }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl Integration {
+    /// Its runs (syncs), newest first.
+    async fn logs(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<crate::graphql::connection::Connection<IntegrationLog>> {
+        use crate::graphql::context::ContextExt;
+        let args = crate::graphql::args::page(first, after, last, before);
+        let p =
+            crate::services::integrations::logs(ctx.db(), ctx.actor()?, self.uuid, &args).await?;
+        Ok(crate::graphql::connection::Connection::from_page(p))
     }
 }
