@@ -85,6 +85,17 @@ impl Keyring {
         }
     }
 
+    /// These keys, then `older`'s (which decrypt only): a deployment's keys plus those it
+    /// still reads.
+    pub fn with_older(mut self, older: &Keyring) -> Self {
+        for (id, key) in &older.keys {
+            if !self.keys.iter().any(|(k, _)| k == id) {
+                self.keys.push((id.clone(), *key));
+            }
+        }
+        self
+    }
+
     /// The id of the key that encrypts.
     pub fn current(&self) -> &str {
         &self.keys[0].0

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Simp
 use crate::domain::enums::IntegrationProvider;
 use crate::graphql::args::{non_null, parse_id};
 use crate::graphql::context::ContextExt;
-use crate::graphql::types::Integration;
+use crate::graphql::types::{Integration, IntegrationLog};
 use crate::graphql::webhooks::WebhookSettings;
 use crate::services::integrations::{self as svc, Connect};
 
@@ -136,6 +136,14 @@ impl IntegrationsMutation {
         Ok(svc::set_deleted(ctx.store(), ctx.actor()?, id, false)
             .await?
             .into())
+    }
+
+    /// Admins: queues a sync (pull HubSpot's changes, push ours) and returns its log row,
+    /// QUEUED; it moves to RUNNING, then SUCCESS, PARTIAL or FAILED. A sync already queued or
+    /// running is returned instead of a second one.
+    async fn sync_integration(&self, ctx: &Context<'_>, id: ID) -> Res<IntegrationLog> {
+        let id = parse_id(&id, "id")?;
+        Ok(svc::queue_sync(ctx.store(), ctx.actor()?, id).await?.into())
     }
 
     /// Admins: calls the provider with the stored credentials. A refused token sets the

@@ -11,6 +11,59 @@ pub fn register(r: Registry) -> Registry {
         .with::<MakeVariants>()
         .with::<PurgeDeletedMedia>()
         .with::<DeliverWebhook>()
+        .with::<SyncIntegration>()
+}
+
+/// One sync run of an integration (`services::hubspot::run`), recorded in its log row.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncIntegration {
+    pub organization_id: uuid::Uuid,
+    pub integration_id: uuid::Uuid,
+    pub log_id: uuid::Uuid,
+    /// The admin who asked (the run writes as them); `None` for a scheduled run.
+    pub requested_by: Option<uuid::Uuid>,
+}
+
+impl Job for SyncIntegration {
+    const KIND: &'static str = "integrations.sync";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "an integration sync job names its organization",
+            );
+            crate::services::hubspot::run(
+                &ctx.db,
+                &ctx.broker,
+                &ctx.keyring,
+                ctx.webhook_allow_private,
+                scope,
+                self.integration_id,
+                self.log_id,
+                self.requested_by,
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "an integration sync job names its organization",
+            );
+            let reason = format!("the sync could not run: {error}");
+            if let Err(e) =
+                crate::services::integrations::give_up_sync(&ctx.db, scope, self.log_id, &reason)
+                    .await
+            {
+                tracing::error!(log = %self.log_id, "marking a sync failed: {e:?}");
+            }
+        })
+    }
 }
 
 /// One attempt of one webhook delivery (`services::webhooks::deliver`); a failed attempt

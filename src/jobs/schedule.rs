@@ -56,6 +56,7 @@ pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::
         days: c.media_retention.num_days(),
     };
     added += usize::from(enqueue_slot(ctx, &job, Duration::from_secs(24 * 3600), now).await?);
+    added += crate::services::integrations::schedule_due(&ctx.db, now).await?;
     if added > 0 {
         wake(&ctx.broker);
     }

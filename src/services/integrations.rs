@@ -20,7 +20,10 @@ use super::work::{Store, Work, missing};
 use super::{Actor, now};
 use crate::crypto::Keyring;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
-use crate::domain::enums::{DbEnum, IntegrationProvider, IntegrationStatus, IntegrationType};
+use crate::domain::enums::{
+    DbEnum, IntegrationLogStatus, IntegrationOperation, IntegrationProvider, IntegrationStatus,
+    IntegrationType,
+};
 use crate::entities::{integration_logs, integrations};
 use crate::error::AppError;
 
@@ -352,6 +355,149 @@ pub async fn logs(
         .find::<integration_logs::Entity>()
         .filter(integration_logs::Column::IntegrationId.eq(integration));
     paginate(db, q, &log_keyset(), args).await
+}
+
+/// Admins: queues a sync of a connected, active integration and returns its log row
+/// (QUEUED). A sync already queued or running is returned instead of a second one.
+pub async fn queue_sync(
+    store: Store<'_>,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<integration_logs::Model, AppError> {
+    actor.admin()?;
+    let mut w = Work::begin(store, actor).await?;
+    let row = w.locked::<integrations::Entity>(id).await?;
+    if row.status == IntegrationStatus::Disconnected.as_str() || !row.is_active {
+        return Err(AppError::bad_input(
+            "id",
+            "the integration is disconnected or inactive: connect or activate it first",
+        ));
+    }
+    let open_run = actor
+        .scope()
+        .find::<integration_logs::Entity>()
+        .filter(integration_logs::Column::IntegrationId.eq(id))
+        .filter(integration_logs::Column::Status.is_in([
+            IntegrationLogStatus::Queued.as_str(),
+            IntegrationLogStatus::Running.as_str(),
+        ]))
+        .one(&w.txn)
+        .await?;
+    if let Some(log) = open_run {
+        w.commit().await?;
+        return Ok(log);
+    }
+    let log = new_log(actor.organization_id, id, Some(actor.user_id))
+        .insert(&w.txn)
+        .await?;
+    w.audit::<integration_logs::Entity, _>(log.id, None, Some(&log))
+        .await?;
+    let job = crate::jobs::kinds::SyncIntegration {
+        organization_id: actor.organization_id,
+        integration_id: id,
+        log_id: log.id,
+        requested_by: Some(actor.user_id),
+    };
+    crate::jobs::enqueue(&mut w, &job, Default::default()).await?;
+    w.commit().await?;
+    Ok(log)
+}
+
+/// A QUEUED sync's log row.
+pub fn new_log(
+    organization_id: Uuid,
+    integration_id: Uuid,
+    requested_by: Option<Uuid>,
+) -> integration_logs::ActiveModel {
+    let t = now();
+    integration_logs::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        organization_id: Set(organization_id),
+        integration_id: Set(integration_id),
+        operation: Set(IntegrationOperation::Sync.as_str().into()),
+        status: Set(IntegrationLogStatus::Queued.as_str().into()),
+        message: Set(Some("queued".into())),
+        request_data: Set(Some(json!({ "requestedBy": requested_by }))),
+        response_data: Set(None),
+        started_at: Set(t),
+        completed_at: Set(None),
+        records_processed: Set(0),
+        records_failed: Set(0),
+        error_details: Set(None),
+        created_at: Set(t),
+    }
+}
+
+/// A sync whose job was given up: its log row FAILED with the reason, if still open.
+pub async fn give_up_sync(
+    db: &DatabaseConnection,
+    scope: crate::db::scoped::Scoped,
+    log_id: Uuid,
+    reason: &str,
+) -> Result<(), AppError> {
+    use sea_orm::sea_query::Expr;
+    scope
+        .update_many::<integration_logs::Entity>()
+        .col_expr(
+            integration_logs::Column::Status,
+            Expr::value(IntegrationLogStatus::Failed.as_str()),
+        )
+        .col_expr(integration_logs::Column::Message, Expr::value(reason))
+        .col_expr(integration_logs::Column::CompletedAt, Expr::value(now()))
+        .filter(integration_logs::Column::Id.eq(log_id))
+        .filter(integration_logs::Column::Status.is_in([
+            IntegrationLogStatus::Queued.as_str(),
+            IntegrationLogStatus::Running.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Queues the syncs whose `settings.syncIntervalMinutes` slot has come, across organizations
+/// (the scheduler; a slot's job is unique, so instances enqueue it once). Returns how many.
+pub async fn schedule_due(
+    db: &DatabaseConnection,
+    now_utc: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, AppError> {
+    use sea_orm::{EntityTrait, TransactionTrait};
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the scheduler looks at every organization's integrations"
+    )]
+    let due = integrations::Entity::find()
+        .filter(integrations::Column::IsDeleted.eq(false))
+        .filter(integrations::Column::IsActive.eq(true))
+        .filter(integrations::Column::Status.ne(IntegrationStatus::Disconnected.as_str()))
+        .all(db)
+        .await?;
+    let mut added = 0;
+    for i in due {
+        let Some(minutes) = i.settings["syncIntervalMinutes"].as_u64() else {
+            continue;
+        };
+        let every = std::time::Duration::from_secs(minutes.clamp(15, 1440) * 60);
+        let (slot, _) = crate::jobs::schedule::slot(now_utc, every);
+        let log = new_log(i.organization_id, i.id, None);
+        let log_id = *log.id.as_ref();
+        let job = crate::jobs::kinds::SyncIntegration {
+            organization_id: i.organization_id,
+            integration_id: i.id,
+            log_id,
+            requested_by: None,
+        };
+        let opts = crate::jobs::Enqueue {
+            run_at: None,
+            unique_key: Some(format!("integration.sync:{}@{slot}", i.id)),
+        };
+        let txn = db.begin().await?;
+        if crate::jobs::enqueue_system(&txn, &job, opts).await? {
+            log.insert(&txn).await?;
+            txn.commit().await?;
+            added += 1;
+        }
+    }
+    Ok(added)
 }
 
 /// What `testIntegration` found.

@@ -9,6 +9,7 @@ pub mod collections;
 pub mod contacts;
 pub mod events;
 pub mod expenses;
+pub mod hubspot;
 pub mod integrations;
 pub mod interactions;
 pub mod jobs;

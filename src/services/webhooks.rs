@@ -767,6 +767,33 @@ pub async fn deliver(
     if claimed != 1 {
         return Ok(());
     }
+    let result = deliver_claimed(db, broker, sender, keyring, scope, d, attempt).await;
+    if result.is_err() {
+        // Our side failed before the attempt was recorded: give the attempt back, so the
+        // job's retry makes it.
+        let _ = scope
+            .update_many::<deliveries::Entity>()
+            .col_expr(deliveries::Column::Attempts, Expr::value(attempt))
+            .filter(deliveries::Column::Id.eq(id))
+            .filter(deliveries::Column::Status.eq("pending"))
+            .filter(deliveries::Column::Attempts.eq(attempt + 1))
+            .exec(db)
+            .await;
+    }
+    result
+}
+
+/// One claimed attempt: send, then record it (and schedule the next one).
+async fn deliver_claimed(
+    db: &DatabaseConnection,
+    broker: &crate::realtime::SharedBroker,
+    sender: &Sender,
+    keyring: &Keyring,
+    scope: Scoped,
+    d: deliveries::Model,
+    attempt: i32,
+) -> Result<(), AppError> {
+    let id = d.id;
     let endpoint = scope
         .live_by_id::<endpoints::Entity>(d.endpoint_id)
         .one(db)

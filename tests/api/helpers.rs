@@ -131,6 +131,16 @@ pub async fn connect(url: &str) -> DatabaseConnection {
         .unwrap_or_else(|e| panic!("test database unavailable ({url}): {e}"))
 }
 
+/// The key of secrets at rest of every app in the suite: the apps share one PostgreSQL
+/// database, and a job worker of one test may run another test's jobs, as instances of one
+/// deployment do. Keys `k1` and `k2` (rotation tests) also decrypt.
+pub fn test_keyring() -> plugs::crypto::Keyring {
+    use base64::Engine;
+    let b64 = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    plugs::crypto::Keyring::parse(&format!("test:{},k2:{},k1:{}", b64(3), b64(9), b64(7)))
+        .expect("the test keys")
+}
+
 pub fn test_config(url: &str) -> Config {
     // A secret of its own, so that no development secret file is written into the repository.
     let secret = uuid::Uuid::new_v4().simple().to_string().repeat(2);
@@ -139,6 +149,8 @@ pub fn test_config(url: &str) -> Config {
     config.database_url = url.to_owned();
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.db_max_connections = 5;
+    config.keyring = test_keyring();
+    config.keyring_is_development = false;
     // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
     // servers must not claim the test job kinds they do not know.
     config.jobs.workers = 0;
@@ -189,17 +201,14 @@ pub async fn two_instances() -> (TestApp, TestApp) {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    // One deployment: one token secret and one key for secrets at rest.
-    let keyring = plugs::crypto::Keyring::development(&secret);
+    // One deployment: one token secret (and the suite's one key for secrets at rest).
     let a = spawn_app_with(|c| {
         c.auth.jwt_secret = secret.clone();
-        c.keyring = keyring.clone();
         c.webhook_allow_private = true;
     })
     .await;
     let b = spawn_app_with(|c| {
         c.auth.jwt_secret = secret.clone();
-        c.keyring = keyring.clone();
         c.webhook_allow_private = true;
     })
     .await;

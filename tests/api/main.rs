@@ -18,6 +18,7 @@ mod fanout;
 mod fixtures;
 mod helpers;
 mod http;
+mod integrations;
 mod interactions;
 mod isolation;
 mod jobs;

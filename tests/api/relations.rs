@@ -343,6 +343,11 @@ async fn child_connections_and_their_counts_are_batched() {
             "query($n: Int) { mediaCollections(first: $n) { nodes { createdBy { id } items(first: 2) { totalCount nodes { uploadedBy { id } } } } } }",
         ),
         (
+            "integrations (one per provider, four at most) with their runs",
+            &["Integration.logs"][..],
+            "query($n: Int) { integrations { name logs(first: $n) { totalCount nodes { id } } } }",
+        ),
+        (
             "events with their expenses (and approvals), spending and budget",
             &["Event.expenses"][..],
             "query($n: Int) { events(first: $n) { nodes { totalExpenses budgetReport { spent }

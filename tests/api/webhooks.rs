@@ -372,30 +372,35 @@ async fn endpoints_on_private_addresses_are_refused_when_saved_and_when_deliveri
         .await;
     assert_eq!(error_code(&denied), Some("FORBIDDEN"), "{denied}");
 
-    // Saved while private addresses were allowed, delivered by workers that refuse them: the
-    // attempt fails without a request.
-    let open = spawn_app_with(|c| c.webhook_allow_private = true).await;
-    let admin = open.register().await;
+    // At delivery time (DNS may have changed since the endpoint was saved): the delivery
+    // client's resolver hands out public addresses only, so a name that now resolves to a
+    // private one reaches nothing, and an IP literal is refused before any request. (Called
+    // directly: on the suite's shared database another test's worker may take any job.)
     let r = Receiver::start(&[]).await;
-    let (e, _) = endpoint(&open, &admin, &r.url, &["contact.created"]).await;
-    let stop = workers(&open, open.db.clone(), false).await;
-    contact(&open, &admin, "Internal").await;
-    let mut d = Vec::new();
-    for _ in 0..100 {
-        d = deliveries(&open, &admin, &e).await;
-        if d[0]["attempts"] != 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(d[0]["attempts"], 1, "{d:?}");
-    assert_eq!(d[0]["status"], "PENDING", "retried later: {d:?}");
+    let port = r
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let sender = plugs::services::webhooks::Sender::new(false);
+    let by_name = sender
+        .client()
+        .post(format!("http://localhost:{port}/hook"))
+        .body("{}")
+        .send()
+        .await;
     assert!(
-        d[0]["lastError"].as_str().unwrap().contains("127.0.0.1"),
-        "{d:?}"
+        by_name.is_err(),
+        "localhost resolved for a webhook: {by_name:?}"
     );
+    let literal = plugs::services::webhooks::parse_url(&r.url).unwrap();
+    let refused = plugs::services::webhooks::check_destination(&literal, false).await;
+    assert!(refused.is_err());
     assert!(r.got().is_empty(), "no request reached the private address");
-    stop.send(true).unwrap();
 }
 
 #[tokio::test]
@@ -431,9 +436,13 @@ async fn a_change_on_either_of_two_instances_is_delivered_exactly_once() {
 #[tokio::test]
 async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
     use base64::Engine;
+    // The suite's keys (`helpers::test_keyring`): `test`, `k2`, `k1`; here `k1` encrypts.
     let k1 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let k2 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    let old = plugs::crypto::Keyring::parse(&format!("k1:{k1}")).unwrap();
+    let suite = crate::helpers::test_keyring();
+    let old = plugs::crypto::Keyring::parse(&format!("k1:{k1}"))
+        .unwrap()
+        .with_older(&suite);
     let app = spawn_app_with(|c| {
         c.webhook_allow_private = true;
         c.keyring = old.clone();
@@ -442,7 +451,9 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
     let admin = app.register().await;
     let r = Receiver::start(&[]).await;
     let (e, secret) = endpoint(&app, &admin, &r.url, &["contact.created"]).await;
-    let both = plugs::crypto::Keyring::parse(&format!("k2:{k2},k1:{k1}")).unwrap();
+    let both = plugs::crypto::Keyring::parse(&format!("k2:{k2},k1:{k1}"))
+        .unwrap()
+        .with_older(&suite);
     let report = plugs::services::webhooks::reencrypt(&app.db, &both)
         .await
         .unwrap();
@@ -461,7 +472,17 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
         row.secret_encrypted
     );
     // Only the new key now: deliveries still sign with the same secret.
-    let worker_app_keyring = plugs::crypto::Keyring::parse(&format!("k2:{k2}")).unwrap();
+    // Without k1: the rotated secret decrypts with k2 alone (the suite's other workers hold
+    // k1 too, but the ciphertext now names k2).
+    let worker_app_keyring = plugs::crypto::Keyring::parse(&format!("k2:{k2}"))
+        .unwrap()
+        .with_older(
+            &plugs::crypto::Keyring::parse(&format!(
+                "test:{}",
+                base64::engine::general_purpose::STANDARD.encode([3u8; 32])
+            ))
+            .unwrap(),
+        );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let ctx = plugs::jobs::JobContext {
         db: app.db.clone(),
@@ -487,5 +508,60 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
     let got = r.wait_for(1, 10).await;
     assert_eq!(got.len(), 1);
     verify(&secret, &got[0]);
+    stop.send(true).unwrap();
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_its_admins_told() {
+    let app = spawn_app_with(|c| c.webhook_allow_private = true).await;
+    let admin = app.register().await;
+    let r = Receiver::start(&[500, 500, 500]).await;
+    let (e, _) = endpoint(&app, &admin, &r.url, &["contact.created"]).await;
+    // It has been failing for six days.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let since = plugs::services::now() - chrono::Duration::days(6);
+    plugs::entities::webhook_endpoints::Entity::update_many()
+        .col_expr(
+            plugs::entities::webhook_endpoints::Column::FailingSince,
+            Expr::value(since),
+        )
+        .filter(plugs::entities::webhook_endpoints::Column::Id.eq(e.parse::<uuid::Uuid>().unwrap()))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let stop = workers(&app, app.db.clone(), true).await;
+    contact(&app, &admin, "Unlucky").await;
+    r.wait_for(1, 10).await;
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = app
+            .gql_as(&admin.access, "{ webhookEndpoints { isEnabled disabledReason } notifications { nodes { title message } } }", json!({}))
+            .await;
+        if listed["data"]["webhookEndpoints"][0]["isEnabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        listed["data"]["webhookEndpoints"][0]["isEnabled"], false,
+        "{listed}"
+    );
+    assert!(
+        listed["data"]["webhookEndpoints"][0]["disabledReason"]
+            .as_str()
+            .unwrap()
+            .contains("failed since")
+    );
+    let told = listed["data"]["notifications"]["nodes"].as_array().unwrap();
+    assert!(
+        told.iter()
+            .any(|n| n["title"] == "A webhook endpoint was disabled"),
+        "{listed}"
+    );
+    let d = deliveries(&app, &admin, &e).await;
+    assert_eq!(
+        d[0]["status"], "PENDING",
+        "its retry finds the endpoint disabled: {d:?}"
+    );
     stop.send(true).unwrap();
 }

@@ -726,6 +726,66 @@ pub(crate) fn cases() -> Vec<Case> {
             &[("redeliverWebhook.deliveryId", "id", WebhookDelivery)],
             setup!(|o| json!({ "id": o.webhook_delivery().await })),
         ),
+        // ---- integrations
+        q(
+            "integration",
+            "query($id: ID!) { integration(id: $id) { id name logs { nodes { id } } } }",
+            &[("integration.id", "id", Integration)],
+            setup!(|o| json!({ "id": o.integration().await })),
+        ),
+        m(
+            "connectIntegration",
+            "mutation { connectIntegration(input: { provider: HUBSPOT, credentials: { accessToken: \"own\" }, settings: { baseUrl: \"http://93.184.215.14\" } }) { id } }",
+            NONE,
+            setup!(|o| {
+                o.integration_off().await;
+                json!({})
+            }),
+        ),
+        m(
+            "updateIntegration",
+            "mutation($id: ID!) { updateIntegration(id: $id, input: { name: \"Pwned\" }) { id } }",
+            &[("updateIntegration.id", "id", Integration)],
+            setup!(|o| json!({ "id": o.integration().await })),
+        ),
+        m(
+            "disconnectIntegration",
+            "mutation($id: ID!) { disconnectIntegration(id: $id) { id } }",
+            &[("disconnectIntegration.id", "id", Integration)],
+            setup!(|o| json!({ "id": o.integration().await })),
+        ),
+        m(
+            "deleteIntegration",
+            "mutation($id: ID!) { deleteIntegration(id: $id) { id } }",
+            &[("deleteIntegration.id", "id", Integration)],
+            setup!(|o| json!({ "id": o.integration().await })),
+        ),
+        m(
+            "restoreIntegration",
+            "mutation($id: ID!) { restoreIntegration(id: $id) { id } }",
+            &[("restoreIntegration.id", "id", Integration)],
+            setup!(|o| {
+                let id = o.integration().await;
+                json!({ "id": o.trashed("deleteIntegration", &id).await })
+            }),
+        ),
+        Case {
+            audit: Audit::Exempt(
+                "writes an audit row only when the provider's answer changes the status",
+            ),
+            ..m(
+                "testIntegration",
+                "mutation($id: ID!) { testIntegration(id: $id) { ok } }",
+                &[("testIntegration.id", "id", Integration)],
+                setup!(|o| json!({ "id": o.integration().await })),
+            )
+        },
+        m(
+            "syncIntegration",
+            "mutation($id: ID!) { syncIntegration(id: $id) { id } }",
+            &[("syncIntegration.id", "id", Integration)],
+            setup!(|o| json!({ "id": o.integration().await })),
+        ),
         // ---- notifications
         m(
             "markNotificationRead",

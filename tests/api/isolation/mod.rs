@@ -207,6 +207,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let gone_hook = v.webhook_endpoint().await;
     v.step("deleteWebhookEndpoint", &gone_hook).await;
     let delivery = v.webhook_delivery().await;
+    let integration = v.integration().await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -235,6 +236,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::Collection, vec![collection, gone_collection]),
         (Kind::WebhookEndpoint, vec![hook, gone_hook]),
         (Kind::WebhookDelivery, vec![delivery]),
+        (Kind::Integration, vec![integration]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);
@@ -257,7 +259,8 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     mediaTrash: media(filter: { deleted: true }) { totalCount }
     mediaCollections(first: 5) { totalCount nodes { id name updatedAt items(first: 5) { totalCount nodes { id } } } }
     collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount }
-    webhookEndpoints { id url eventTypes isEnabled description updatedAt } }";
+    webhookEndpoints { id url eventTypes isEnabled description updatedAt }
+    integrations { id name status isActive settings metadata updatedAt deletedAt logs { totalCount } } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

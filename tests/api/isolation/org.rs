@@ -23,6 +23,7 @@ pub(crate) enum Kind {
     Collection,
     WebhookEndpoint,
     WebhookDelivery,
+    Integration,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -211,6 +212,26 @@ impl Org {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// The organization's HubSpot integration, connected (one row per provider: made once,
+    /// reconnected when a case left it disconnected or deleted).
+    pub(crate) async fn integration(&self) -> String {
+        let connect = "mutation { connectIntegration(input: { provider: HUBSPOT, credentials: { accessToken: \"own-token\" }, settings: { baseUrl: \"http://93.184.215.14\" } }) { id } }";
+        let data = self.ok("{ integrations { id status } }", json!({})).await;
+        match data["integrations"].as_array().and_then(|a| a.first()) {
+            Some(i) if i["status"] == "CONNECTED" || i["status"] == "ERROR" => {
+                i["id"].as_str().unwrap().to_owned()
+            }
+            _ => self.id(connect, json!({}), "connectIntegration").await,
+        }
+    }
+
+    /// The organization's HubSpot integration made and left DISCONNECTED (for a valid
+    /// `connectIntegration`).
+    pub(crate) async fn integration_off(&self) {
+        let id = self.integration().await;
+        self.step("disconnectIntegration", &id).await;
     }
 
     /// A delivery of a fresh endpoint (a contact created for it).
