@@ -411,6 +411,8 @@ fn workers(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
         broker: app.broker.clone(),
         config: Arc::new(plugs::jobs::JobsConfig {
             poll: Duration::from_millis(100),
+            // A job another test's worker held when that test ended comes back soon.
+            lease: Duration::from_secs(3),
             ..Default::default()
         }),
         keyring: app.keyring.clone(),

@@ -259,7 +259,7 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     mediaTrash: media(filter: { deleted: true }) { totalCount }
     mediaCollections(first: 5) { totalCount nodes { id name updatedAt items(first: 5) { totalCount nodes { id } } } }
     collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount }
-    webhookEndpoints { id url eventTypes isEnabled description updatedAt }
+    webhookEndpoints { id url eventTypes isEnabled description }
     integrations { id name status isActive settings metadata updatedAt deletedAt logs { totalCount } } }";
 
 #[tokio::test]
