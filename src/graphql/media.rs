@@ -8,7 +8,7 @@ use crate::graphql::args::{change, id_change, non_null, opt_id, page, parse_id, 
 use crate::graphql::connection::Connection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::types::{Media, MediaCollection};
-use crate::services::collections::{self, CollectionPatch};
+use crate::services::collections::{self, CollectionPatch, Members};
 use crate::services::media::{self as svc, Incoming, MediaPatch};
 use crate::storage::Storage;
 
@@ -225,6 +225,18 @@ impl MediaCollectionQuery {
 #[derive(Default)]
 pub struct MediaCollectionMutation;
 
+async fn members(
+    ctx: &Context<'_>,
+    collection_id: &ID,
+    media_ids: &[ID],
+    op: Members,
+) -> Res<MediaCollection> {
+    let id = parse_id(collection_id, "collectionId")?;
+    let ids = parse_ids(media_ids, "mediaIds")?;
+    let row = collections::change_members(ctx.store(), ctx.actor()?, id, ids, op).await?;
+    Ok(row.into())
+}
+
 #[Object]
 impl MediaCollectionMutation {
     async fn create_media_collection(
@@ -290,11 +302,7 @@ impl MediaCollectionMutation {
         collection_id: ID,
         media_ids: Vec<ID>,
     ) -> Res<MediaCollection> {
-        let id = parse_id(&collection_id, "collectionId")?;
-        let ids = parse_ids(&media_ids, "mediaIds")?;
-        Ok(collections::add(ctx.store(), ctx.actor()?, id, ids)
-            .await?
-            .into())
+        members(ctx, &collection_id, &media_ids, Members::Add).await
     }
 
     /// Takes items out of the collection (the media stay); each id must be in it.
@@ -304,11 +312,7 @@ impl MediaCollectionMutation {
         collection_id: ID,
         media_ids: Vec<ID>,
     ) -> Res<MediaCollection> {
-        let id = parse_id(&collection_id, "collectionId")?;
-        let ids = parse_ids(&media_ids, "mediaIds")?;
-        Ok(collections::remove(ctx.store(), ctx.actor()?, id, ids)
-            .await?
-            .into())
+        members(ctx, &collection_id, &media_ids, Members::Remove).await
     }
 
     /// Moves the named members (1–100, each in the collection) to the front in the order
@@ -319,11 +323,7 @@ impl MediaCollectionMutation {
         collection_id: ID,
         media_ids: Vec<ID>,
     ) -> Res<MediaCollection> {
-        let id = parse_id(&collection_id, "collectionId")?;
-        let ids = parse_ids(&media_ids, "mediaIds")?;
-        Ok(collections::reorder(ctx.store(), ctx.actor()?, id, ids)
-            .await?
-            .into())
+        members(ctx, &collection_id, &media_ids, Members::Reorder).await
     }
 }
 

@@ -364,19 +364,54 @@ fn ids_of(members: &[items::Model]) -> Vec<Uuid> {
     members.iter().map(|m| m.media_id).collect()
 }
 
-/// Appends media to a collection, in the order given. Each must be a live item the caller may
-/// see; one already in the collection stays where it is (a media item is in a collection at
-/// most once).
-pub async fn add(
+/// A change of a collection's members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Members {
+    /// Appends media, in the order given. Each must be a live item the caller may see; one
+    /// already in the collection stays where it is (a media item is in a collection at most
+    /// once).
+    Add,
+    /// Takes media out (the media items themselves stay). Every id must be a member.
+    Remove,
+    /// Moves the named members to the front, in the order given; the others follow in their
+    /// previous order. Every id must be a member.
+    Reorder,
+}
+
+/// Changes a collection's members (1-100 ids, none twice) in one unit of work: the
+/// collection locked, the change, then its `updated_at` and one audit row with the member
+/// lists before and after (none when nothing changed).
+pub async fn change_members(
     store: Store<'_>,
     actor: &Actor,
     id: Uuid,
     media_ids: Vec<Uuid>,
+    op: Members,
 ) -> Result<media_collections::Model, AppError> {
     id_list(&media_ids)?;
     let w = Work::begin(store, actor).await?;
     let (collection, members) = open(&w, id).await?;
-    let found: HashSet<Uuid> = Viewer::of(actor)
+    let after = match op {
+        Members::Add => add(&w, id, &members, media_ids).await?,
+        Members::Remove => remove(&w, id, &members, media_ids).await?,
+        Members::Reorder => reorder(&w, id, &members, media_ids).await?,
+    };
+    let row = match after {
+        Some(after) => changed(&w, collection, &ids_of(&members), &after).await?,
+        None => collection,
+    };
+    w.commit().await?;
+    Ok(row)
+}
+
+/// `Members::Add`; the members after, or `None` when all were there already.
+async fn add(
+    w: &Work<'_>,
+    id: Uuid,
+    members: &[items::Model],
+    media_ids: Vec<Uuid>,
+) -> Result<Option<Vec<Uuid>>, AppError> {
+    let found: HashSet<Uuid> = Viewer::of(w.actor)
         .media()
         .filter(media::Column::IsDeleted.eq(false))
         .filter(media::Column::Id.is_in(media_ids.iter().copied()))
@@ -390,15 +425,14 @@ pub async fn add(
     if let Some(absent) = media_ids.iter().find(|m| !found.contains(m)) {
         return Err(AppError::NotFound(format!("no such media item: {absent}")));
     }
-    let before = ids_of(&members);
+    let before = ids_of(members);
     let present: HashSet<Uuid> = before.iter().copied().collect();
     let new: Vec<Uuid> = media_ids
         .into_iter()
         .filter(|m| !present.contains(m))
         .collect();
     if new.is_empty() {
-        w.commit().await?;
-        return Ok(collection);
+        return Ok(None);
     }
     if before.len() + new.len() > MAX_ITEMS {
         return Err(AppError::bad_input(
@@ -416,28 +450,21 @@ pub async fn add(
         created_at: Set(t),
     });
     items::Entity::insert_many(rows).exec(&w.txn).await?;
-    let after: Vec<Uuid> = before.iter().chain(new.iter()).copied().collect();
-    let row = changed(&w, collection, &before, &after).await?;
-    w.commit().await?;
-    Ok(row)
+    Ok(Some(before.into_iter().chain(new).collect()))
 }
 
-/// Takes media out of a collection (the media items themselves stay). Every id must be a
-/// member: one that is not is BAD_USER_INPUT, as in `reorder`.
+/// `Members::Remove`.
 #[expect(
     clippy::disallowed_methods,
     reason = "media_collection_items has no organization column: scoped through the collection `open` loaded through the caller's scope"
 )]
-pub async fn remove(
-    store: Store<'_>,
-    actor: &Actor,
+async fn remove(
+    w: &Work<'_>,
     id: Uuid,
+    members: &[items::Model],
     media_ids: Vec<Uuid>,
-) -> Result<media_collections::Model, AppError> {
-    id_list(&media_ids)?;
-    let w = Work::begin(store, actor).await?;
-    let (collection, members) = open(&w, id).await?;
-    let before = ids_of(&members);
+) -> Result<Option<Vec<Uuid>>, AppError> {
+    let before = ids_of(members);
     not_members(&before, &media_ids)?;
     let gone: HashSet<Uuid> = media_ids.into_iter().collect();
     items::Entity::delete_many()
@@ -445,14 +472,9 @@ pub async fn remove(
         .filter(items::Column::MediaId.is_in(gone.iter().copied()))
         .exec(&w.txn)
         .await?;
-    let after: Vec<Uuid> = before
-        .iter()
-        .copied()
-        .filter(|m| !gone.contains(m))
-        .collect();
-    let row = changed(&w, collection, &before, &after).await?;
-    w.commit().await?;
-    Ok(row)
+    Ok(Some(
+        before.into_iter().filter(|m| !gone.contains(m)).collect(),
+    ))
 }
 
 /// BAD_USER_INPUT naming the first of `ids` that is not among `members`.
@@ -467,24 +489,19 @@ fn not_members(members: &[Uuid], ids: &[Uuid]) -> Result<(), AppError> {
     }
 }
 
-/// Moves the named members to the front, in the order given; the others follow in their
-/// previous order. Every id must be a member. Positions are renumbered 0, 1, 2, ... in one
-/// statement.
+/// `Members::Reorder`: positions renumbered 0, 1, 2, ... in one statement; `None` when the
+/// order stays.
 #[expect(
     clippy::disallowed_methods,
     reason = "media_collection_items has no organization column: scoped through the collection `open` loaded through the caller's scope"
 )]
-pub async fn reorder(
-    store: Store<'_>,
-    actor: &Actor,
+async fn reorder(
+    w: &Work<'_>,
     id: Uuid,
+    members: &[items::Model],
     media_ids: Vec<Uuid>,
-) -> Result<media_collections::Model, AppError> {
-    id_list(&media_ids)?;
-    let w = Work::begin(store, actor).await?;
-    let (collection, members) = open(&w, id).await?;
-    let before = ids_of(&members);
-    not_members(&before, &media_ids)?;
+) -> Result<Option<Vec<Uuid>>, AppError> {
+    not_members(&ids_of(members), &media_ids)?;
     let by_media: HashMap<Uuid, &items::Model> = members.iter().map(|m| (m.media_id, m)).collect();
     let named: HashSet<Uuid> = media_ids.iter().copied().collect();
     let order: Vec<&items::Model> = media_ids
@@ -501,8 +518,7 @@ pub async fn reorder(
         .map(|(mv, _)| mv)
         .collect();
     if moves.is_empty() {
-        w.commit().await?;
-        return Ok(collection);
+        return Ok(None);
     }
     let mut case = CaseStatement::new();
     for (item, pos) in &moves {
@@ -515,8 +531,5 @@ pub async fn reorder(
         .filter(items::Column::Id.is_in(moves.iter().map(|(item, _)| *item)))
         .exec(&w.txn)
         .await?;
-    let after: Vec<Uuid> = order.iter().map(|m| m.media_id).collect();
-    let row = changed(&w, collection, &before, &after).await?;
-    w.commit().await?;
-    Ok(row)
+    Ok(Some(order.iter().map(|m| m.media_id).collect()))
 }

@@ -254,6 +254,35 @@ pub async fn spawn_app_on(
 }
 
 impl TestApp {
+    /// `count` job workers of `registry`'s kinds on `db` (this app's pool, or another
+    /// instance's), with the app's keyring; stopped when the sender says so. The lease is
+    /// short: on the suite's shared database a worker may take another test's job, and a
+    /// job held by a test that ended comes back within seconds.
+    pub fn job_workers(
+        &self,
+        db: DatabaseConnection,
+        registry: plugs::jobs::Registry,
+        count: usize,
+        webhook_allow_private: bool,
+    ) -> tokio::sync::watch::Sender<bool> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let ctx = plugs::jobs::JobContext {
+            db,
+            storage: self.storage.clone(),
+            broker: self.broker.clone(),
+            config: Arc::new(plugs::jobs::JobsConfig {
+                poll: std::time::Duration::from_millis(100),
+                lease: std::time::Duration::from_secs(3),
+                ..Default::default()
+            }),
+            keyring: self.keyring.clone(),
+            webhook_allow_private,
+        };
+        let metrics = plugs::telemetry::Metrics::default();
+        plugs::jobs::spawn_workers(ctx, Arc::new(registry), metrics, count, stopped);
+        stop
+    }
+
     /// A pool of its own on this app's database, as another instance (or a `plugs worker`
     /// process) would have.
     pub async fn second_pool(&self) -> DatabaseConnection {

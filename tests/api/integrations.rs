@@ -404,30 +404,8 @@ async fn credentials_are_write_only_and_a_provider_has_one_row_that_reconnecting
 
 /// Job workers for syncs only.
 fn workers(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ctx = plugs::jobs::JobContext {
-        db: app.db.clone(),
-        storage: app.storage.clone(),
-        broker: app.broker.clone(),
-        config: Arc::new(plugs::jobs::JobsConfig {
-            poll: Duration::from_millis(100),
-            // A job another test's worker held when that test ended comes back soon.
-            lease: Duration::from_secs(3),
-            ..Default::default()
-        }),
-        keyring: app.keyring.clone(),
-        webhook_allow_private: true,
-    };
-    let registry =
-        Arc::new(plugs::jobs::Registry::default().with::<plugs::jobs::kinds::SyncIntegration>());
-    plugs::jobs::spawn_workers(
-        ctx,
-        registry,
-        plugs::telemetry::Metrics::default(),
-        1,
-        stopped,
-    );
-    stop
+    let registry = plugs::jobs::Registry::default().with::<plugs::jobs::kinds::SyncIntegration>();
+    app.job_workers(app.db.clone(), registry, 1, true)
 }
 
 /// Runs a sync and waits for its log row to finish.

@@ -70,36 +70,14 @@ impl Receiver {
     }
 }
 
-/// Job workers for webhook deliveries only, on `app`'s database (like an instance's).
+/// Job workers for webhook deliveries only, on `db` (`app`'s pool, or another instance's).
 async fn workers(
     app: &TestApp,
     db: sea_orm::DatabaseConnection,
     allow_private: bool,
 ) -> tokio::sync::watch::Sender<bool> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ctx = plugs::jobs::JobContext {
-        db,
-        storage: app.storage.clone(),
-        broker: app.broker.clone(),
-        config: Arc::new(plugs::jobs::JobsConfig {
-            poll: Duration::from_millis(200),
-            // A job another test's worker held when that test ended comes back soon.
-            lease: Duration::from_secs(3),
-            ..Default::default()
-        }),
-        keyring: app.keyring.clone(),
-        webhook_allow_private: allow_private,
-    };
-    let registry =
-        Arc::new(plugs::jobs::Registry::default().with::<plugs::jobs::kinds::DeliverWebhook>());
-    plugs::jobs::spawn_workers(
-        ctx,
-        registry,
-        plugs::telemetry::Metrics::default(),
-        2,
-        stopped,
-    );
-    stop
+    let registry = plugs::jobs::Registry::default().with::<plugs::jobs::kinds::DeliverWebhook>();
+    app.job_workers(db, registry, 2, allow_private)
 }
 
 const CREATE: &str =
@@ -453,7 +431,7 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
     let old = plugs::crypto::Keyring::parse(&format!("k1:{k1}"))
         .unwrap()
         .with_older(&suite);
-    let app = spawn_app_with(|c| {
+    let mut app = spawn_app_with(|c| {
         c.webhook_allow_private = true;
         c.keyring = old.clone();
     })
@@ -493,29 +471,8 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
             ))
             .unwrap(),
         );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ctx = plugs::jobs::JobContext {
-        db: app.db.clone(),
-        storage: app.storage.clone(),
-        broker: app.broker.clone(),
-        config: Arc::new(plugs::jobs::JobsConfig {
-            poll: Duration::from_millis(200),
-            // A job another test's worker held when that test ended comes back soon.
-            lease: Duration::from_secs(3),
-            ..Default::default()
-        }),
-        keyring: worker_app_keyring,
-        webhook_allow_private: true,
-    };
-    let registry =
-        Arc::new(plugs::jobs::Registry::default().with::<plugs::jobs::kinds::DeliverWebhook>());
-    plugs::jobs::spawn_workers(
-        ctx,
-        registry,
-        plugs::telemetry::Metrics::default(),
-        1,
-        stopped,
-    );
+    app.keyring = worker_app_keyring;
+    let stop = workers(&app, app.db.clone(), true).await;
     contact(&app, &admin, "Rotated").await;
     let got = r.wait_for(1, 10).await;
     assert_eq!(got.len(), 1);
