@@ -534,3 +534,179 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_its_admins_told() {
     );
     stop.send(true).unwrap();
 }
+
+/// Every event type is written as a delivery by the change it names, in that change's
+/// transaction (no worker needed to see the rows); a refused change writes none.
+#[tokio::test]
+async fn every_event_type_is_announced_by_the_change_it_names() {
+    let app = spawn_app_with(|c| c.webhook_allow_private = true).await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let all = [
+        "contact.created",
+        "contact.updated",
+        "contact.deleted",
+        "event.published",
+        "event.cancelled",
+        "event.updated",
+        "attendee.registered",
+        "attendee.cancelled",
+        "attendee.checked_in",
+        "expense.submitted",
+        "expense.approved",
+        "expense.rejected",
+        "expense.paid",
+        "media.ready",
+    ];
+    let (e, _) = endpoint(&app, &admin, "http://127.0.0.1:9/none", &all).await;
+    let ok = |body: Value| {
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    };
+    let gql = |s: &Session, q: &str, v: Value| {
+        let (app, token, q) = (&app, s.access.clone(), q.to_owned());
+        async move { app.gql_as(&token, &q, v).await }
+    };
+    let c = contact(&app, &admin, "Typed").await;
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { updateContact(id: $id, input: { company: \"X\" }) { id } }",
+        json!({ "id": c }),
+    )
+    .await);
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+        json!({ "id": c }),
+    )
+    .await);
+    let ev = ok(gql(&admin, "mutation { createEvent(input: { title: \"Hooked\", startDate: \"2030-01-01T18:00:00Z\", endDate: \"2030-01-01T21:00:00Z\" }) { id } }", json!({})).await)["createEvent"]["id"].as_str().unwrap().to_owned();
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { publishEvent(id: $id) { id } }",
+        json!({ "id": ev }),
+    )
+    .await);
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { updateEvent(id: $id, input: { venue: \"Hall\" }) { id } }",
+        json!({ "id": ev }),
+    )
+    .await);
+    ok(gql(
+        &member,
+        "mutation($e: ID!) { registerForEvent(eventId: $e) { id } }",
+        json!({ "e": ev }),
+    )
+    .await);
+    ok(gql(
+        &admin,
+        "mutation($e: ID!, $u: ID!) { checkInAttendee(eventId: $e, userId: $u) { id } }",
+        json!({ "e": ev, "u": member.user_id }),
+    )
+    .await);
+    ok(gql(
+        &admin,
+        "mutation($e: ID!, $u: ID) { registerForEvent(eventId: $e, userId: $u) { id } }",
+        json!({ "e": ev, "u": admin.user_id }),
+    )
+    .await);
+    ok(gql(
+        &admin,
+        "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+        json!({ "e": ev }),
+    )
+    .await);
+    let expense = |title: &str| {
+        let t = title.to_owned();
+        let gql = &gql;
+        let member = &member;
+        async move {
+            gql(member, "mutation($t: String!) { createExpense(input: { title: $t, amount: \"10.00\", expenseDate: \"2026-11-01\" }) { id } }", json!({ "t": t }))
+                .await["data"]["createExpense"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let paid = expense("Paid").await;
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { approveExpense(id: $id) { id } }",
+        json!({ "id": paid }),
+    )
+    .await);
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { markExpensePaid(id: $id) { id } }",
+        json!({ "id": paid }),
+    )
+    .await);
+    let rejected = expense("Rejected").await;
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { rejectExpense(id: $id, reason: \"No\") { id } }",
+        json!({ "id": rejected }),
+    )
+    .await);
+    let (status, body) = crate::media::upload(
+        &app,
+        &admin.access,
+        b"notes".to_vec(),
+        "n.txt",
+        Some("text/plain"),
+        json!({}),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{status}: {body}");
+    ok(gql(
+        &admin,
+        "mutation($id: ID!) { cancelEvent(id: $id) { id } }",
+        json!({ "id": ev }),
+    )
+    .await);
+    // Refused: an expense approved by its own submitter writes nothing.
+    let own = ok(gql(&admin, "mutation { createExpense(input: { title: \"Own\", amount: \"1.00\", expenseDate: \"2026-11-01\" }) { id } }", json!({})).await)["createExpense"]["id"].as_str().unwrap().to_owned();
+    let refused = gql(
+        &admin,
+        "mutation($id: ID!) { approveExpense(id: $id) { id } }",
+        json!({ "id": own }),
+    )
+    .await;
+    assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
+
+    let body = app
+        .gql_as(&admin.access, "query($e: ID!) { webhookDeliveries(endpointId: $e, first: 100) { nodes { eventType payload } } }", json!({ "e": e }))
+        .await;
+    let nodes = body["data"]["webhookDeliveries"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut seen: Vec<String> = nodes
+        .iter()
+        .map(|n| n["eventType"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let mut want: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(seen, want, "{body}");
+    let approved = nodes
+        .iter()
+        .filter(|n| n["eventType"] == "expense.approved")
+        .count();
+    assert_eq!(approved, 1, "the refused approval announced nothing");
+    for n in &nodes {
+        let p: Value = serde_json::from_str(n["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(p["type"], n["eventType"]);
+        assert!(p["data"]["id"].is_string(), "{p}");
+        assert!(
+            p["data"].get("organizationId").is_some(),
+            "camelCase keys: {p}"
+        );
+        assert!(
+            p["data"].get("filePath").is_none(),
+            "no storage internals: {p}"
+        );
+    }
+}
