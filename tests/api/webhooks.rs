@@ -439,6 +439,18 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
     let admin = app.register().await;
     let r = Receiver::start(&[]).await;
     let (e, secret) = endpoint(&app, &admin, &r.url, &["contact.created"]).await;
+    let connected = app
+        .gql_as(
+            &admin.access,
+            "mutation { connectIntegration(input: { provider: HUBSPOT, credentials: { accessToken: \"tok-rotated\" }, settings: { baseUrl: \"http://127.0.0.1:9\" } }) { id } }",
+            json!({}),
+        )
+        .await;
+    let iid: uuid::Uuid = connected["data"]["connectIntegration"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{connected}"))
+        .parse()
+        .unwrap();
     let both = plugs::crypto::Keyring::parse(&format!("k2:{k2},k1:{k1}"))
         .unwrap()
         .with_older(&suite);
@@ -459,6 +471,20 @@ async fn rotating_keys_re_encrypts_secrets_that_still_sign() {
         "{}",
         row.secret_encrypted
     );
+    // Integration credentials too: re-encrypted with k2, and k2 alone opens them.
+    let integration = plugs::entities::integrations::Entity::find_by_id(iid)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!report.failed.contains(&iid));
+    let sealed = integration.credentials["ciphertext"].as_str().unwrap();
+    assert!(sealed.starts_with("k2:"), "{sealed}");
+    let k2_only = plugs::crypto::Keyring::parse(&format!("k2:{k2}")).unwrap();
+    let opened = plugs::services::integrations::open(&k2_only, &integration)
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened["accessToken"], "tok-rotated");
     // Only the new key now: deliveries still sign with the same secret.
     // Without k1: the rotated secret decrypts with k2 alone (the suite's other workers hold
     // k1 too, but the ciphertext now names k2).
