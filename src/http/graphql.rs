@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 use crate::services::RequestMeta;
 
-async fn request_context(
+pub(crate) async fn request_context(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,

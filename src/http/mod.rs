@@ -1,6 +1,7 @@
 //! HTTP routes (API.md "Endpoints").
 
 pub mod auth;
+pub mod export;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(graphql::ws_handler))
         .route("/media/{id}/{variant}", get(media::download))
         .route("/uploads/{id}", axum::routing::put(media::upload))
+        .route("/export/contacts.csv", get(export::contacts_csv))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

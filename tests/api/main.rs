@@ -14,6 +14,7 @@ mod constraints;
 mod contacts;
 mod events;
 mod expenses;
+mod export;
 mod fanout;
 mod fixtures;
 mod helpers;
