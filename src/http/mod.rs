@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/media/{id}/{variant}", get(media::download))
         .route("/uploads/{id}", axum::routing::put(media::upload))
         .route("/export/contacts.csv", get(export::contacts_csv))
+        .route("/export/expenses.csv", get(export::expenses_csv))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

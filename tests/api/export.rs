@@ -189,3 +189,73 @@ async fn a_large_export_pages_through_every_row_once() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(created, sorted, "newest first, like the contacts query");
 }
+
+#[tokio::test]
+async fn expenses_export_with_two_decimal_amounts_and_the_expenses_filters() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let stranger = app.register().await;
+    let create = |s: &Session, title: &str, amount: &str| {
+        let (app, token) = (&app, s.access.clone());
+        let (title, amount) = (title.to_owned(), amount.to_owned());
+        async move {
+            let body = app
+                .gql_as(&token, "mutation($t: String!, $a: Decimal!) { createExpense(input: { title: $t, amount: $a, expenseDate: \"2026-11-01\" }) { id } }", json!({ "t": title, "a": amount }))
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"]["createExpense"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let taxi = create(&member, "@taxi", "12.5").await;
+    let hotel = create(&member, "Hotel", "300").await;
+    create(&stranger, "Theirs", "1").await;
+    let ok = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!) { approveExpense(id: $id) { id } }",
+            json!({ "id": hotel }),
+        )
+        .await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    let get = |q: &str| {
+        let (app, token, q) = (&app, member.access.clone(), q.to_owned());
+        async move {
+            let resp = app
+                .client
+                .get(app.url(&format!("/export/expenses.csv{q}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = get("").await;
+    assert_eq!(status, 200, "{body}");
+    let header: Vec<String> = csv::Reader::from_reader(body.as_bytes())
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header, plugs::http::export::EXPENSE_COLUMNS);
+    let all = rows(&body);
+    assert_eq!(all.len(), 2, "{body}");
+    let t = all.iter().find(|r| &r[0] == taxi.as_str()).unwrap();
+    assert_eq!(&t[1], "'@taxi");
+    assert_eq!(&t[2], "12.50");
+    assert_eq!(&t[6], "2026-11-01");
+    assert_eq!(&t[7], "PENDING");
+    let (_, approved) = get("?status=APPROVED").await;
+    let approved = rows(&approved);
+    assert_eq!(approved.len(), 1);
+    assert_eq!(&approved[0][2], "300.00");
+    let (_, big) = get("?amountMin=100&dateFrom=2026-10-01").await;
+    assert_eq!(rows(&big).len(), 1);
+    let (status, _) = get("?amountMin=lots").await;
+    assert_eq!(status, 400);
+}
