@@ -267,6 +267,17 @@ pub fn camel_case(snake: &str) -> String {
     out
 }
 
+/// An error and its sources, as one line ("error sending request: connection refused").
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1074,12 +1074,7 @@ async fn submitter_name(w: &Work<'_>, user: Uuid) -> Result<String, AppError> {
 /// The organization's active admins, but `except`.
 async fn admins_except(w: &Work<'_>, except: &[Uuid]) -> Result<Vec<Uuid>, AppError> {
     use users::Column as C;
-    let ids: Vec<Uuid> = w
-        .actor
-        .scope()
-        .live::<users::Entity>()
-        .filter(C::IsAdmin.eq(true))
-        .filter(C::IsActive.eq(true))
+    let ids: Vec<Uuid> = super::users::active_admins(w.actor.scope())
         .filter(C::Id.is_not_in(except.iter().copied()))
         .select_only()
         .column(C::Id)

@@ -50,8 +50,8 @@ const PROPERTIES: [&str; 7] = [
 const PAGE: usize = 100;
 const MAX_RETRIES: u32 = 5;
 
-/// Why a run stopped early.
-enum Stop {
+/// Why a call (and so a run) stopped.
+pub(crate) enum Stop {
     /// HubSpot refused the token.
     Refused(String),
     /// HubSpot or the network failed (429 beyond the retries, 5xx, unreachable).
@@ -71,16 +71,42 @@ impl From<sea_orm::DbErr> for Stop {
     }
 }
 
-struct Api<'a> {
-    client: &'a reqwest::Client,
+/// HubSpot's API as one integration reaches it.
+pub(crate) struct Api {
+    client: &'static reqwest::Client,
     base: String,
     token: String,
     allow_private: bool,
+    /// 429s waited out per call before giving up.
+    retries: u32,
 }
 
-impl Api<'_> {
+impl Api {
+    /// The integration's base URL (`settings.baseUrl`, else HubSpot's) and token.
+    pub(crate) fn for_integration(
+        row: &integrations::Model,
+        credentials: &Value,
+        allow_private: bool,
+        retries: u32,
+    ) -> Api {
+        Api {
+            client: super::webhooks::Sender::shared(allow_private).client(),
+            base: row.settings["baseUrl"]
+                .as_str()
+                .unwrap_or(super::integrations::HUBSPOT_API)
+                .trim_end_matches('/')
+                .to_owned(),
+            token: credentials["accessToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            allow_private,
+            retries,
+        }
+    }
+
     /// POSTs `body` to `path`, waiting out 429s; the JSON answer.
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, Stop> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, Stop> {
         let url = super::webhooks::parse_url(&format!("{}{path}", self.base))
             .map_err(|e| Stop::Failed(e.public_message()))?;
         super::webhooks::check_destination(&url, self.allow_private)
@@ -96,9 +122,14 @@ impl Api<'_> {
                 .body(body.to_string())
                 .send()
                 .await
-                .map_err(|e| Stop::Failed(format!("HubSpot could not be reached: {e}")))?;
+                .map_err(|e| {
+                    Stop::Failed(format!(
+                        "HubSpot could not be reached: {}",
+                        crate::error::chain(&e)
+                    ))
+                })?;
             let code = resp.status().as_u16();
-            if code == 429 && tries < MAX_RETRIES {
+            if code == 429 && tries < self.retries {
                 tries += 1;
                 let wait = resp
                     .headers()
@@ -119,7 +150,8 @@ impl Api<'_> {
                     answer["message"].as_str().unwrap_or("no reason given")
                 ))),
                 429 => Err(Stop::Failed(format!(
-                    "HubSpot kept answering 429 (rate limited) after {MAX_RETRIES} waits"
+                    "HubSpot answered 429 (rate limited) after {} wait(s)",
+                    self.retries
                 ))),
                 _ => Err(Stop::Failed(format!(
                     "HubSpot answered {code} to {path}: {}",
@@ -261,10 +293,7 @@ async fn writer(
     scope: Scoped,
     requested_by: Option<Uuid>,
 ) -> Result<Option<Actor>, AppError> {
-    let admins = scope
-        .live::<users::Entity>()
-        .filter(users::Column::IsAdmin.eq(true))
-        .filter(users::Column::IsActive.eq(true))
+    let admins = super::users::active_admins(scope)
         .order_by_asc(users::Column::CreatedAt)
         .all(db)
         .await?;
@@ -359,19 +388,7 @@ pub async fn run(
     running.status = Set(IntegrationLogStatus::Running.as_str().into());
     running.started_at = Set(started);
     let log = running.update(db).await?;
-    let api = Api {
-        client: super::webhooks::Sender::shared(allow_private).client(),
-        base: integration.settings["baseUrl"]
-            .as_str()
-            .unwrap_or(super::integrations::HUBSPOT_API)
-            .trim_end_matches('/')
-            .to_owned(),
-        token: credentials["accessToken"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        allow_private,
-    };
+    let api = Api::for_integration(&integration, &credentials, allow_private, MAX_RETRIES);
     let store = Store {
         db,
         broker: broker.as_ref(),
@@ -419,19 +436,10 @@ pub async fn run(
     finish(db, &log, status, message, &tally).await?;
     let mut a: integrations::ActiveModel = integration.clone().into();
     a.status = Set(integration_status.as_str().into());
-    let mut metadata = integration.metadata.clone();
-    if !metadata.is_object() {
-        metadata = json!({});
-    }
-    match error {
-        Some(e) => metadata["error"] = json!(e),
-        None => {
-            if let Some(m) = metadata.as_object_mut() {
-                m.remove("error");
-            }
-        }
-    }
-    a.metadata = Set(metadata);
+    a.metadata = Set(super::integrations::with_error(
+        &integration.metadata,
+        error.as_deref(),
+    ));
     if status != IntegrationLogStatus::Failed {
         // Changes made while this run went are picked up by the next one.
         a.last_sync = Set(Some(started));
@@ -442,7 +450,7 @@ pub async fn run(
 }
 
 async fn sync(
-    api: &Api<'_>,
+    api: &Api,
     store: Store<'_>,
     scope: Scoped,
     actor: &Actor,

@@ -530,83 +530,33 @@ pub async fn test(
             details: json!({}),
         });
     };
-    let token = credentials["accessToken"].as_str().unwrap_or_default();
-    let base = row.settings["baseUrl"]
-        .as_str()
-        .unwrap_or(HUBSPOT_API)
-        .trim_end_matches('/')
-        .to_owned();
-    let client = super::webhooks::Sender::shared(allow_private).client();
-    let url = format!("{base}/crm/v3/objects/contacts/search");
-    let parsed = super::webhooks::parse_url(&url)?;
-    super::webhooks::check_destination(&parsed, allow_private).await?;
-    let sent = client
-        .post(parsed)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(json!({ "limit": 1 }).to_string())
-        .send()
+    use super::hubspot::{Api, Stop};
+    // No waiting on a 429 here: the caller is waiting for an answer.
+    let api = Api::for_integration(&row, &credentials, allow_private, 0);
+    let current = IntegrationStatus::from_db(&row.status)?;
+    let asked = api
+        .post("/crm/v3/objects/contacts/search", &json!({ "limit": 1 }))
         .await;
-    let (ok, message, details, status) = match sent {
-        Ok(resp) => {
-            let code = resp.status().as_u16();
-            let body: Value = resp
-                .text()
-                .await
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(Value::Null);
-            match code {
-                200..=299 => (
-                    true,
-                    format!(
-                        "HubSpot answered: {} contact(s) visible to this token",
-                        body["total"].as_i64().unwrap_or(0)
-                    ),
-                    json!({ "statusCode": code, "total": body["total"] }),
-                    IntegrationStatus::Connected,
-                ),
-                401 | 403 => (
-                    false,
-                    format!(
-                        "HubSpot refused the token ({code}): {}",
-                        body["message"].as_str().unwrap_or("no reason given")
-                    ),
-                    json!({ "statusCode": code, "category": body["category"] }),
-                    IntegrationStatus::Error,
-                ),
-                _ => (
-                    false,
-                    format!("HubSpot answered {code}; try again later"),
-                    json!({ "statusCode": code }),
-                    IntegrationStatus::from_db(&row.status)?,
-                ),
-            }
-        }
-        Err(e) => (
-            false,
-            format!("HubSpot could not be reached: {}", error_chain(&e)),
-            json!({}),
-            IntegrationStatus::from_db(&row.status)?,
+    let (ok, message, details, status) = match asked {
+        Ok(body) => (
+            true,
+            format!(
+                "HubSpot answered: {} contact(s) visible to this token",
+                body["total"].as_i64().unwrap_or(0)
+            ),
+            json!({ "total": body["total"] }),
+            IntegrationStatus::Connected,
         ),
+        Err(Stop::Refused(m)) => (false, m, json!({}), IntegrationStatus::Error),
+        Err(Stop::Failed(m)) => (false, m, json!({}), current),
+        Err(Stop::Ours(e)) => return Err(e),
     };
     if status.as_str() != row.status || (!ok && status == IntegrationStatus::Error) {
         let w = Work::begin(store, actor).await?;
         let old = w.locked::<integrations::Entity>(id).await?;
         let mut a: integrations::ActiveModel = old.clone().into();
         a.status = Set(status.as_str().into());
-        let mut metadata = old.metadata.clone();
-        if !metadata.is_object() {
-            metadata = json!({});
-        }
-        if ok {
-            if let Some(m) = metadata.as_object_mut() {
-                m.remove("error");
-            }
-        } else {
-            metadata["error"] = json!(message);
-        }
-        a.metadata = Set(metadata);
+        a.metadata = Set(with_error(&old.metadata, (!ok).then_some(message.as_str())));
         a.updated_at = Set(now());
         let new = a.update(&w.txn).await?;
         w.audit::<integrations::Entity, _>(id, Some(&old), Some(&new))
@@ -620,13 +570,20 @@ pub async fn test(
     })
 }
 
-/// An error and its sources, as one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
+/// An integration's metadata with `error` set to `error`, or without one.
+pub(crate) fn with_error(metadata: &Value, error: Option<&str>) -> Value {
+    let mut m = if metadata.is_object() {
+        metadata.clone()
+    } else {
+        json!({})
+    };
+    match error {
+        Some(e) => m["error"] = json!(e),
+        None => {
+            if let Some(o) = m.as_object_mut() {
+                o.remove("error");
+            }
+        }
     }
-    msg
+    m
 }

@@ -177,16 +177,21 @@ pub async fn create(
 }
 
 /// Other live, active admins of the organization.
+/// The organization's live, active admins (who runs it, and who is told of what needs an
+/// admin).
+pub fn active_admins(scope: crate::db::scoped::Scoped) -> sea_orm::Select<users::Entity> {
+    scope
+        .live::<users::Entity>()
+        .filter(users::Column::IsAdmin.eq(true))
+        .filter(users::Column::IsActive.eq(true))
+}
+
 async fn other_admins(
     txn: &impl sea_orm::ConnectionTrait,
     actor: &Actor,
     except: Uuid,
 ) -> Result<u64, AppError> {
-    Ok(actor
-        .scope()
-        .live::<users::Entity>()
-        .filter(users::Column::IsAdmin.eq(true))
-        .filter(users::Column::IsActive.eq(true))
+    Ok(active_admins(actor.scope())
         .filter(users::Column::Id.ne(except))
         .count(txn)
         .await?)

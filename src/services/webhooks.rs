@@ -32,7 +32,7 @@ use super::{Actor, Change, now};
 use crate::crypto::Keyring;
 use crate::db::pagination::{Keyset, Page, PageArgs, SortKind, SortValue, paginate};
 use crate::db::scoped::Scoped;
-use crate::entities::{users, webhook_deliveries as deliveries, webhook_endpoints as endpoints};
+use crate::entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
 use crate::error::AppError;
 
 /// Every event type an endpoint may subscribe to.
@@ -721,13 +721,7 @@ async fn send_once(
             error: Some(if e.is_timeout() {
                 "timed out after 10 s".to_owned()
             } else {
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg = format!("{msg}: {s}");
-                    src = s.source();
-                }
-                msg
+                crate::error::chain(&e)
             }),
             response: None,
             millis,
@@ -898,10 +892,7 @@ async fn deliver_claimed(
     if let Some(reason) = &disable {
         e.is_enabled = Set(false);
         e.disabled_reason = Set(Some(reason.clone()));
-        let admins: Vec<Uuid> = scope
-            .live::<users::Entity>()
-            .filter(users::Column::IsAdmin.eq(true))
-            .filter(users::Column::IsActive.eq(true))
+        let admins: Vec<Uuid> = super::users::active_admins(scope)
             .all(&txn)
             .await?
             .into_iter()
