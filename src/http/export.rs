@@ -1,4 +1,4 @@
-//! `GET /export/contacts.csv` and `GET /export/expenses.csv`: the caller's rows as CSV (RFC 4180, UTF-8, a header row of
+//! `GET /export/{contacts|interactions|events|attendees|expenses}.csv`: the caller's rows as CSV (RFC 4180, UTF-8, a header row of
 //! stable names), with the `contacts` query's filters as query parameters. Streamed: one
 //! keyset page after another is written as it is read, so memory stays flat whatever the
 //! size and the first rows leave at once. Cells a spreadsheet would evaluate (starting with
@@ -24,10 +24,13 @@ use super::response::{MediaType, refusal};
 use crate::auth::Caller;
 use crate::db::pagination::{MAX_PAGE, Page, PageArgs};
 use crate::domain::enums::DbEnum;
-use crate::entities::{contacts, expenses};
+use crate::entities::{contact_interactions, contacts, event_attendees, events, expenses};
 use crate::error::AppError;
 use crate::services::contacts::{ContactFilter, ContactSort};
+use crate::services::events::{EventFilter, EventSort};
 use crate::services::expenses::{ExpenseFilter, ExpenseSort};
+use crate::services::interactions::InteractionFilter;
+use crate::services::registrations::RegistrationFilter;
 
 /// The columns, in order.
 pub const CONTACT_COLUMNS: [&str; 20] = [
@@ -67,11 +70,6 @@ fn time(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
 }
 
 fn row(c: &contacts::Model) -> Vec<String> {
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(|s| neutral(s).into_owned())
-            .unwrap_or_default()
-    };
     vec![
         c.id.to_string(),
         neutral(&c.first_name).into_owned(),
@@ -89,7 +87,7 @@ fn row(c: &contacts::Model) -> Vec<String> {
         text(&c.industry),
         c.lead_score.to_string(),
         text(&c.notes),
-        c.last_interaction.as_ref().map(time).unwrap_or_default(),
+        when(&c.last_interaction),
         c.created_by.to_string(),
         time(&c.created_at),
         time(&c.updated_at),
@@ -111,36 +109,61 @@ fn list<T: DbEnum + FromStr>(raw: &str, field: &str) -> Result<Vec<T>, AppError>
         .collect()
 }
 
+fn id(v: &str, field: &str) -> Result<uuid::Uuid, AppError> {
+    v.parse()
+        .map_err(|_| bad(format!("{v:?} is not an id"), field))
+}
+
+fn int(v: &str, field: &str) -> Result<i32, AppError> {
+    v.parse()
+        .map_err(|_| bad(format!("{v:?} is not a number"), field))
+}
+
+fn date(v: &str, field: &str) -> Result<chrono::NaiveDate, AppError> {
+    v.parse()
+        .map_err(|_| bad(format!("{v:?} is not a date (YYYY-MM-DD)"), field))
+}
+
+fn instant(v: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.to_utc())
+        .map_err(|_| bad(format!("{v:?} is not an RFC 3339 date-time"), field))
+}
+
+fn money(v: &str, field: &str) -> Result<rust_decimal::Decimal, AppError> {
+    v.parse()
+        .map_err(|_| bad(format!("{v:?} is not an amount"), field))
+}
+
+fn boolean(v: &str, field: &str) -> Result<bool, AppError> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad("must be true or false", field)),
+    }
+}
+
+fn unknown<T>(key: &str) -> Result<T, AppError> {
+    Err(bad(format!("{key:?} is not a filter of this export"), key))
+}
+
 /// The `contacts` filter from query parameters.
 pub fn contact_filter(q: &HashMap<String, String>) -> Result<ContactFilter, AppError> {
     let mut f = ContactFilter::default();
     for (k, v) in q {
-        let int = |field: &str| {
-            v.parse::<i32>()
-                .map_err(|_| bad(format!("{v:?} is not a number"), field))
-        };
-        match k.as_str() {
+        let k = k.as_str();
+        match k {
             "search" => f.search = Some(v.clone()),
-            "contactType" => f.contact_type = Some(list(v, "contactType")?),
-            "status" => f.status = Some(list(v, "status")?),
-            "priority" => f.priority = Some(list(v, "priority")?),
-            "leadScoreMin" => f.lead_score_min = Some(int("leadScoreMin")?),
-            "leadScoreMax" => f.lead_score_max = Some(int("leadScoreMax")?),
+            "contactType" => f.contact_type = Some(list(v, k)?),
+            "status" => f.status = Some(list(v, k)?),
+            "priority" => f.priority = Some(list(v, k)?),
+            "leadScoreMin" => f.lead_score_min = Some(int(v, k)?),
+            "leadScoreMax" => f.lead_score_max = Some(int(v, k)?),
             "company" => f.company = Some(v.clone()),
             "industry" => f.industry = Some(v.clone()),
-            "createdBy" => {
-                f.created_by = Some(
-                    v.parse()
-                        .map_err(|_| bad(format!("{v:?} is not an id"), "createdBy"))?,
-                )
-            }
-            "deleted" => f.deleted = Some(boolean(v)?),
-            other => {
-                return Err(bad(
-                    format!("{other:?} is not a filter of this export"),
-                    other,
-                ));
-            }
+            "createdBy" => f.created_by = Some(id(v, k)?),
+            "deleted" => f.deleted = Some(boolean(v, k)?),
+            other => return unknown(other),
         }
     }
     Ok(f)
@@ -326,11 +349,6 @@ pub const EXPENSE_COLUMNS: [&str; 18] = [
 ];
 
 fn expense_row(e: &expenses::Model) -> Vec<String> {
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(|s| neutral(s).into_owned())
-            .unwrap_or_default()
-    };
     let id = |v: &Option<uuid::Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
     vec![
         e.id.to_string(),
@@ -344,9 +362,9 @@ fn expense_row(e: &expenses::Model) -> Vec<String> {
         id(&e.event_id),
         e.created_by.to_string(),
         id(&e.approved_by),
-        e.approved_at.as_ref().map(time).unwrap_or_default(),
+        when(&e.approved_at),
         text(&e.rejection_reason),
-        e.paid_at.as_ref().map(time).unwrap_or_default(),
+        when(&e.paid_at),
         text(&e.payment_reference),
         text(&e.receipt_url),
         time(&e.created_at),
@@ -360,47 +378,23 @@ fn expense_row(e: &expenses::Model) -> Vec<String> {
 pub fn expense_filter(q: &HashMap<String, String>) -> Result<ExpenseFilter, AppError> {
     let mut f = ExpenseFilter::default();
     for (k, v) in q {
-        let uuid = |field: &str| {
-            v.parse::<uuid::Uuid>()
-                .map_err(|_| bad(format!("{v:?} is not an id"), field))
-        };
-        let date = |field: &str| {
-            v.parse::<chrono::NaiveDate>()
-                .map_err(|_| bad(format!("{v:?} is not a date (YYYY-MM-DD)"), field))
-        };
-        let money = |field: &str| {
-            v.parse::<rust_decimal::Decimal>()
-                .map_err(|_| bad(format!("{v:?} is not an amount"), field))
-        };
-        match k.as_str() {
-            "eventId" => f.event_id = Some(uuid("eventId")?),
-            "status" => f.status = Some(list(v, "status")?),
-            "expenseType" => f.expense_type = Some(list(v, "expenseType")?),
+        let k = k.as_str();
+        match k {
+            "eventId" => f.event_id = Some(id(v, k)?),
+            "status" => f.status = Some(list(v, k)?),
+            "expenseType" => f.expense_type = Some(list(v, k)?),
             "category" => f.category = Some(v.clone()),
-            "createdBy" => f.created_by = Some(uuid("createdBy")?),
-            "dateFrom" => f.date_from = Some(date("dateFrom")?),
-            "dateTo" => f.date_to = Some(date("dateTo")?),
-            "amountMin" => f.amount_min = Some(money("amountMin")?),
-            "amountMax" => f.amount_max = Some(money("amountMax")?),
+            "createdBy" => f.created_by = Some(id(v, k)?),
+            "dateFrom" => f.date_from = Some(date(v, k)?),
+            "dateTo" => f.date_to = Some(date(v, k)?),
+            "amountMin" => f.amount_min = Some(money(v, k)?),
+            "amountMax" => f.amount_max = Some(money(v, k)?),
             "search" => f.search = Some(v.clone()),
-            "deleted" => f.deleted = Some(boolean(v)?),
-            other => {
-                return Err(bad(
-                    format!("{other:?} is not a filter of this export"),
-                    other,
-                ));
-            }
+            "deleted" => f.deleted = Some(boolean(v, k)?),
+            other => return unknown(other),
         }
     }
     Ok(f)
-}
-
-fn boolean(v: &str) -> Result<bool, AppError> {
-    match v {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad("must be true or false", "deleted")),
-    }
 }
 
 /// `GET /export/expenses.csv`: the organization's expenses (every member sees them, as in
@@ -429,6 +423,225 @@ pub async fn expenses_csv(
         expense_row,
     )
     .await
+}
+
+/// The columns of `interactions.csv`, in order.
+pub const INTERACTION_COLUMNS: [&str; 11] = [
+    "id",
+    "contactId",
+    "userId",
+    "interactionType",
+    "subject",
+    "description",
+    "outcome",
+    "interactionDate",
+    "status",
+    "createdAt",
+    "updatedAt",
+];
+
+fn text(v: &Option<String>) -> String {
+    v.as_deref()
+        .map(|s| neutral(s).into_owned())
+        .unwrap_or_default()
+}
+
+fn when(v: &Option<chrono::DateTime<chrono::FixedOffset>>) -> String {
+    v.as_ref().map(time).unwrap_or_default()
+}
+
+fn interaction_row(i: &contact_interactions::Model) -> Vec<String> {
+    vec![
+        i.id.to_string(),
+        i.contact_id.to_string(),
+        i.user_id.to_string(),
+        i.interaction_type.to_uppercase(),
+        text(&i.subject),
+        text(&i.description),
+        text(&i.outcome),
+        time(&i.interaction_date),
+        i.status.to_uppercase(),
+        time(&i.created_at),
+        time(&i.updated_at),
+    ]
+}
+
+/// The `interactions` filter: `contactId`, `userId`, `interactionType`, `status`,
+/// `dateFrom`, `dateTo` (RFC 3339), `deleted`.
+pub fn interaction_filter(q: &HashMap<String, String>) -> Result<InteractionFilter, AppError> {
+    let mut f = InteractionFilter::default();
+    for (k, v) in q {
+        let k = k.as_str();
+        match k {
+            "contactId" => f.contact_id = Some(id(v, k)?),
+            "userId" => f.user_id = Some(id(v, k)?),
+            "interactionType" => f.interaction_type = Some(list(v, k)?),
+            "status" => f.status = Some(list(v, k)?),
+            "dateFrom" => f.date_from = Some(instant(v, k)?),
+            "dateTo" => f.date_to = Some(instant(v, k)?),
+            "deleted" => f.deleted = Some(boolean(v, k)?),
+            other => return unknown(other),
+        }
+    }
+    Ok(f)
+}
+
+/// `GET /export/interactions.csv`: latest first, as the `interactions` query.
+pub async fn interactions_csv(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let list: List<InteractionFilter, contact_interactions::Model> = |db, actor, f, args| {
+        Box::pin(async move { crate::services::interactions::list(&db, &actor, &f, &args).await })
+    };
+    let what = ("interactions.csv", &INTERACTION_COLUMNS[..]);
+    let parse = interaction_filter;
+    export(state, peer, headers, q, what, parse, list, interaction_row).await
+}
+
+/// The columns of `events.csv`, in order. Budgets have two decimals.
+pub const EVENT_COLUMNS: [&str; 18] = [
+    "id",
+    "title",
+    "description",
+    "eventType",
+    "status",
+    "startDate",
+    "endDate",
+    "timezone",
+    "location",
+    "venue",
+    "budget",
+    "currency",
+    "maxAttendees",
+    "currentAttendees",
+    "registrationUrl",
+    "createdBy",
+    "createdAt",
+    "updatedAt",
+];
+
+fn event_row(e: &events::Model) -> Vec<String> {
+    vec![
+        e.id.to_string(),
+        neutral(&e.title).into_owned(),
+        text(&e.description),
+        e.event_type.to_uppercase(),
+        e.status.to_uppercase(),
+        time(&e.start_date),
+        time(&e.end_date),
+        e.timezone.clone(),
+        text(&e.location),
+        text(&e.venue),
+        format!("{:.2}", e.budget.round_dp(2)),
+        e.currency.clone(),
+        e.max_attendees.map(|m| m.to_string()).unwrap_or_default(),
+        e.current_attendees.to_string(),
+        text(&e.registration_url),
+        e.created_by.to_string(),
+        time(&e.created_at),
+        time(&e.updated_at),
+    ]
+}
+
+/// The `events` filter: `search`, `status`, `eventType`, `startsAfter`, `startsBefore`
+/// (RFC 3339), `createdBy`, `deleted`.
+pub fn event_filter(q: &HashMap<String, String>) -> Result<EventFilter, AppError> {
+    let mut f = EventFilter::default();
+    for (k, v) in q {
+        let k = k.as_str();
+        match k {
+            "search" => f.search = Some(v.clone()),
+            "status" => f.status = Some(list(v, k)?),
+            "eventType" => f.event_type = Some(list(v, k)?),
+            "startsAfter" => f.starts_after = Some(instant(v, k)?),
+            "startsBefore" => f.starts_before = Some(instant(v, k)?),
+            "createdBy" => f.created_by = Some(id(v, k)?),
+            "deleted" => f.deleted = Some(boolean(v, k)?),
+            other => return unknown(other),
+        }
+    }
+    Ok(f)
+}
+
+/// `GET /export/events.csv`: by start date, earliest first.
+pub async fn events_csv(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let list: List<EventFilter, events::Model> = |db, actor, f, args| {
+        Box::pin(async move {
+            let sort = (EventSort::StartDate, Order::Asc);
+            crate::services::events::list(&db, &actor, &f, sort, &args).await
+        })
+    };
+    let what = ("events.csv", &EVENT_COLUMNS[..]);
+    export(state, peer, headers, q, what, event_filter, list, event_row).await
+}
+
+/// The columns of `attendees.csv`, in order.
+pub const ATTENDEE_COLUMNS: [&str; 10] = [
+    "id",
+    "eventId",
+    "userId",
+    "status",
+    "registrationDate",
+    "checkInTime",
+    "checkOutTime",
+    "notes",
+    "createdAt",
+    "updatedAt",
+];
+
+fn attendee_row(a: &event_attendees::Model) -> Vec<String> {
+    vec![
+        a.id.to_string(),
+        a.event_id.to_string(),
+        a.user_id.to_string(),
+        a.status.to_uppercase(),
+        time(&a.registration_date),
+        when(&a.check_in_time),
+        when(&a.check_out_time),
+        text(&a.notes),
+        time(&a.created_at),
+        time(&a.updated_at),
+    ]
+}
+
+/// The registrations filter (`Event.attendees`' and `User.registrations`' arguments as
+/// parameters): `eventId`, `userId`, `status`, `deleted`.
+pub fn attendee_filter(q: &HashMap<String, String>) -> Result<RegistrationFilter, AppError> {
+    let mut f = RegistrationFilter::default();
+    for (k, v) in q {
+        let k = k.as_str();
+        match k {
+            "eventId" => f.event_id = Some(id(v, k)?),
+            "userId" => f.user_id = Some(id(v, k)?),
+            "status" => f.status = Some(list(v, k)?),
+            "deleted" => f.deleted = Some(boolean(v, k)?),
+            other => return unknown(other),
+        }
+    }
+    Ok(f)
+}
+
+/// `GET /export/attendees.csv`: registrations, first registered first.
+pub async fn attendees_csv(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let list: List<RegistrationFilter, event_attendees::Model> = |db, actor, f, args| {
+        Box::pin(async move { crate::services::registrations::list(&db, &actor, &f, &args).await })
+    };
+    let what = ("attendees.csv", &ATTENDEE_COLUMNS[..]);
+    let parse = attendee_filter;
+    export(state, peer, headers, q, what, parse, list, attendee_row).await
 }
 
 #[cfg(test)]

@@ -447,6 +447,41 @@ pub async fn mark_no_shows(
     Ok(changed)
 }
 
+/// `GET /export/attendees.csv`'s filter: registrations of one event, of one member, of some
+/// statuses; the trash with `deleted`.
+#[derive(Clone, Debug, Default)]
+pub struct RegistrationFilter {
+    pub event_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub status: Option<Vec<AttendeeStatus>>,
+    pub deleted: Option<bool>,
+}
+
+/// The organization's registrations, first registered first (every member sees an event's
+/// attendees in GraphQL, so every member sees them here).
+pub async fn list(
+    db: &sea_orm::DatabaseConnection,
+    actor: &Actor,
+    f: &RegistrationFilter,
+    args: &crate::db::pagination::PageArgs,
+) -> Result<crate::db::pagination::Page<event_attendees::Model>, AppError> {
+    use event_attendees::Column as C;
+    let mut q = actor
+        .scope()
+        .find::<event_attendees::Entity>()
+        .filter(C::IsDeleted.eq(f.deleted == Some(true)));
+    if let Some(e) = f.event_id {
+        q = q.filter(C::EventId.eq(e));
+    }
+    if let Some(u) = f.user_id {
+        q = q.filter(C::UserId.eq(u));
+    }
+    if let Some(s) = &f.status {
+        q = q.filter(C::Status.is_in(s.iter().map(|v| v.as_str())));
+    }
+    crate::db::pagination::paginate(db, q, &keyset(), args).await
+}
+
 /// The users holding a live registration (not cancelled) for the event.
 pub async fn registrants(
     db: &impl ConnectionTrait,

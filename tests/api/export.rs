@@ -259,3 +259,176 @@ async fn expenses_export_with_two_decimal_amounts_and_the_expenses_filters() {
     let (status, _) = get("?amountMin=lots").await;
     assert_eq!(status, 400);
 }
+
+async fn csv_of(app: &TestApp, s: &Session, path: &str) -> (u16, String) {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+fn header_of(body: &str) -> Vec<String> {
+    csv::Reader::from_reader(body.as_bytes())
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn interactions_events_and_attendees_export_with_their_filters_and_only_the_callers_rows() {
+    use crate::events::{create_event, lifecycle, register};
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let stranger = app.register().await;
+
+    // Interactions.
+    let ada = contact(&app, &admin, json!({ "firstName": "Ada", "lastName": "L" })).await;
+    let log = |s: &Session, contact: &str, kind: &str, subject: &str, date: &str| {
+        let (app, token) = (&app, s.access.clone());
+        let vars = json!({ "i": { "contactId": contact, "interactionType": kind, "subject": subject, "interactionDate": date } });
+        async move {
+            let body = app
+                .gql_as(&token, "mutation($i: CreateContactInteractionInput!) { createContactInteraction(input: $i) { id } }", vars)
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"]["createContactInteraction"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let call = log(&admin, &ada, "CALL", "-1 discount?", "2026-01-10T09:00:00Z").await;
+    log(&member, &ada, "EMAIL", "Follow-up", "2026-02-10T09:00:00Z").await;
+    let theirs = contact(
+        &app,
+        &stranger,
+        json!({ "firstName": "Zed", "lastName": "Z" }),
+    )
+    .await;
+    log(
+        &stranger,
+        &theirs,
+        "CALL",
+        "Their secret call",
+        "2026-01-11T09:00:00Z",
+    )
+    .await;
+
+    let (status, body) = csv_of(&app, &member, "/export/interactions.csv").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header_of(&body), plugs::http::export::INTERACTION_COLUMNS);
+    let all = rows(&body);
+    assert_eq!(all.len(), 2, "{body}");
+    assert!(
+        !body.contains("secret"),
+        "another organization's row: {body}"
+    );
+    let c = all.iter().find(|r| &r[0] == call.as_str()).unwrap();
+    assert_eq!(&c[1], ada.as_str());
+    assert_eq!(&c[2], admin.user_id.as_str());
+    assert_eq!(&c[3], "CALL");
+    assert_eq!(&c[4], "'-1 discount?");
+    assert_eq!(&c[7], "2026-01-10T09:00:00.000Z");
+    let (_, calls) = csv_of(
+        &app,
+        &member,
+        "/export/interactions.csv?interactionType=CALL",
+    )
+    .await;
+    assert_eq!(rows(&calls).len(), 1);
+    let (_, feb) = csv_of(
+        &app,
+        &member,
+        "/export/interactions.csv?dateFrom=2026-02-01T00:00:00Z&dateTo=2026-03-01T00:00:00Z",
+    )
+    .await;
+    let feb = rows(&feb);
+    assert_eq!(feb.len(), 1);
+    assert_eq!(&feb[0][3], "EMAIL");
+    // Another organization naming our contact gets nothing of it.
+    let (status, spied) = csv_of(
+        &app,
+        &stranger,
+        &format!("/export/interactions.csv?contactId={ada}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(rows(&spied).is_empty(), "{spied}");
+    let (status, _) = csv_of(&app, &member, "/export/interactions.csv?dateFrom=yesterday").await;
+    assert_eq!(status, 400);
+
+    // Events and attendees.
+    let gala = create_event(&app, &admin, Some(10)).await;
+    let gala = gala["id"].as_str().unwrap().to_owned();
+    let ok = lifecycle(&app, &admin, "publishEvent", &gala).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    create_event(&app, &admin, None).await;
+    let other = create_event(&app, &stranger, None).await;
+    let other = other["id"].as_str().unwrap().to_owned();
+    let (status, body) = csv_of(&app, &member, "/export/events.csv").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header_of(&body), plugs::http::export::EVENT_COLUMNS);
+    let events = rows(&body);
+    assert_eq!(events.len(), 2, "{body}");
+    assert!(events.iter().all(|r| r[0] != other), "{body}");
+    let g = events.iter().find(|r| r[0] == gala).unwrap();
+    assert_eq!(&g[4], "PUBLISHED");
+    assert_eq!(&g[10], "1250.00");
+    assert_eq!(&g[12], "10");
+    let (_, published) = csv_of(&app, &member, "/export/events.csv?status=PUBLISHED").await;
+    assert_eq!(rows(&published).len(), 1);
+
+    let mine = register(&app, &member, &gala, None).await;
+    assert!(mine["errors"].is_null(), "{mine}");
+    let theirs_too = register(&app, &admin, &gala, None).await;
+    assert!(theirs_too["errors"].is_null(), "{theirs_too}");
+    let ok = lifecycle(&app, &stranger, "publishEvent", &other).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    let ok = register(&app, &stranger, &other, None).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    let (status, body) = csv_of(
+        &app,
+        &member,
+        &format!("/export/attendees.csv?eventId={gala}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header_of(&body), plugs::http::export::ATTENDEE_COLUMNS);
+    let attendees = rows(&body);
+    assert_eq!(attendees.len(), 2, "{body}");
+    assert_eq!(
+        &attendees[0][2],
+        member.user_id.as_str(),
+        "first registered first"
+    );
+    assert_eq!(&attendees[0][3], "REGISTERED");
+    let (_, one) = csv_of(
+        &app,
+        &member,
+        &format!("/export/attendees.csv?userId={}", admin.user_id),
+    )
+    .await;
+    assert_eq!(rows(&one).len(), 1);
+    let (status, spied) = csv_of(
+        &app,
+        &stranger,
+        &format!("/export/attendees.csv?eventId={gala}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        rows(&spied).is_empty(),
+        "another organization's attendees: {spied}"
+    );
+    let (_, own) = csv_of(&app, &stranger, "/export/attendees.csv").await;
+    assert_eq!(rows(&own).len(), 1);
+    let (status, _) = csv_of(&app, &member, "/export/attendees.csv?status=MAYBE").await;
+    assert_eq!(status, 400);
+}
