@@ -25,6 +25,7 @@ mod m20261130_000013_expense_receipts;
 mod m20261201_000014_direct_uploads;
 mod m20261201_000015_webhooks;
 mod m20261201_000016_integration_log_states;
+mod m20261201_000017_data_portability;
 pub mod schema;
 
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_direct_uploads::Migration),
             Box::new(m20261201_000015_webhooks::Migration),
             Box::new(m20261201_000016_integration_log_states::Migration),
+            Box::new(m20261201_000017_data_portability::Migration),
         ]
     }
 }

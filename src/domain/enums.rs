@@ -260,6 +260,20 @@ db_enum!(
         Discarded = "discarded",
     }
 );
+db_enum!(
+    /// A CSV import or a personal-data export: QUEUED -> RUNNING -> COMPLETED or FAILED.
+    ImportStatus {
+        Queued = "queued",
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed",
+    }
+);
+db_enum!(
+    /// What an import does with a row whose e-mail matches a contact: leave it, or change the
+    /// columns the row fills.
+    DuplicateAction { Skip = "skip", Update = "update" }
+);
 db_enum!(AuditAction {
     Create = "create",
     Update = "update",

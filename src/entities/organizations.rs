@@ -41,6 +41,8 @@ pub enum Relation {
     ExpenseApprovals,
     #[sea_orm(has_many = "super::expenses::Entity")]
     Expenses,
+    #[sea_orm(has_many = "super::import_runs::Entity")]
+    ImportRuns,
     #[sea_orm(has_many = "super::integration_logs::Entity")]
     IntegrationLogs,
     #[sea_orm(has_many = "super::integrations::Entity")]
@@ -53,6 +55,8 @@ pub enum Relation {
     MediaCollections,
     #[sea_orm(has_many = "super::notifications::Entity")]
     Notifications,
+    #[sea_orm(has_many = "super::personal_data_exports::Entity")]
+    PersonalDataExports,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
     #[sea_orm(has_many = "super::users::Entity")]
@@ -117,6 +121,12 @@ impl Related<super::expenses::Entity> for Entity {
     }
 }
 
+impl Related<super::import_runs::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ImportRuns.def()
+    }
+}
+
 impl Related<super::integration_logs::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::IntegrationLogs.def()
@@ -150,6 +160,12 @@ impl Related<super::media_collections::Entity> for Entity {
 impl Related<super::notifications::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Notifications.def()
+    }
+}
+
+impl Related<super::personal_data_exports::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PersonalDataExports.def()
     }
 }
 

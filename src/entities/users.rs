@@ -47,6 +47,8 @@ pub enum Relation {
     EventAttendees,
     #[sea_orm(has_many = "super::expense_approvals::Entity")]
     ExpenseApprovals,
+    #[sea_orm(has_many = "super::import_runs::Entity")]
+    ImportRuns,
     #[sea_orm(has_many = "super::media::Entity")]
     Media,
     #[sea_orm(has_many = "super::media_collections::Entity")]
@@ -61,6 +63,8 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Organizations,
+    #[sea_orm(has_many = "super::personal_data_exports::Entity")]
+    PersonalDataExports,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
     #[sea_orm(
@@ -113,6 +117,12 @@ impl Related<super::expense_approvals::Entity> for Entity {
     }
 }
 
+impl Related<super::import_runs::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ImportRuns.def()
+    }
+}
+
 impl Related<super::media::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Media.def()
@@ -134,6 +144,12 @@ impl Related<super::notifications::Entity> for Entity {
 impl Related<super::organizations::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Organizations.def()
+    }
+}
+
+impl Related<super::personal_data_exports::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PersonalDataExports.def()
     }
 }
 

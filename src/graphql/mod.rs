@@ -12,6 +12,7 @@ pub mod context;
 pub mod events;
 pub mod execute;
 pub mod expenses;
+pub mod imports;
 pub mod integrations;
 pub mod interactions;
 pub mod jobs;

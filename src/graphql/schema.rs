@@ -8,6 +8,7 @@ use crate::graphql::audit::AuditQuery;
 use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
 use crate::graphql::expenses::{ExpensesMutation, ExpensesQuery};
+use crate::graphql::imports::{ImportsMutation, ImportsQuery};
 use crate::graphql::integrations::{IntegrationsMutation, IntegrationsQuery};
 use crate::graphql::interactions::{InteractionsMutation, InteractionsQuery};
 use crate::graphql::jobs::JobsQuery;
@@ -43,6 +44,7 @@ pub struct Query(
     UsersQuery,
     AuditQuery,
     ContactsQuery,
+    ImportsQuery,
     InteractionsQuery,
     EventsQuery,
     AgendaQuery,
@@ -62,6 +64,7 @@ pub struct Mutation(
     OrganizationsMutation,
     UsersMutation,
     ContactsMutation,
+    ImportsMutation,
     InteractionsMutation,
     EventsMutation,
     RegistrationsMutation,

@@ -12,6 +12,56 @@ pub fn register(r: Registry) -> Registry {
         .with::<PurgeDeletedMedia>()
         .with::<DeliverWebhook>()
         .with::<SyncIntegration>()
+        .with::<ImportContacts>()
+}
+
+/// One CSV import of contacts (`services::imports::run`), resumed after its last committed batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportContacts {
+    pub organization_id: uuid::Uuid,
+    pub run_id: uuid::Uuid,
+}
+
+impl Job for ImportContacts {
+    const KIND: &'static str = "imports.contacts";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "an import job names its organization",
+            );
+            let broker = &*ctx.broker;
+            crate::services::imports::run(&ctx.db, broker, &ctx.storage, scope, self.run_id)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Given up: the run is FAILED with what was written so far, not RUNNING for ever.
+    fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "an import job names its organization",
+            );
+            let why = format!("the import stopped: {error}");
+            let broker = &*ctx.broker;
+            if let Err(e) = crate::services::imports::fail(
+                &ctx.db,
+                broker,
+                &ctx.storage,
+                scope,
+                self.run_id,
+                &why,
+            )
+            .await
+            {
+                tracing::error!(run = %self.run_id, "marking an import failed: {e:?}");
+            }
+        })
+    }
 }
 
 /// One sync run of an integration (`services::hubspot::run`), recorded in its log row.

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, Order, QueryFilter,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, IntoActiveModel, Order,
+    QueryFilter, QuerySelect,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -253,12 +253,14 @@ fn apply(a: &mut contacts::ActiveModel, p: ContactPatch) -> Result<(), AppError>
     Ok(())
 }
 
-pub async fn create(
-    store: Store<'_>,
-    actor: &Actor,
+/// A new contact of `organization_id` by `user_id`, checked as `createContact` checks it (the
+/// one path for single creation and imports).
+pub fn draft(
+    organization_id: Uuid,
+    user_id: Uuid,
     contact_type: Option<ContactType>,
     patch: ContactPatch,
-) -> Result<contacts::Model, AppError> {
+) -> Result<contacts::ActiveModel, AppError> {
     if patch.first_name.is_none() || patch.last_name.is_none() {
         return Err(AppError::bad_input(
             "firstName",
@@ -266,17 +268,63 @@ pub async fn create(
         ));
     }
     let t = now();
-    let mut a = contacts::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        organization_id: Set(actor.organization_id),
-        created_by: Set(actor.user_id),
-        updated_by: Set(Some(actor.user_id)),
-        contact_type: Set(contact_type.unwrap_or(ContactType::Target).as_str().into()),
-        created_at: Set(t),
-        updated_at: Set(t),
-        ..Default::default()
-    };
+    // Every column set (the schema's defaults where the patch is silent), so rows drafted
+    // from different patches insert together in one statement.
+    let mut a = contacts::Model {
+        id: Uuid::new_v4(),
+        organization_id,
+        created_by: user_id,
+        first_name: String::new(),
+        last_name: String::new(),
+        email: None,
+        phone: None,
+        company: None,
+        job_title: None,
+        linkedin_url: None,
+        bio: None,
+        avatar_url: None,
+        contact_type: contact_type.unwrap_or(ContactType::Target).as_str().into(),
+        status: ContactStatus::ColdLead.as_str().into(),
+        priority: ContactPriority::Medium.as_str().into(),
+        business_type: None,
+        network_type: None,
+        industry: None,
+        notes: None,
+        metadata: serde_json::json!({}),
+        lead_score: 0,
+        last_interaction: None,
+        created_at: t,
+        updated_at: t,
+        is_deleted: false,
+        deleted_at: None,
+        updated_by: Some(user_id),
+    }
+    .into_active_model()
+    .reset_all();
     apply(&mut a, patch)?;
+    Ok(a)
+}
+
+/// Changes a loaded contact as `updateContact` does (checked, stamped); the caller saves it.
+pub fn revise(
+    old: contacts::Model,
+    user_id: Uuid,
+    patch: ContactPatch,
+) -> Result<contacts::ActiveModel, AppError> {
+    let mut a: contacts::ActiveModel = old.into();
+    apply(&mut a, patch)?;
+    a.updated_at = Set(now());
+    a.updated_by = Set(Some(user_id));
+    Ok(a)
+}
+
+pub async fn create(
+    store: Store<'_>,
+    actor: &Actor,
+    contact_type: Option<ContactType>,
+    patch: ContactPatch,
+) -> Result<contacts::Model, AppError> {
+    let a = draft(actor.organization_id, actor.user_id, contact_type, patch)?;
     let mut w = Work::begin(store, actor).await?;
     let row = a.insert(&w.txn).await?;
     w.audit::<contacts::Entity, _>(row.id, None, Some(&row))

@@ -726,7 +726,7 @@ pub async fn purge_abandoned_uploads(
 }
 
 /// A file as a stream of 64 KiB chunks.
-fn file_chunks(
+pub(crate) fn file_chunks(
     file: tokio::fs::File,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
     use tokio::io::AsyncReadExt;

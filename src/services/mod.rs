@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod events;
 pub mod expenses;
 pub mod hubspot;
+pub mod imports;
 pub mod integrations;
 pub mod interactions;
 pub mod jobs;

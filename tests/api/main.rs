@@ -19,6 +19,7 @@ mod fanout;
 mod fixtures;
 mod helpers;
 mod http;
+mod imports;
 mod integrations;
 mod interactions;
 mod isolation;

@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 23] = [
     "analytics_events",
     "audit_logs",
     "contact_interactions",
@@ -13,6 +13,7 @@ const TABLES: [&str; 21] = [
     "events",
     "expense_approvals",
     "expenses",
+    "import_runs",
     "integration_logs",
     "integrations",
     "jobs",
@@ -21,6 +22,7 @@ const TABLES: [&str; 21] = [
     "media_collections",
     "notifications",
     "organizations",
+    "personal_data_exports",
     "refresh_tokens",
     "users",
     "webhook_deliveries",

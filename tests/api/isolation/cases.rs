@@ -726,6 +726,24 @@ pub(crate) fn cases() -> Vec<Case> {
             &[("redeliverWebhook.deliveryId", "id", WebhookDelivery)],
             setup!(|o| json!({ "id": o.webhook_delivery().await })),
         ),
+        // ---- CSV import
+        q(
+            "importRun",
+            "query($id: ID!) { importRun(id: $id) { id status createdBy { id } } }",
+            &[("importRun.id", "id", ImportRun)],
+            setup!(|o| json!({ "id": o.import_run().await })),
+        ),
+        Case {
+            audit: Audit::Exempt(
+                "stages the file and queues the run; its job writes one audit row when the run ends (imports.rs checks it)",
+            ),
+            ..m(
+                "importContacts",
+                "mutation($file: Upload!) { importContacts(file: $file) { id } }",
+                NONE,
+                setup!(|_o| json!({ "file": null })),
+            )
+        },
         // ---- integrations
         q(
             "integration",

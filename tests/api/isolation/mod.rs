@@ -208,6 +208,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     v.step("deleteWebhookEndpoint", &gone_hook).await;
     let delivery = v.webhook_delivery().await;
     let integration = v.integration().await;
+    let import_run = v.import_run().await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -237,6 +238,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::WebhookEndpoint, vec![hook, gone_hook]),
         (Kind::WebhookDelivery, vec![delivery]),
         (Kind::Integration, vec![integration]),
+        (Kind::ImportRun, vec![import_run]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);
@@ -260,7 +262,8 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     mediaCollections(first: 5) { totalCount nodes { id name updatedAt items(first: 5) { totalCount nodes { id } } } }
     collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount }
     webhookEndpoints { id url eventTypes isEnabled description }
-    integrations { id name status isActive settings metadata updatedAt deletedAt logs { totalCount } } }";
+    integrations { id name status isActive settings metadata updatedAt deletedAt logs { totalCount } }
+    importRuns { totalCount nodes { id status created } } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

@@ -24,6 +24,7 @@ pub(crate) enum Kind {
     WebhookEndpoint,
     WebhookDelivery,
     Integration,
+    ImportRun,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -178,6 +179,16 @@ impl Org {
         body["data"]["uploadMedia"]["id"]
             .as_str()
             .unwrap_or_else(|| panic!("uploadMedia: {body}"))
+            .to_owned()
+    }
+
+    /// A fresh CSV import run of the admin's (queued: no worker runs in this test).
+    pub(crate) async fn import_run(&self) -> String {
+        let doc = "mutation($file: Upload!) { importContacts(file: $file) { id } }";
+        let body = super::upload(&self.app, &self.admin.access, doc, json!({ "file": null })).await;
+        body["data"]["importContacts"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("importContacts: {body}"))
             .to_owned()
     }
 
