@@ -149,3 +149,28 @@ pub async fn delete_abandoned_uploads(
     txn.commit().await?;
     Ok(gone)
 }
+
+/// Personal-data bundles past their expiry whose bytes are still stored, across every
+/// organization: (organization, export, storage key).
+pub async fn expired_bundles(
+    db: &impl ConnectionTrait,
+    now: DateTime<FixedOffset>,
+) -> Result<Vec<(uuid::Uuid, uuid::Uuid, String)>, DbErr> {
+    use crate::entities::personal_data_exports as p;
+    use sea_orm::QuerySelect;
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<String>)> = p::Entity::find()
+        .filter(p::Column::ExpiresAt.lt(now))
+        .filter(p::Column::StorageKey.is_not_null())
+        .select_only()
+        .column(p::Column::OrganizationId)
+        .column(p::Column::Id)
+        .column(p::Column::StorageKey)
+        .limit(500)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(o, i, k)| k.map(|k| (o, i, k)))
+        .collect())
+}

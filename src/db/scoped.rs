@@ -58,6 +58,7 @@ tenant_entity!(
     webhook_endpoints("webhook endpoint"): Some(webhook_endpoints::Column::IsDeleted),
     webhook_deliveries("webhook delivery"): None,
     audit_logs("audit log"): None,
+    analytics_events("analytics event"): None,
     import_runs("import run"): None,
     personal_data_exports("personal data export"): None,
     refresh_tokens("session"): None,

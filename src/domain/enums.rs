@@ -270,6 +270,20 @@ db_enum!(
     }
 );
 db_enum!(
+    /// A personal-data export: QUEUED -> RUNNING -> COMPLETED (downloadable until `expiresAt`)
+    /// or FAILED.
+    ExportStatus {
+        Queued = "queued",
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed",
+    }
+);
+db_enum!(
+    /// Whose data a personal-data export or erasure is about.
+    PersonalDataSubject { User = "user", Contact = "contact" }
+);
+db_enum!(
     /// What an import does with a row whose e-mail matches a contact: leave it, or change the
     /// columns the row fills.
     DuplicateAction { Skip = "skip", Update = "update" }

@@ -21,6 +21,7 @@ pub mod loaders;
 pub mod media;
 pub mod notifications;
 pub mod organizations;
+pub mod privacy;
 pub mod registrations;
 pub mod scalars;
 pub mod schema;

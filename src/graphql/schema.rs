@@ -17,6 +17,7 @@ use crate::graphql::media::{
 };
 use crate::graphql::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
+use crate::graphql::privacy::{PrivacyMutation, PrivacyQuery};
 use crate::graphql::registrations::RegistrationsMutation;
 use crate::graphql::subscriptions::Subscription;
 use crate::graphql::users::{UsersMutation, UsersQuery};
@@ -45,6 +46,7 @@ pub struct Query(
     AuditQuery,
     ContactsQuery,
     ImportsQuery,
+    PrivacyQuery,
     InteractionsQuery,
     EventsQuery,
     AgendaQuery,
@@ -65,6 +67,7 @@ pub struct Mutation(
     UsersMutation,
     ContactsMutation,
     ImportsMutation,
+    PrivacyMutation,
     InteractionsMutation,
     EventsMutation,
     RegistrationsMutation,

@@ -388,6 +388,68 @@ pub async fn upload(
     }
 }
 
+/// `GET /downloads/personal-data/{id}?org=..&exp=..&sig=..`: a personal-data bundle through
+/// its signed link (`PersonalDataExport.downloadUrl`), as a JSON attachment; 403 for a bad or
+/// expired link, 410 once the bundle is gone (erased, expired).
+pub async fn personal_data(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Ok(id) = id.parse::<Uuid>() else {
+        return status(StatusCode::NOT_FOUND, "no such export");
+    };
+    let signed = (|| {
+        let org: Uuid = q.get("org")?.parse().ok()?;
+        let exp: i64 = q.get("exp")?.parse().ok()?;
+        let sig = q.get("sig")?;
+        state.links.verify_export(org, id, exp, sig).then_some(org)
+    })();
+    let Some(org) = signed else {
+        return status(
+            StatusCode::FORBIDDEN,
+            "this link is invalid or has expired; ask the API for a new one",
+        );
+    };
+    let scope = Scoped::system(org, "a signed bundle link names its organization");
+    let row = match crate::services::privacy::for_link(&state.db, scope, id).await {
+        Ok(row) => row,
+        Err(e) => {
+            tracing::error!("bundle download: {e:?}");
+            return status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+        }
+    };
+    let Some(key) = row.and_then(|r| r.storage_key) else {
+        return status(StatusCode::GONE, "this export is no longer available");
+    };
+    let got = match state.storage.get(&key).await {
+        Ok(got) => got,
+        Err(StorageError::NotFound(_)) => {
+            return status(StatusCode::GONE, "this export is no longer available");
+        }
+        Err(e) => {
+            tracing::error!(%key, "bundle download: {e}");
+            return status(StatusCode::BAD_GATEWAY, "storage is unavailable");
+        }
+    };
+    let mut resp = Body::from_stream(got.bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        disposition("attachment", &format!("personal-data-{id}.json")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(graphql::ws_handler))
         .route("/media/{id}/{variant}", get(media::download))
         .route("/uploads/{id}", axum::routing::put(media::upload))
+        .route("/downloads/personal-data/{id}", get(media::personal_data))
         .route("/export/contacts.csv", get(export::contacts_csv))
         .route("/export/expenses.csv", get(export::expenses_csv))
         .route("/export/interactions.csv", get(export::interactions_csv))

@@ -13,6 +13,66 @@ pub fn register(r: Registry) -> Registry {
         .with::<DeliverWebhook>()
         .with::<SyncIntegration>()
         .with::<ImportContacts>()
+        .with::<BuildPersonalDataExport>()
+        .with::<PurgeExpiredExports>()
+}
+
+/// Builds one personal-data bundle (`services::privacy::build`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BuildPersonalDataExport {
+    pub organization_id: uuid::Uuid,
+    pub export_id: uuid::Uuid,
+}
+
+impl Job for BuildPersonalDataExport {
+    const KIND: &'static str = "privacy.export";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "an export job names its organization",
+            );
+            let broker = &*ctx.broker;
+            crate::services::privacy::build(&ctx.db, broker, &ctx.storage, scope, self.export_id)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let scope = crate::db::scoped::Scoped::system(
+                self.organization_id,
+                "an export job names its organization",
+            );
+            let why = format!("the export could not be built: {error}");
+            if let Err(e) =
+                crate::services::privacy::fail(&ctx.db, scope, self.export_id, &why).await
+            {
+                tracing::error!(export = %self.export_id, "marking an export failed: {e:?}");
+            }
+        })
+    }
+}
+
+/// Removes the bytes of personal-data bundles past their expiry (hourly).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeExpiredExports {}
+
+impl Job for PurgeExpiredExports {
+    const KIND: &'static str = "privacy.purge_expired";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let n = crate::services::privacy::purge_expired(&ctx.db, &ctx.storage).await?;
+            if n > 0 {
+                tracing::info!("removed {n} expired personal-data bundle(s)");
+            }
+            Ok(())
+        })
+    }
 }
 
 /// One CSV import of contacts (`services::imports::run`), resumed after its last committed batch.

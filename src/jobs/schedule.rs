@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
-use super::kinds::{PurgeDeleted, PurgeDeletedMedia, PurgeExpiredNotifications};
+use super::kinds::{
+    PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports, PurgeExpiredNotifications,
+};
 use super::{Enqueue, Job, JobContext, enqueue_system, wake};
 
 /// The slot `now` falls in, for a period of `every`, and when that slot started.
@@ -56,6 +58,8 @@ pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::
         days: c.media_retention.num_days(),
     };
     added += usize::from(enqueue_slot(ctx, &job, Duration::from_secs(24 * 3600), now).await?);
+    let hourly = Duration::from_secs(3600);
+    added += usize::from(enqueue_slot(ctx, &PurgeExpiredExports {}, hourly, now).await?);
     added += crate::services::integrations::schedule_due(&ctx.db, now).await?;
     if added > 0 {
         wake(&ctx.broker);

@@ -299,6 +299,33 @@ impl Links {
                 .is_ok()
     }
 
+    fn export_mac(&self, org: Uuid, id: Uuid, exp: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("a 32-byte key");
+        mac.update(format!("personal-data:{org}/{id}/{exp}").as_bytes());
+        mac
+    }
+
+    /// A download link to a personal-data bundle, valid for the configured time and never
+    /// past `until` (when the bundle goes).
+    pub fn sign_export(&self, org: Uuid, id: Uuid, until: chrono::DateTime<chrono::Utc>) -> String {
+        let exp = (chrono::Utc::now() + self.ttl).min(until).timestamp();
+        let sig = self.export_mac(org, id, exp).finalize().into_bytes();
+        format!(
+            "{}/downloads/personal-data/{id}?org={org}&exp={exp}&sig={}",
+            self.base,
+            URL_SAFE_NO_PAD.encode(sig)
+        )
+    }
+
+    /// Whether a bundle link's signature holds and it has not expired.
+    pub fn verify_export(&self, org: Uuid, id: Uuid, exp: i64, sig: &str) -> bool {
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
+            return false;
+        };
+        exp >= chrono::Utc::now().timestamp()
+            && self.export_mac(org, id, exp).verify_slice(&sig).is_ok()
+    }
+
     /// Whether a link's signature holds and it has not expired (compared in constant time).
     pub fn verify(&self, org: Uuid, id: Uuid, variant: Variant, exp: i64, sig: &str) -> bool {
         let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
@@ -1177,15 +1204,21 @@ pub async fn purge_deleted(
             return Ok(total);
         }
         for row in &gone {
-            for v in [Variant::Original, Variant::Medium, Variant::Thumbnail] {
-                storage
-                    .delete(&key(row, v))
-                    .await
-                    .map_err(|e| AppError::Internal(format!("removing media bytes: {e}")))?;
-            }
+            delete_bytes(storage, row).await?;
         }
         total += gone.len() as u64;
     }
+}
+
+/// Removes every variant's bytes of `row` (idempotent).
+pub async fn delete_bytes(storage: &Storage, row: &media::Model) -> Result<(), AppError> {
+    for v in [Variant::Original, Variant::Medium, Variant::Thumbnail] {
+        storage
+            .delete(&key(row, v))
+            .await
+            .map_err(|e| AppError::Internal(format!("removing media bytes: {e}")))?;
+    }
+    Ok(())
 }
 
 /// A stored object read whole (image originals are at most `MAX_IMAGE_BYTES`: checked first).

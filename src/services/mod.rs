@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod media;
 pub mod notifications;
 pub mod organizations;
+pub mod privacy;
 pub mod registrations;
 pub mod users;
 pub mod validate;

@@ -186,7 +186,7 @@ pub fn active_admins(scope: crate::db::scoped::Scoped) -> sea_orm::Select<users:
         .filter(users::Column::IsActive.eq(true))
 }
 
-async fn other_admins(
+pub(crate) async fn other_admins(
     txn: &impl sea_orm::ConnectionTrait,
     actor: &Actor,
     except: Uuid,
@@ -197,7 +197,7 @@ async fn other_admins(
         .await?)
 }
 
-const LAST_ADMIN: &str = "the organization must keep at least one active admin";
+pub(crate) const LAST_ADMIN: &str = "the organization must keep at least one active admin";
 
 /// Changes a member. Admins change anyone (including themselves); members use `update_me`.
 pub async fn update(

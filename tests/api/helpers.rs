@@ -154,24 +154,21 @@ pub fn test_config(url: &str) -> Config {
     // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
     // servers must not claim the test job kinds they do not know.
     config.jobs.workers = 0;
-    // Each app stores its media in a directory of its own, outside the repository; or, when
-    // CI names an S3-compatible server (`PLUGS_TEST_S3_URL`, built with `--features s3`), under
-    // a prefix of its own there.
+    // The suite's apps share one store (a directory outside the repository or, when CI names
+    // an S3-compatible server with `PLUGS_TEST_S3_URL` and builds `--features s3`, a prefix
+    // there), as a deployment's instances do: on the shared PostgreSQL one app's job workers
+    // may run another app's jobs, and those read the other app's files. Keys carry
+    // organization ids, so apps never meet.
+    static SUITE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
     if let Ok(s3) = std::env::var("PLUGS_TEST_S3_URL") {
-        config.storage_url = format!(
-            "{}/app-{}",
-            s3.trim_end_matches('/'),
-            uuid::Uuid::new_v4().simple()
-        );
+        config.storage_url = format!("{}/suite-{}", s3.trim_end_matches('/'), *SUITE);
         return config;
     }
     config.storage_url = format!(
         "file://{}",
         std::env::temp_dir()
-            .join(format!(
-                "plugs-test-media-{}",
-                uuid::Uuid::new_v4().simple()
-            ))
+            .join(format!("plugs-test-media-{}", *SUITE))
             .display()
     );
     config

@@ -30,6 +30,7 @@ mod media;
 mod migrations;
 mod money;
 mod notifications;
+mod privacy;
 mod registrations;
 mod relations;
 mod storage;

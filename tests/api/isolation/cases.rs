@@ -744,6 +744,37 @@ pub(crate) fn cases() -> Vec<Case> {
                 setup!(|_o| json!({ "file": null })),
             )
         },
+        // ---- GDPR
+        q(
+            "personalDataExport",
+            "query($id: ID!) { personalDataExport(id: $id) { id status downloadUrl requestedBy { id } } }",
+            &[("personalDataExport.id", "id", PersonalDataExport)],
+            setup!(|o| json!({ "id": o.personal_data_export().await })),
+        ),
+        m(
+            "exportPersonalData",
+            "mutation($u: ID) { exportPersonalData(userId: $u) { id } }",
+            &[("exportPersonalData.userId", "u", User)],
+            setup!(|o| json!({ "u": o.member().await.user_id })),
+        ),
+        m(
+            "exportContactData",
+            "mutation($c: ID!) { exportContactData(contactId: $c) { id } }",
+            &[("exportContactData.contactId", "c", Contact)],
+            setup!(|o| json!({ "c": o.contact().await })),
+        ),
+        m(
+            "erasePersonalData",
+            "mutation($u: ID!) { erasePersonalData(userId: $u) { id } }",
+            &[("erasePersonalData.userId", "u", User)],
+            setup!(|o| json!({ "u": o.member().await.user_id })),
+        ),
+        m(
+            "eraseContact",
+            "mutation($id: ID!) { eraseContact(id: $id) { id } }",
+            &[("eraseContact.id", "id", Contact)],
+            setup!(|o| json!({ "id": o.contact().await })),
+        ),
         // ---- integrations
         q(
             "integration",

@@ -209,6 +209,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let delivery = v.webhook_delivery().await;
     let integration = v.integration().await;
     let import_run = v.import_run().await;
+    let bundle = v.personal_data_export().await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -239,6 +240,7 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
         (Kind::WebhookDelivery, vec![delivery]),
         (Kind::Integration, vec![integration]),
         (Kind::ImportRun, vec![import_run]),
+        (Kind::PersonalDataExport, vec![bundle]),
     ]);
     let all = ids.values().flatten().cloned().collect();
     ids.insert(Kind::Any, all);

@@ -25,6 +25,7 @@ pub(crate) enum Kind {
     WebhookDelivery,
     Integration,
     ImportRun,
+    PersonalDataExport,
     /// Any record (`auditLogs(filter: { recordId })`).
     Any,
 }
@@ -182,14 +183,40 @@ impl Org {
             .to_owned()
     }
 
-    /// A fresh CSV import run of the admin's (queued: no worker runs in this test).
+    /// Removes the organization's queued jobs of `kind`: on the suite's shared PostgreSQL
+    /// another test's workers would run them and change the state this test compares.
+    async fn unqueue(&self, kind: &str) {
+        use plugs::entities::jobs;
+        jobs::Entity::delete_many()
+            .filter(jobs::Column::OrganizationId.eq(self.org_id))
+            .filter(jobs::Column::Kind.eq(kind))
+            .exec(&self.app.db)
+            .await
+            .expect("jobs removed");
+    }
+
+    /// A fresh CSV import run of the admin's, left QUEUED.
     pub(crate) async fn import_run(&self) -> String {
         let doc = "mutation($file: Upload!) { importContacts(file: $file) { id } }";
         let body = super::upload(&self.app, &self.admin.access, doc, json!({ "file": null })).await;
+        self.unqueue("imports.contacts").await;
         body["data"]["importContacts"]["id"]
             .as_str()
             .unwrap_or_else(|| panic!("importContacts: {body}"))
             .to_owned()
+    }
+
+    /// A fresh personal-data export of the admin's own data, left QUEUED.
+    pub(crate) async fn personal_data_export(&self) -> String {
+        let id = self
+            .id(
+                "mutation { exportPersonalData { id } }",
+                json!({}),
+                "exportPersonalData",
+            )
+            .await;
+        self.unqueue("privacy.export").await;
+        id
     }
 
     /// A media collection of the admin's holding one fresh media item.
