@@ -6,6 +6,9 @@
 //!   resumes exactly after `rows_done`), and the first 1,000 row errors.
 //! - `personal_data_exports`: one GDPR bundle of a member (`subject_type` user) or a contact,
 //!   built by a job into storage and downloadable until `expires_at`.
+//! - `idx_contacts_org_created`: the contacts list's default order (newest first) within one
+//!   organization, which a CSV export walks page by page; without it every page sorted the
+//!   organization's contacts again.
 
 use crate::schema::{TableDef, drop_tables, index};
 use sea_orm_migration::prelude::*;
@@ -53,6 +56,19 @@ impl MigrationTrait for Migration {
             None,
         )
         .await?;
+        index(
+            manager,
+            "idx_contacts_org_created",
+            "contacts",
+            &[
+                "organization_id",
+                "is_deleted",
+                "created_at DESC",
+                "id DESC",
+            ],
+            None,
+        )
+        .await?;
         TableDef::new("personal_data_exports", backend)
             .organization(true, true)
             .fk("requested_by", "users", true, None)
@@ -88,6 +104,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_contacts_org_created")
+                    .table(Alias::new("contacts"))
+                    .to_owned(),
+            )
+            .await?;
         drop_tables(manager, &["personal_data_exports", "import_runs"]).await
     }
 }

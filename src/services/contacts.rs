@@ -366,7 +366,8 @@ async fn change(
     ) -> Result<(), AppError>,
 ) -> Result<contacts::Model, AppError> {
     let mut w = Work::begin(store, actor).await?;
-    let old = w.live::<contacts::Entity>(id).await?;
+    // Locked: an erasure or another change in between must not be written over.
+    let old = w.locked::<contacts::Entity>(id).await?;
     let mut a: contacts::ActiveModel = old.clone().into();
     edit(&w, &old, &mut a).await?;
     a.updated_at = Set(now());

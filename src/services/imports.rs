@@ -197,6 +197,16 @@ fn columns(
     Ok(out)
 }
 
+/// A cell quoted in a message, cut to 60 characters (a report keeps up to 1,000 of them).
+fn quoted(v: &str) -> String {
+    let cut: String = v.chars().take(60).collect();
+    if cut.len() < v.len() {
+        format!("{:?}...", cut)
+    } else {
+        format!("{v:?}")
+    }
+}
+
 fn enumeration<T: DbEnum + std::str::FromStr>(field: &str, v: &str) -> Result<T, AppError> {
     let key = v.trim().to_lowercase().replace([' ', '-'], "_");
     key.parse().map_err(|_| {
@@ -250,7 +260,7 @@ fn patch_of(
             "industry" => p.industry = text(),
             "leadScore" => {
                 p.lead_score = Some(v.parse().map_err(|_| {
-                    AppError::bad_input("leadScore", format!("{v:?} is not a whole number"))
+                    AppError::bad_input("leadScore", format!("{} is not a whole number", quoted(v)))
                 })?)
             }
             "notes" => p.notes = text(),
@@ -600,6 +610,8 @@ pub async fn run(
         .skip(resume)
         .map(|(i, r)| (i as u64 + 2, r));
     let mut done = resume;
+    // What the run's row says was done (a batch continues only from there).
+    let mut committed = resume;
     loop {
         batch.clear();
         for (row, r) in records.by_ref() {
@@ -634,9 +646,10 @@ pub async fn run(
             &batch,
             &mut seen,
             &mut progress,
-            done,
+            (committed, done),
         )
         .await?;
+        committed = done;
     }
     finish(Store { db, broker }, storage, &actor, &run, progress, done).await
 }
@@ -704,7 +717,7 @@ async fn write_batch(
     batch: &[(u64, csv::StringRecord)],
     seen: &mut HashMap<String, Uuid>,
     progress: &mut Progress,
-    done: usize,
+    (from, done): (usize, usize),
 ) -> Result<(), AppError> {
     let mut rows = Vec::with_capacity(batch.len());
     for (line, rec) in batch {
@@ -730,11 +743,14 @@ async fn write_batch(
         .collect();
     let mut existing: HashMap<String, contact_rows::Model> = HashMap::new();
     for chunk in emails.chunks(BATCH) {
-        let found = actor
+        // Locked until this batch commits: an erasure or an edit in between is not overwritten.
+        let matches = actor
             .scope()
             .live::<contact_rows::Entity>()
             .filter(contact_rows::Column::Email.is_in(chunk.iter().copied()))
-            .order_by_asc(contact_rows::Column::CreatedAt)
+            .order_by_asc(contact_rows::Column::CreatedAt);
+        let found = w
+            .lock(matches, sea_orm::sea_query::LockType::Update)
             .all(&w.txn)
             .await?;
         for c in found {
@@ -802,7 +818,22 @@ async fn write_batch(
     progress.write(&mut a);
     a.rows_done = Set(i32::try_from(done).unwrap_or(i32::MAX));
     a.updated_at = Set(t);
-    a.update(&w.txn).await?;
+    // Only from where this worker started the batch: a second worker running the same run (a
+    // lost lease) that got here first makes this batch roll back instead of writing twice.
+    let moved = actor
+        .scope()
+        .update_many::<import_runs::Entity>()
+        .set(a)
+        .filter(import_runs::Column::Id.eq(run.id))
+        .filter(import_runs::Column::RowsDone.eq(i32::try_from(from).unwrap_or(i32::MAX)))
+        .exec(&w.txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        return Err(AppError::Conflict {
+            message: format!("import run {}: another worker wrote this batch", run.id),
+            field: None,
+        });
+    }
     w.commit().await
 }
 

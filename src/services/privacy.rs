@@ -175,6 +175,35 @@ async fn analytics_of(
         .await?)
 }
 
+/// The audit rows a member caused or that are about them; rows others caused keep no request
+/// metadata (their IP and user agent are not this member's data).
+async fn audit_of_user(
+    db: &DatabaseConnection,
+    scope: Scoped,
+    id: Uuid,
+) -> Result<Vec<Value>, AppError> {
+    let about = Condition::all()
+        .add(audit_logs::Column::TableName.eq("users"))
+        .add(audit_logs::Column::RecordId.eq(id));
+    let mut out = rows::<audit_logs::Entity>(
+        db,
+        scope,
+        Condition::any()
+            .add(audit_logs::Column::UserId.eq(id))
+            .add(about),
+    )
+    .await?;
+    let me = Value::String(id.to_string());
+    for entry in &mut out {
+        if let Value::Object(m) = entry
+            && m.get("user_id") != Some(&me)
+        {
+            m.remove("metadata");
+        }
+    }
+    Ok(out)
+}
+
 /// The bundle of a member's data.
 async fn user_bundle(db: &DatabaseConnection, scope: Scoped, id: Uuid) -> Result<Value, AppError> {
     let profile = scope
@@ -198,9 +227,7 @@ async fn user_bundle(db: &DatabaseConnection, scope: Scoped, id: Uuid) -> Result
         "media": rows::<media::Entity>(db, scope, Condition::all().add(media::Column::UploadedBy.eq(id))).await?,
         "notifications": rows::<notifications::Entity>(db, scope, Condition::all().add(notifications::Column::UserId.eq(id))).await?,
         "analyticsEvents": analytics_of(db, scope, id).await?,
-        "auditEntries": rows::<audit_logs::Entity>(db, scope, Condition::any()
-            .add(audit_logs::Column::UserId.eq(id))
-            .add(Condition::all().add(audit_logs::Column::TableName.eq("users")).add(audit_logs::Column::RecordId.eq(id)))).await?,
+        "auditEntries": audit_of_user(db, scope, id).await?,
     }))
 }
 
@@ -373,7 +400,8 @@ const USER_CLEARED: [&str; 6] = [
     "company",
     "linkedin_url",
 ];
-const CONTACT_CLEARED: [&str; 9] = [
+const CONTACT_CLEARED: [&str; 10] = [
+    "metadata",
     "phone",
     "company",
     "job_title",
@@ -385,7 +413,16 @@ const CONTACT_CLEARED: [&str; 9] = [
     "network_type",
 ];
 /// Free text of an interaction with an erased contact.
-const INTERACTION_TEXT: [&str; 3] = ["subject", "description", "outcome"];
+const INTERACTION_TEXT: [&str; 4] = ["subject", "description", "outcome", "metadata"];
+/// What an erased private media item said about its content.
+const MEDIA_TEXT: [&str; 6] = [
+    "title",
+    "description",
+    "file_name",
+    "file_url",
+    "tags",
+    "metadata",
+];
 
 fn camel(snake: &str) -> String {
     let mut out = String::with_capacity(snake.len());
@@ -511,6 +548,27 @@ async fn scrub_deliveries(
     Ok(())
 }
 
+/// Empties `cleared` in the audit snapshots of `ids` (rows of `table`) and in the webhook
+/// payloads that carry them.
+async fn scrub_records(
+    txn: &impl ConnectionTrait,
+    scope: Scoped,
+    table: &str,
+    ids: Vec<Uuid>,
+    cleared: &'static [&'static str],
+) -> Result<(), AppError> {
+    let of = move |record: Uuid| Scrub {
+        id: record.to_string(),
+        names: None,
+        email: None,
+        cleared,
+    };
+    for id in &ids {
+        scrub_deliveries(txn, scope, &of(*id)).await?;
+    }
+    scrub_audit(txn, scope, table, ids, of).await
+}
+
 /// The one audit row of an erasure: who and when, never what.
 async fn record_erasure(w: &Work<'_>, table: &'static str, id: Uuid) -> Result<(), AppError> {
     audit::record(
@@ -550,6 +608,9 @@ async fn drop_private_media(
         a.title = Set("Erased".into());
         a.description = Set(None);
         a.file_name = Set("erased".into());
+        a.file_url = Set(None);
+        a.tags = Set(json!([]));
+        a.metadata = Set(json!({}));
         a.is_deleted = Set(true);
         a.deleted_at = Set(Some(row.deleted_at.unwrap_or(t)));
         a.updated_at = Set(t);
@@ -616,8 +677,11 @@ pub async fn erase_user(
     let scope = actor.scope();
     let mut w = Work::begin(store, actor).await?;
     scope.lock_organization(&w.txn).await?;
-    let old = scope
-        .by_id::<users::Entity>(id)
+    let old = w
+        .lock(
+            scope.by_id::<users::Entity>(id),
+            sea_orm::sea_query::LockType::Update,
+        )
         .one(&w.txn)
         .await?
         .ok_or_else(|| not_found("user"))?;
@@ -725,13 +789,9 @@ pub async fn erase_user(
         cleared: &USER_CLEARED,
     };
     scrub_audit(&w.txn, scope, "users", vec![id], person).await?;
-    let notes = |record: Uuid| Scrub {
-        id: record.to_string(),
-        names: None,
-        email: None,
-        cleared: &["notes"],
-    };
-    scrub_audit(&w.txn, scope, "event_attendees", registrations, notes).await?;
+    scrub_records(&w.txn, scope, "event_attendees", registrations, &["notes"]).await?;
+    let media_ids = media.iter().map(|m| m.id).collect();
+    scrub_records(&w.txn, scope, "media", media_ids, &MEDIA_TEXT).await?;
     scrub_deliveries(&w.txn, scope, &person(id)).await?;
     let bundles = drop_bundles(&w.txn, scope, id).await?;
     record_erasure(&w, "users", id).await?;
@@ -750,14 +810,31 @@ pub async fn erase_contact(
     actor.admin()?;
     let scope = actor.scope();
     let w = Work::begin(store, actor).await?;
-    let old = scope
-        .by_id::<contacts::Entity>(id)
+    // Locked, so a concurrent update or import batch cannot write the person back.
+    let old = w
+        .lock(
+            scope.by_id::<contacts::Entity>(id),
+            sea_orm::sea_query::LockType::Update,
+        )
         .one(&w.txn)
         .await?
         .ok_or_else(|| not_found("contact"))?;
-    if old.metadata.get("erasedAt").is_some() {
-        return Ok(old);
-    }
+    // Every step below is idempotent, so a second erasure runs them all again (the contact's
+    // columns are the client's to set: nothing in them can prove an erasure); only the audit
+    // row is written once, while the contact still held something to erase.
+    let already = old.first_name == CONTACT_NAMES.0
+        && old.last_name == CONTACT_NAMES.1
+        && old.email.is_none()
+        && old.phone.is_none()
+        && old.company.is_none()
+        && old.job_title.is_none()
+        && old.linkedin_url.is_none()
+        && old.bio.is_none()
+        && old.avatar_url.is_none()
+        && old.notes.is_none()
+        && old.business_type.is_none()
+        && old.network_type.is_none()
+        && old.metadata.get("erasedAt").is_some();
     let t = now();
     let mut a: contacts::ActiveModel = old.clone().into();
     a.first_name = Set(CONTACT_NAMES.0.into());
@@ -772,7 +849,8 @@ pub async fn erase_contact(
     a.notes = Set(None);
     a.business_type = Set(None);
     a.network_type = Set(None);
-    a.metadata = Set(json!({ "erasedAt": Utc::now().to_rfc3339() }));
+    let at = old.metadata.get("erasedAt").cloned();
+    a.metadata = Set(json!({ "erasedAt": at.unwrap_or_else(|| Utc::now().to_rfc3339().into()) }));
     a.updated_at = Set(t);
     a.updated_by = Set(Some(actor.user_id));
     let contact = a.update(&w.txn).await?;
@@ -818,16 +896,21 @@ pub async fn erase_contact(
         cleared: &CONTACT_CLEARED,
     };
     scrub_audit(&w.txn, scope, "contacts", vec![id], person).await?;
-    let text = |record: Uuid| Scrub {
-        id: record.to_string(),
-        names: None,
-        email: None,
-        cleared: &INTERACTION_TEXT,
-    };
-    scrub_audit(&w.txn, scope, "contact_interactions", interactions, text).await?;
+    scrub_records(
+        &w.txn,
+        scope,
+        "contact_interactions",
+        interactions,
+        &INTERACTION_TEXT,
+    )
+    .await?;
+    let media_ids = media.iter().map(|m| m.id).collect();
+    scrub_records(&w.txn, scope, "media", media_ids, &MEDIA_TEXT).await?;
     scrub_deliveries(&w.txn, scope, &person(id)).await?;
     let bundles = drop_bundles(&w.txn, scope, id).await?;
-    record_erasure(&w, "contacts", id).await?;
+    if !already {
+        record_erasure(&w, "contacts", id).await?;
+    }
     w.commit().await?;
     remove_bytes(storage, &media, &bundles).await;
     Ok(contact)

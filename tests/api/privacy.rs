@@ -275,7 +275,7 @@ async fn everything(app: &TestApp, admin: &Session) -> String {
         "{ users { nodes { id firstName lastName email phone } }
            auditLogs(first: 100) { nodes { tableName oldValues newValues metadata } }
            notifications(first: 100) { nodes { title message } }
-           contacts { nodes { firstName lastName email company notes } }
+           contacts { nodes { firstName lastName email company notes metadata } }
            contactInteractions { nodes { subject description outcome } } }",
         json!({}),
     )
@@ -443,7 +443,7 @@ async fn an_erased_contact_leaves_no_trace_while_counts_stay() {
     let id = ok(
         &app,
         &member,
-        "mutation($f: String!) { createContact(input: { firstName: $f, lastName: \"Vex\", email: \"yvette@example.com\", company: \"Vexcorp\", notes: \"likes sailing\", leadScore: 40 }) { id } }",
+        "mutation($f: String!) { createContact(input: { firstName: $f, lastName: \"Vex\", email: \"yvette@example.com\", company: \"Vexcorp\", notes: \"likes sailing\", leadScore: 40, metadata: { erasedAt: \"2020-01-01\", boat: \"Sea Vex\" } }) { id } }",
         json!({ "f": marker }),
     )
     .await["createContact"]["id"]
@@ -465,7 +465,8 @@ async fn an_erased_contact_leaves_no_trace_while_counts_stay() {
     )
     .await;
     let before = summary(&app, &admin).await;
-    assert!(everything(&app, &admin).await.contains(&marker));
+    let seen = everything(&app, &admin).await;
+    assert!(seen.contains(&marker) && seen.contains("Sea Vex"));
 
     let refused = app
         .gql_as(
@@ -508,6 +509,7 @@ async fn an_erased_contact_leaves_no_trace_while_counts_stay() {
         "likes sailing",
         "+44 20 7946 0000",
         "harbour",
+        "Sea Vex",
     ] {
         assert!(!after.contains(trace), "{trace} is still readable");
     }
