@@ -434,17 +434,9 @@ pub async fn fail(
     run_id: Uuid,
     message: &str,
 ) -> Result<(), AppError> {
-    let Some(run) = scope
-        .find::<import_runs::Entity>()
-        .filter(import_runs::Column::Id.eq(run_id))
-        .one(db)
-        .await?
-    else {
+    let Some(run) = open_run(db, scope, run_id).await? else {
         return Ok(());
     };
-    if ended(&run) {
-        return Ok(());
-    }
     let actor = writer(scope, run.created_by);
     let mut w = Work::begin(Store { db, broker }, &actor).await?;
     let t = now();
@@ -475,6 +467,16 @@ pub async fn fail(
         let _ = storage.delete(key).await;
     }
     Ok(())
+}
+
+/// The run, unless it is gone or has already ended (a job may run twice).
+async fn open_run(
+    db: &DatabaseConnection,
+    scope: Scoped,
+    run_id: Uuid,
+) -> Result<Option<import_runs::Model>, AppError> {
+    let run = scope.by_id::<import_runs::Entity>(run_id).one(db).await?;
+    Ok(run.filter(|r| !ended(r)))
 }
 
 fn ended(run: &import_runs::Model) -> bool {
@@ -533,17 +535,9 @@ pub async fn run(
     scope: Scoped,
     run_id: Uuid,
 ) -> Result<(), AppError> {
-    let Some(run) = scope
-        .find::<import_runs::Entity>()
-        .filter(import_runs::Column::Id.eq(run_id))
-        .one(db)
-        .await?
-    else {
+    let Some(run) = open_run(db, scope, run_id).await? else {
         return Ok(());
     };
-    if ended(&run) {
-        return Ok(());
-    }
     let stop = async |why: &str| fail(db, broker, storage, scope, run_id, why).await;
     let active = scope
         .live::<users::Entity>()

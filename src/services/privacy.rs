@@ -129,6 +129,22 @@ pub async fn get(
         .ok_or_else(|| not_found("personal data export"))
 }
 
+/// The ids of the rows of `E` in the scope matching `filter`.
+async fn ids_of<E: crate::db::scoped::TenantEntity>(
+    db: &impl ConnectionTrait,
+    scope: Scoped,
+    filter: impl sea_orm::sea_query::IntoCondition,
+) -> Result<Vec<Uuid>, AppError> {
+    Ok(scope
+        .find::<E>()
+        .filter(filter)
+        .select_only()
+        .column(E::id_column())
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Every row of `E` in the scope matching `filter`, as audit-style snapshots (secrets removed).
 async fn rows<E>(
     db: &impl ConnectionTrait,
@@ -242,14 +258,12 @@ async fn contact_bundle(
         .one(db)
         .await?
         .ok_or_else(|| not_found("contact"))?;
-    let interactions: Vec<Uuid> = scope
-        .find::<contact_interactions::Entity>()
-        .filter(contact_interactions::Column::ContactId.eq(id))
-        .select_only()
-        .column(contact_interactions::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let interactions = ids_of::<contact_interactions::Entity>(
+        db,
+        scope,
+        contact_interactions::Column::ContactId.eq(id),
+    )
+    .await?;
     Ok(json!({
         "contact": snapshot(&contact),
         "interactions": rows::<contact_interactions::Entity>(db, scope, Condition::all().add(contact_interactions::Column::ContactId.eq(id))).await?,
@@ -743,14 +757,9 @@ pub async fn erase_user(
         a.message = Set(replace(&n.message));
         a.update(&w.txn).await?;
     }
-    let registrations: Vec<Uuid> = scope
-        .find::<event_attendees::Entity>()
-        .filter(event_attendees::Column::UserId.eq(id))
-        .select_only()
-        .column(event_attendees::Column::Id)
-        .into_tuple()
-        .all(&w.txn)
-        .await?;
+    let registrations =
+        ids_of::<event_attendees::Entity>(&w.txn, scope, event_attendees::Column::UserId.eq(id))
+            .await?;
     scope
         .update_many::<event_attendees::Entity>()
         .col_expr(
@@ -854,14 +863,12 @@ pub async fn erase_contact(
     a.updated_at = Set(t);
     a.updated_by = Set(Some(actor.user_id));
     let contact = a.update(&w.txn).await?;
-    let interactions: Vec<Uuid> = scope
-        .find::<contact_interactions::Entity>()
-        .filter(contact_interactions::Column::ContactId.eq(id))
-        .select_only()
-        .column(contact_interactions::Column::Id)
-        .into_tuple()
-        .all(&w.txn)
-        .await?;
+    let interactions = ids_of::<contact_interactions::Entity>(
+        &w.txn,
+        scope,
+        contact_interactions::Column::ContactId.eq(id),
+    )
+    .await?;
     scope
         .update_many::<contact_interactions::Entity>()
         .col_expr(
