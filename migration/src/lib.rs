@@ -26,6 +26,7 @@ mod m20261201_000014_direct_uploads;
 mod m20261201_000015_webhooks;
 mod m20261201_000016_integration_log_states;
 mod m20261201_000017_data_portability;
+mod m20261201_000018_analytics_page;
 pub mod schema;
 
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_webhooks::Migration),
             Box::new(m20261201_000016_integration_log_states::Migration),
             Box::new(m20261201_000017_data_portability::Migration),
+            Box::new(m20261201_000018_analytics_page::Migration),
         ]
     }
 }

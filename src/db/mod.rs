@@ -7,6 +7,7 @@
     reason = "db/ builds the scoped entry points the rest of the code must use"
 )]
 
+pub mod analytics;
 pub mod children;
 pub mod jobs;
 pub mod pagination;

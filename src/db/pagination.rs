@@ -112,6 +112,27 @@ pub fn encode_cursor(ordering: &str, v: SortValue, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("cursor serializes"))
 }
 
+/// A cursor of `ordering` sorted by a time (`encode_cursor(ordering, SortValue::Time(t), id)`),
+/// for pages read outside `paginate`.
+pub fn decode_time_cursor(
+    raw: &str,
+    field: &str,
+    ordering: &str,
+) -> Result<(DateTime<chrono::Utc>, Uuid), AppError> {
+    let c: Cursor = URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| AppError::bad_input(field, "malformed cursor"))?;
+    match c.v {
+        SortValue::Time(t) if c.k == ordering => Ok((t, c.id)),
+        _ => Err(AppError::bad_input(
+            field,
+            "this cursor belongs to another ordering; start again without it",
+        )),
+    }
+}
+
 fn decode_cursor<E: EntityTrait>(
     raw: &str,
     field: &str,

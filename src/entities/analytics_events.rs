@@ -20,6 +20,10 @@ pub struct Model {
     pub user_agent: Option<String>,
     pub event_timestamp: DateTimeWithTimeZone,
     pub created_at: DateTimeWithTimeZone,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub page_url: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub referrer: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

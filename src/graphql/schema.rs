@@ -4,6 +4,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Auth;
 use crate::graphql::accounts::{AccountMutation, AccountQuery};
 use crate::graphql::agenda::{AgendaMutation, AgendaQuery};
+use crate::graphql::analytics::{AnalyticsMutation, AnalyticsQuery, AnalyticsRetention};
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::contacts::{ContactsMutation, ContactsQuery};
 use crate::graphql::events::{EventsMutation, EventsQuery};
@@ -47,6 +48,7 @@ pub struct Query(
     ContactsQuery,
     ImportsQuery,
     PrivacyQuery,
+    AnalyticsQuery,
     InteractionsQuery,
     EventsQuery,
     AgendaQuery,
@@ -68,6 +70,7 @@ pub struct Mutation(
     ContactsMutation,
     ImportsMutation,
     PrivacyMutation,
+    AnalyticsMutation,
     InteractionsMutation,
     EventsMutation,
     RegistrationsMutation,
@@ -112,6 +115,7 @@ pub fn build_schema(
             keyring: config.keyring.clone(),
             allow_private: config.webhook_allow_private,
         })
+        .data(AnalyticsRetention(config.jobs.analytics_retention))
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
     if !config.introspection() {
         b = b.disable_introspection();

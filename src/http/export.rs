@@ -183,7 +183,7 @@ fn csv_bytes(rows: &[Vec<String>]) -> Result<Bytes, AppError> {
 }
 
 /// The signed-in caller, or the 401 to answer.
-async fn actor_of(
+pub(super) async fn actor_of(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,

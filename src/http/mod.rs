@@ -1,5 +1,6 @@
 //! HTTP routes (API.md "Endpoints").
 
+pub mod analytics;
 pub mod auth;
 pub mod export;
 pub mod graphiql;
@@ -61,6 +62,13 @@ pub fn router(state: AppState) -> Router {
         .route("/export/interactions.csv", get(export::interactions_csv))
         .route("/export/events.csv", get(export::events_csv))
         .route("/export/attendees.csv", get(export::attendees_csv))
+        .route(
+            "/analytics/events",
+            // A plain axum handler: axum's own body limit applies here.
+            axum::routing::post(analytics::track)
+                .layer(axum::extract::DefaultBodyLimit::max(analytics::MAX_BODY))
+                .layer(axum::middleware::from_fn(response::json_payload_too_large)),
+        )
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

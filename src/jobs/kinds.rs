@@ -15,6 +15,7 @@ pub fn register(r: Registry) -> Registry {
         .with::<ImportContacts>()
         .with::<BuildPersonalDataExport>()
         .with::<PurgeExpiredExports>()
+        .with::<PurgeAnalytics>()
 }
 
 /// Builds one personal-data bundle (`services::privacy::build`).
@@ -53,6 +54,27 @@ impl Job for BuildPersonalDataExport {
             {
                 tracing::error!(export = %self.export_id, "marking an export failed: {e:?}");
             }
+        })
+    }
+}
+
+/// Deletes analytics events older than `days` (`PLUGS_ANALYTICS_RETENTION_DAYS`), in batches.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeAnalytics {
+    pub days: i64,
+}
+
+impl Job for PurgeAnalytics {
+    const KIND: &'static str = "analytics.purge";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let keep = chrono::Duration::days(self.days);
+            let n = crate::services::analytics::purge(&ctx.db, keep).await?;
+            if n > 0 {
+                tracing::info!("deleted {n} analytics event(s) past retention");
+            }
+            Ok(())
         })
     }
 }

@@ -56,6 +56,8 @@ pub struct JobsConfig {
     pub notification_purge: Duration,
     /// How long the bytes of deleted media are kept (`PLUGS_MEDIA_RETENTION_DAYS`).
     pub media_retention: chrono::Duration,
+    /// How long analytics events are kept (`PLUGS_ANALYTICS_RETENTION_DAYS`).
+    pub analytics_retention: chrono::Duration,
 }
 
 impl Default for JobsConfig {
@@ -69,6 +71,7 @@ impl Default for JobsConfig {
             purge_deleted_after: None,
             notification_purge: Duration::from_secs(3600),
             media_retention: chrono::Duration::days(30),
+            analytics_retention: chrono::Duration::days(395),
         }
     }
 }

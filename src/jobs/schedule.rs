@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
 use super::kinds::{
-    PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports, PurgeExpiredNotifications,
+    PurgeAnalytics, PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports, PurgeExpiredNotifications,
 };
 use super::{Enqueue, Job, JobContext, enqueue_system, wake};
 
@@ -59,6 +59,10 @@ pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::
     };
     added += usize::from(enqueue_slot(ctx, &job, Duration::from_secs(24 * 3600), now).await?);
     let hourly = Duration::from_secs(3600);
+    let job = PurgeAnalytics {
+        days: c.analytics_retention.num_days(),
+    };
+    added += usize::from(enqueue_slot(ctx, &job, hourly, now).await?);
     added += usize::from(enqueue_slot(ctx, &PurgeExpiredExports {}, hourly, now).await?);
     added += crate::services::integrations::schedule_due(&ctx.db, now).await?;
     if added > 0 {

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod agenda;
+pub mod analytics;
 pub mod audit;
 pub mod collections;
 pub mod contacts;

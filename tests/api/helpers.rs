@@ -251,6 +251,22 @@ pub async fn spawn_app_on(
 }
 
 impl TestApp {
+    /// What a job of this app runs with (its pool, storage, broker and keyring; a 3 s lease).
+    pub fn job_context(&self) -> plugs::jobs::JobContext {
+        plugs::jobs::JobContext {
+            db: self.db.clone(),
+            storage: self.storage.clone(),
+            broker: self.broker.clone(),
+            config: Arc::new(plugs::jobs::JobsConfig {
+                poll: std::time::Duration::from_millis(100),
+                lease: std::time::Duration::from_secs(3),
+                ..Default::default()
+            }),
+            keyring: self.keyring.clone(),
+            webhook_allow_private: false,
+        }
+    }
+
     /// `count` job workers of `registry`'s kinds on `db` (this app's pool, or another
     /// instance's), with the app's keyring; stopped when the sender says so. The lease is
     /// short: on the suite's shared database a worker may take another test's job, and a
@@ -263,18 +279,9 @@ impl TestApp {
         webhook_allow_private: bool,
     ) -> tokio::sync::watch::Sender<bool> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let ctx = plugs::jobs::JobContext {
-            db,
-            storage: self.storage.clone(),
-            broker: self.broker.clone(),
-            config: Arc::new(plugs::jobs::JobsConfig {
-                poll: std::time::Duration::from_millis(100),
-                lease: std::time::Duration::from_secs(3),
-                ..Default::default()
-            }),
-            keyring: self.keyring.clone(),
-            webhook_allow_private,
-        };
+        let mut ctx = self.job_context();
+        ctx.db = db;
+        ctx.webhook_allow_private = webhook_allow_private;
         let metrics = plugs::telemetry::Metrics::default();
         plugs::jobs::spawn_workers(ctx, Arc::new(registry), metrics, count, stopped);
         stop

@@ -6,6 +6,7 @@
 )]
 
 mod agenda;
+mod analytics;
 mod audit;
 mod auth;
 mod cli;

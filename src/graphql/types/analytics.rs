@@ -5,8 +5,6 @@ use rust_decimal::Decimal;
 use crate::db::views;
 use crate::domain::enums::{ContactStatus, ContactType, EventStatus, EventType, Stored};
 use crate::domain::money;
-use crate::entities::analytics_events;
-use crate::graphql::scalars::utc;
 
 /// One row of `contact_performance_summary`: contacts of one type and status. Every contact
 /// counts once, however many interactions it has.
@@ -64,29 +62,17 @@ impl From<views::EventAnalyticsRow> for EventAnalytics {
 #[derive(Clone, Debug, SimpleObject)]
 pub struct AnalyticsEvent {
     pub id: ID,
+    /// The member it was recorded for.
+    pub user_id: Option<ID>,
     pub event_name: String,
     pub event_category: String,
     pub properties: Json<serde_json::Value>,
     pub session_id: Option<String>,
-    /// Textual IP address (INET on PostgreSQL).
+    /// The client's IP address as the server saw it.
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    pub page_url: Option<String>,
+    pub referrer: Option<String>,
     pub event_timestamp: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
-}
-
-impl From<analytics_events::Model> for AnalyticsEvent {
-    fn from(m: analytics_events::Model) -> Self {
-        Self {
-            id: m.id.into(),
-            event_name: m.event_name,
-            event_category: m.event_category,
-            properties: Json(m.properties),
-            session_id: m.session_id,
-            ip_address: m.ip_address.map(|ip| ip.ip().to_string()),
-            user_agent: m.user_agent,
-            event_timestamp: utc(m.event_timestamp),
-            created_at: utc(m.created_at),
-        }
-    }
 }

@@ -744,6 +744,22 @@ pub(crate) fn cases() -> Vec<Case> {
                 setup!(|_o| json!({ "file": null })),
             )
         },
+        // ---- analytics
+        q(
+            "analyticsEvents",
+            "query($u: ID) { analyticsEvents(filter: { userId: $u }) { totalCount nodes { id } } }",
+            &[("analyticsEvents.filter.userId", "u", User)],
+            setup!(|o| json!({ "u": o.member().await.user_id })),
+        ),
+        Case {
+            audit: Audit::Exempt("usage events are data, not changes: not audited (analytics.rs)"),
+            ..m(
+                "trackEvents",
+                "mutation { trackEvents(events: [{ eventName: \"own\" }]) }",
+                NONE,
+                setup!(|_o| json!({})),
+            )
+        },
         // ---- GDPR
         q(
             "personalDataExport",

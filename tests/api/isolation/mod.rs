@@ -210,6 +210,11 @@ async fn victim_ids(v: &Org) -> HashMap<Kind, Vec<String>> {
     let integration = v.integration().await;
     let import_run = v.import_run().await;
     let bundle = v.personal_data_export().await;
+    v.ok(
+        "mutation { trackEvents(events: [{ eventName: \"victim\" }]) }",
+        json!({}),
+    )
+    .await;
     let expense = v.approved_expense().await;
     let gone_expense = v.expense().await;
     v.step("deleteExpense", &gone_expense).await;
@@ -265,7 +270,8 @@ const STATE: &str = "{ users { totalCount nodes { id firstName isAdmin deletedAt
     collectionTrash: mediaCollections(filter: { deleted: true }) { totalCount }
     webhookEndpoints { id url eventTypes isEnabled description }
     integrations { id name status isActive settings metadata updatedAt deletedAt logs { totalCount } }
-    importRuns { totalCount nodes { id status created } } }";
+    importRuns { totalCount nodes { id } }
+    analyticsEvents { totalCount } }";
 
 #[tokio::test]
 async fn every_id_position_of_the_schema_is_closed_to_other_organizations_and_every_mutation_is_audited()

@@ -1,0 +1,63 @@
+//! `POST /analytics/events`: a JSON array of at most 500 events (the `trackEvents` input's
+//! fields, camelCase; unknown fields refused) with `Authorization: Bearer <token>`. Answers
+//! `200 {"stored": n}` once committed; 400 for a malformed or refused event (nothing stored),
+//! 413 for more than 500 events or a body over 5 MiB, 401 without a valid token.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::response::{MediaType, refusal};
+use crate::error::AppError;
+use crate::services::analytics::{self as svc, EventInput, MAX_EVENTS};
+
+/// The body limit of this route.
+pub const MAX_BODY: usize = 5 * 1024 * 1024;
+
+pub async fn track(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let actor = match super::export::actor_of(&state, &headers, peer).await {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let events: Vec<EventInput> = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            let e = AppError::bad_input(
+                "events",
+                format!("the body must be a JSON array of events: {e}"),
+            );
+            return refusal(MediaType::Json, StatusCode::BAD_REQUEST, e);
+        }
+    };
+    if events.len() > MAX_EVENTS {
+        let e = AppError::bad_input(
+            "events",
+            format!(
+                "at most {MAX_EVENTS} events per call ({} sent); nothing was stored",
+                events.len()
+            ),
+        );
+        return refusal(MediaType::Json, StatusCode::PAYLOAD_TOO_LARGE, e);
+    }
+    let retention = state.config.jobs.analytics_retention;
+    match svc::track(&state.db, &actor, events, retention).await {
+        Ok(n) => axum::Json(serde_json::json!({ "stored": n })).into_response(),
+        Err(e @ AppError::BadUserInput { .. }) => {
+            refusal(MediaType::Json, StatusCode::BAD_REQUEST, e)
+        }
+        Err(e) => {
+            tracing::error!("analytics ingestion: {e:?}");
+            let e = AppError::Internal(String::new());
+            refusal(MediaType::Json, StatusCode::INTERNAL_SERVER_ERROR, e)
+        }
+    }
+}
