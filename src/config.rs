@@ -138,6 +138,8 @@ pub struct Config {
     pub env: Environment,
     pub db_max_connections: u32,
     pub limits: Limits,
+    /// Complexity budgets per minute (`PLUGS_RATE_*`).
+    pub rate: crate::graphql::rate::RateConfig,
     pub auth: AuthConfig,
     /// How long a DataLoader gathers keys before it runs its one batched statement.
     pub loader_delay: std::time::Duration,
@@ -236,6 +238,12 @@ impl Config {
             nesting: parse_num(&get, "PLUGS_MAX_NESTING", d.nesting)?,
             tokens: parse_num(&get, "PLUGS_MAX_TOKENS", d.tokens)?,
         };
+        let r = crate::graphql::rate::RateConfig::default();
+        let rate = crate::graphql::rate::RateConfig {
+            user_per_minute: parse_num(&get, "PLUGS_RATE_USER_COST_PER_MINUTE", r.user_per_minute)?,
+            org_per_minute: parse_num(&get, "PLUGS_RATE_ORG_COST_PER_MINUTE", r.org_per_minute)?,
+            ip_per_minute: parse_num(&get, "PLUGS_RATE_IP_COST_PER_MINUTE", r.ip_per_minute)?,
+        };
         let trusted_proxies = match get("PLUGS_TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(list) => list
@@ -283,6 +291,7 @@ impl Config {
             env,
             db_max_connections,
             limits,
+            rate,
             auth,
             loader_delay: std::time::Duration::from_millis(parse_num(
                 &get,

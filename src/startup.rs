@@ -91,16 +91,19 @@ impl Application {
             config.media.link_ttl,
             config.media.public_url.as_deref(),
         );
+        let rate = crate::graphql::rate::RateLimits::new(config.rate);
+        rate.spawn_pruning();
         let schema = build_schema(
             db.clone(),
             auth.clone(),
             broker.clone(),
             storage.clone(),
             links.clone(),
+            rate.clone(),
             &config,
         );
         let state = AppState {
-            graphql: Executor::new(schema, &config.limits, metrics.clone()),
+            graphql: Executor::new(schema, &config.limits, metrics.clone(), rate),
             auth,
             db: db.clone(),
             background_db: background,

@@ -180,8 +180,19 @@ impl AnalyticsMutation {
     /// committed. Returns how many were stored.
     async fn track_events(&self, ctx: &Context<'_>, events: Vec<AnalyticsEventInput>) -> Res<i32> {
         let retention = ctx.data::<AnalyticsRetention>()?.0;
+        let actor = ctx.actor()?;
+        // Besides the operation's complexity, one point per event (as `POST /analytics/events`).
+        let payer = crate::graphql::rate::Payer::Member {
+            user: actor.user_id,
+            organization: actor.organization_id,
+        };
+        let rate = ctx.data::<crate::graphql::rate::RateLimits>()?;
+        if events.len() <= svc::MAX_EVENTS {
+            rate.charge(payer, events.len() as u32)
+                .map_err(|r| r.error)?;
+        }
         let events = events.into_iter().map(Into::into).collect();
-        let n = svc::track(ctx.db(), ctx.actor()?, events, retention).await?;
+        let n = svc::track(ctx.db(), actor, events, retention).await?;
         Ok(n as i32)
     }
 }

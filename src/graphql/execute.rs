@@ -20,9 +20,11 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use crate::auth::{Caller, RequestMeta};
 use crate::config::Limits;
 use crate::graphql::AppSchema;
 use crate::graphql::limits;
+use crate::graphql::rate::{Payer, RateLimits};
 use crate::telemetry::Metrics;
 
 /// The schema with the steps around it. Cheap to clone.
@@ -34,6 +36,7 @@ struct Inner {
     limits: Limits,
     metrics: Metrics,
     documents: Documents,
+    rate: RateLimits,
 }
 
 /// A request that passed the checks before validation, with its parsed document attached.
@@ -41,6 +44,8 @@ pub struct Prepared {
     request: Request,
     operation: Option<OperationType>,
     start: Instant,
+    /// The rate-limit headers of the charge.
+    headers: axum::http::HeaderMap,
 }
 
 impl Prepared {
@@ -51,13 +56,19 @@ impl Prepared {
 }
 
 impl Executor {
-    pub fn new(schema: AppSchema, limits: &Limits, metrics: Metrics) -> Self {
+    pub fn new(schema: AppSchema, limits: &Limits, metrics: Metrics, rate: RateLimits) -> Self {
         Self(Arc::new(Inner {
             schema,
             limits: limits.clone(),
             metrics,
             documents: Documents::default(),
+            rate,
         }))
+    }
+
+    /// The instance's rate-limit buckets.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.0.rate
     }
 
     /// Steps 1-3. A refusal comes back as the response to send (already counted).
@@ -75,24 +86,37 @@ impl Executor {
         }
         // A document that does not parse is left to async-graphql, which reports where.
         let mut operation = None;
+        let mut cost = 1;
         if let Some(doc) = self.0.documents.get(&request.query) {
             let name = request.operation_name.as_deref();
-            if let Err(e) = limits::check(&doc, name, &request.variables, &self.0.limits) {
-                return refuse(e);
+            match limits::check(&doc, name, &request.variables, &self.0.limits) {
+                Ok(c) => cost = c,
+                Err(e) => return refuse(e),
             }
             operation = selected(&doc, name);
             request.set_parsed_query(ExecutableDocument::clone(&doc));
         }
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        let headers = match self.0.rate.charge(payer(&request), cost) {
+            Ok(charged) => charged.headers(),
+            Err(r) => {
+                let mut refused = Response::from_errors(vec![r.error.into_request_error()]);
+                refused.http_headers = r.headers;
+                return Err(Box::new(self.finish(refused, operation, start)));
+            }
+        };
         Ok(Prepared {
             request,
             operation,
             start,
+            headers,
         })
     }
 
     /// Steps 4-5 of a prepared request.
     pub async fn run(&self, prepared: Prepared) -> Response {
-        let response = self.0.schema.execute(prepared.request).await;
+        let mut response = self.0.schema.execute(prepared.request).await;
+        response.http_headers.extend(prepared.headers);
         self.finish(response, prepared.operation, prepared.start)
     }
 
@@ -148,6 +172,28 @@ impl Executor {
 }
 
 /// Step 5's default code: an error nobody coded is the client's.
+/// Who a request is charged to: the signed-in member (and their organization), else the
+/// client's IP (anonymous operations: register, login, refresh).
+fn payer(request: &Request) -> Payer {
+    use std::any::TypeId;
+    let caller = request
+        .data
+        .get(&TypeId::of::<Caller>())
+        .and_then(|d| d.downcast_ref::<Caller>());
+    if let Some(Caller::Authenticated(a)) = caller {
+        return Payer::Member {
+            user: a.user_id,
+            organization: a.organization_id,
+        };
+    }
+    let ip = request
+        .data
+        .get(&TypeId::of::<RequestMeta>())
+        .and_then(|d| d.downcast_ref::<RequestMeta>())
+        .and_then(|m| m.ip);
+    Payer::Anonymous(ip)
+}
+
 fn with_codes(response: &mut Response) {
     for e in &mut response.errors {
         let ext = e.extensions.get_or_insert_with(Default::default);

@@ -20,14 +20,17 @@ fn too_complex(message: String) -> ServerError {
 
 /// The checks a parsed document passes before it runs: depth, complexity and aliases (measured
 /// with the request's variables), and the variables the selected operation requires.
+/// Checks a parsed document against the limits; its measured complexity when it passes.
 pub fn check(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
     limits: &Limits,
-) -> ServerResult<()> {
-    check_cost(&measure(doc, variables), limits)?;
-    required_variables(doc, operation_name, variables)
+) -> ServerResult<usize> {
+    let cost = measure(doc, variables);
+    check_cost(&cost, limits)?;
+    required_variables(doc, operation_name, variables)?;
+    Ok(cost.complexity)
 }
 
 /// The raw text's guard, as a request error.

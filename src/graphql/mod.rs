@@ -23,6 +23,7 @@ pub mod media;
 pub mod notifications;
 pub mod organizations;
 pub mod privacy;
+pub mod rate;
 pub mod registrations;
 pub mod scalars;
 pub mod schema;

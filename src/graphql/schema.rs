@@ -99,9 +99,11 @@ pub fn build_schema(
     broker: crate::realtime::SharedBroker,
     storage: crate::storage::Storage,
     links: crate::services::media::Links,
+    rate: crate::graphql::rate::RateLimits,
     config: &crate::config::Config,
 ) -> AppSchema {
     let mut b = builder()
+        .data(rate)
         .data(db)
         .data(auth)
         .data(broker)

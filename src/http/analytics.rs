@@ -1,7 +1,8 @@
 //! `POST /analytics/events`: a JSON array of at most 500 events (the `trackEvents` input's
 //! fields, camelCase; unknown fields refused) with `Authorization: Bearer <token>`. Answers
 //! `200 {"stored": n}` once committed; 400 for a malformed or refused event (nothing stored),
-//! 413 for more than 500 events or a body over 5 MiB, 401 without a valid token.
+//! 413 for more than 500 events or a body over 5 MiB, 401 without a valid token, 429 when the
+//! member's or organization's rate budget is spent (charged one point per event).
 
 use std::net::SocketAddr;
 
@@ -48,9 +49,30 @@ pub async fn track(
         );
         return refusal(MediaType::Json, StatusCode::PAYLOAD_TOO_LARGE, e);
     }
+    // Ingestion is charged by its event count.
+    let payer = crate::graphql::rate::Payer::Member {
+        user: actor.user_id,
+        organization: actor.organization_id,
+    };
+    let charged = match state
+        .graphql
+        .rate_limits()
+        .charge(payer, events.len() as u32)
+    {
+        Ok(c) => c.headers(),
+        Err(r) => {
+            let mut resp = refusal(MediaType::Json, StatusCode::TOO_MANY_REQUESTS, r.error);
+            resp.headers_mut().extend(r.headers);
+            return resp;
+        }
+    };
     let retention = state.config.jobs.analytics_retention;
     match svc::track(&state.db, &actor, events, retention).await {
-        Ok(n) => axum::Json(serde_json::json!({ "stored": n })).into_response(),
+        Ok(n) => {
+            let mut resp = axum::Json(serde_json::json!({ "stored": n })).into_response();
+            resp.headers_mut().extend(charged);
+            resp
+        }
         Err(e @ AppError::BadUserInput { .. }) => {
             refusal(MediaType::Json, StatusCode::BAD_REQUEST, e)
         }

@@ -41,6 +41,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .metrics
             .render_jobs(&counts.ok().and_then(Result::ok).unwrap_or_default()),
     );
+    text.push_str(
+        "# HELP plugs_rate_limited_total Operations refused for a spent budget, by bucket.\n",
+    );
+    text.push_str("# TYPE plugs_rate_limited_total counter\n");
+    for (bucket, n) in state.graphql.rate_limits().limited() {
+        text.push_str(&format!(
+            "plugs_rate_limited_total{{bucket=\"{bucket}\"}} {n}\n"
+        ));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -154,6 +154,12 @@ pub fn test_config(url: &str) -> Config {
     // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
     // servers must not claim the test job kinds they do not know.
     config.jobs.workers = 0;
+    // Budgets no other test comes near; tests/api/rate_limits.rs sets its own.
+    config.rate = plugs::graphql::rate::RateConfig {
+        user_per_minute: 10_000_000,
+        org_per_minute: 10_000_000,
+        ip_per_minute: 10_000_000,
+    };
     // The suite's apps share one store (a directory outside the repository or, when CI names
     // an S3-compatible server with `PLUGS_TEST_S3_URL` and builds `--features s3`, a prefix
     // there), as a deployment's instances do: on the shared PostgreSQL one app's job workers

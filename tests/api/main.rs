@@ -32,6 +32,7 @@ mod migrations;
 mod money;
 mod notifications;
 mod privacy;
+mod rate_limits;
 mod registrations;
 mod relations;
 mod storage;
