@@ -16,43 +16,12 @@ BENCH_DATABASE_URL is dropped and created again. Only python3's standard library
 import argparse
 import http.client
 import json
-import os
 import secrets
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.parse
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def say(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def gql(port, token, query, variables=None):
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=body,
-        headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        out = json.loads(resp.read())
-    if out.get("errors"):
-        raise SystemExit(f"GraphQL error: {out['errors']}")
-    return out["data"]
+from benchlib import gql, register, rss_kib, say, start_server
 
 
 def multipart_import(port, token, csv_bytes):
@@ -90,43 +59,12 @@ def main():
     ap.add_argument("--port", type=int, default=8191)
     args = ap.parse_args()
 
-    say("cargo build --release")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "plugs"], cwd=ROOT, check=True)
-    work = tempfile.mkdtemp(prefix="plugs-portability-")
-    db_url = os.environ.get("BENCH_DATABASE_URL")
-    if db_url:
-        parsed = urllib.parse.urlparse(db_url)
-        name = parsed.path.lstrip("/")
-        admin = parsed._replace(path="/postgres").geturl()
-        subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", "-c", f"CREATE DATABASE {name}"], check=True)
-    else:
-        db_url = f"sqlite://{work}/plugs.db?mode=rwc"
-    env = dict(os.environ)
-    env.update({
-        "PLUGS_DATABASE_URL": db_url,
-        "PLUGS_BIND": f"127.0.0.1:{args.port}",
-        "PLUGS_STORAGE_URL": f"file://{work}/store",
-        "PLUGS_JWT_SECRET": secrets.token_hex(32),
+    server, db_url = start_server(args.port, {
         "PLUGS_WORKERS": "1",
         "PLUGS_UPLOAD_MAX_BYTES": str(512 * 1024 * 1024),
-        "RUST_LOG": "warn",
     })
-    log = open(os.path.join(work, "plugs.log"), "w")
-    server = subprocess.Popen([os.path.join(ROOT, "target/release/plugs"), "serve"], env=env, stdout=log, stderr=log)
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{args.port}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server did not start: see {work}/plugs.log")
-        domain = f"bench-{secrets.token_hex(4)}.test"
-        reg = gql(args.port, None, "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }", {
-            "i": {"organizationName": "Bench", "organizationDomain": domain, "email": f"admin@{domain}",
-                  "password": "a fine bench password", "firstName": "Bench", "lastName": "Admin"}})
-        token = reg["register"]["accessToken"]
+        token = register(args.port)
 
         lines = ["firstName,lastName,email,company,jobTitle,leadScore,notes"]
         for n in range(args.rows):

@@ -441,11 +441,15 @@ impl Config {
                         "PLUGS_MEDIA_RETENTION_DAYS",
                         d.media_retention.num_days() as u64,
                     )? as i64),
-                    analytics_retention: chrono::Duration::days(parse_positive(
-                        &get,
-                        "PLUGS_ANALYTICS_RETENTION_DAYS",
-                        d.analytics_retention.num_days() as u64,
-                    )? as i64),
+                    // At most a century: beyond, dates stop being representable.
+                    analytics_retention: chrono::Duration::days(
+                        parse_positive(
+                            &get,
+                            "PLUGS_ANALYTICS_RETENTION_DAYS",
+                            d.analytics_retention.num_days() as u64,
+                        )?
+                        .min(36_500) as i64,
+                    ),
                 }
             },
         };

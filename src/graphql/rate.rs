@@ -64,36 +64,59 @@ impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
         })
     }
 
-    /// This bucket with nothing left (the header of a refusal).
-    fn empty(&self) -> Left {
-        Left {
-            name: self.name,
-            quota: self.per_minute.get(),
-            remaining: 0,
-        }
-    }
-
-    /// Charges `cost`; the remaining budget, or the seconds to wait.
-    fn charge(&self, key: &K, cost: u32) -> Result<Left, u64> {
+    /// Charges `cost`; the remaining budget, or why not (and the bucket's state then).
+    fn charge(&self, key: &K, cost: u32) -> Result<Left, Spent> {
         let n = NonZeroU32::new(cost.max(1)).expect("at least 1");
         match self.limiter.check_key_n(key, n) {
             Ok(Ok(snapshot)) => Ok(Left {
                 name: self.name,
                 quota: self.per_minute.get(),
                 remaining: snapshot.remaining_burst_capacity(),
+                full_in: None,
             }),
             Ok(Err(not_until)) => {
                 self.limited.fetch_add(1, Ordering::Relaxed);
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                // The bucket refills one point every 60/quota s: `cost` points are there after
+                // `wait`, so it holds `cost - wait/cell` now and is full `quota - cost` cells
+                // after `wait`.
+                let quota = u64::from(self.per_minute.get());
+                let cell_ms = 60_000 / quota.max(1);
+                let wait_ms = wait.as_millis() as u64;
+                let missing = wait_ms.div_ceil(cell_ms.max(1));
+                let remaining = u64::from(n.get()).saturating_sub(missing) as u32;
+                let full_ms = wait_ms + quota.saturating_sub(u64::from(n.get())) * cell_ms;
+                Err(Spent::Wait {
+                    retry_after: wait_ms.div_ceil(1000).max(1),
+                    left: Left {
+                        name: self.name,
+                        quota: self.per_minute.get(),
+                        remaining,
+                        full_in: Some(full_ms.div_ceil(1000)),
+                    },
+                })
             }
             // More than a whole minute's budget: it can never run.
             Err(_) => {
                 self.limited.fetch_add(1, Ordering::Relaxed);
-                Err(60)
+                Err(Spent::Never {
+                    quota: self.per_minute.get(),
+                })
             }
         }
     }
+}
+
+/// Why a bucket refused a charge.
+enum Spent {
+    Wait {
+        retry_after: u64,
+        left: Left,
+    },
+    /// The cost is more than the bucket ever holds.
+    Never {
+        quota: u32,
+    },
 }
 
 /// What is left in one bucket after a charge.
@@ -102,6 +125,8 @@ pub struct Left {
     name: &'static str,
     quota: u32,
     remaining: u32,
+    /// Seconds until full, when known exactly (a refusal); else from `remaining`.
+    full_in: Option<u64>,
 }
 
 /// Who is charged.
@@ -109,6 +134,19 @@ pub struct Left {
 pub enum Payer {
     Member { user: Uuid, organization: Uuid },
     Anonymous(Option<IpAddr>),
+}
+
+/// The key of an anonymous caller's bucket: an IPv6 client by its /64 (one subscriber's
+/// addresses), an unknown address by one shared key (never uncharged).
+fn ip_key(ip: Option<IpAddr>) -> IpAddr {
+    match ip {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        Some(v4) => v4,
+        None => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
 }
 
 /// The instance's buckets. Cheap to clone.
@@ -145,39 +183,48 @@ impl RateLimits {
     /// answer, with the headers either way.
     pub fn charge(&self, payer: Payer, cost: u32) -> Result<Charged, Box<Refused>> {
         let mut left = Vec::new();
-        let refuse = |retry_after: u64, left: Vec<Left>| {
-            let mut h = Charged(left).headers();
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                h.insert(http::header::RETRY_AFTER, v);
+        let refuse = |spent: Spent, mut left: Vec<Left>| {
+            let (error, retry_after) = match spent {
+                Spent::Wait {
+                    retry_after,
+                    left: l,
+                } => {
+                    left.push(l);
+                    (AppError::RateLimited { retry_after }, Some(retry_after))
+                }
+                Spent::Never { quota } => (
+                    AppError::QueryTooComplex(format!(
+                        "this operation costs {cost} points, more than the {quota} a minute's budget holds: ask for less"
+                    )),
+                    None,
+                ),
+            };
+            let mut headers = Charged(left).headers();
+            if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+                headers.insert(http::header::RETRY_AFTER, v);
             }
-            Box::new(Refused {
-                error: AppError::RateLimited { retry_after },
-                headers: h,
-            })
+            Box::new(Refused { error, headers })
         };
         match payer {
             Payer::Member { user, organization } => {
                 if let Some(b) = &self.0.user {
                     match b.charge(&user, cost) {
                         Ok(l) => left.push(l),
-                        Err(s) => return Err(refuse(s, vec![b.empty()])),
+                        Err(s) => return Err(refuse(s, vec![])),
                     }
                 }
                 if let Some(b) = &self.0.org {
                     match b.charge(&organization, cost) {
                         Ok(l) => left.push(l),
-                        Err(s) => {
-                            left.push(b.empty());
-                            return Err(refuse(s, left));
-                        }
+                        Err(s) => return Err(refuse(s, left)),
                     }
                 }
             }
             Payer::Anonymous(ip) => {
-                if let (Some(b), Some(ip)) = (&self.0.ip, ip) {
-                    match b.charge(&ip, cost) {
+                if let Some(b) = &self.0.ip {
+                    match b.charge(&ip_key(ip), cost) {
                         Ok(l) => left.push(l),
-                        Err(s) => return Err(refuse(s, vec![b.empty()])),
+                        Err(s) => return Err(refuse(s, vec![])),
                     }
                 }
             }
@@ -248,7 +295,9 @@ impl Charged {
             .iter()
             .map(|l| {
                 let used = u64::from(l.quota.saturating_sub(l.remaining));
-                let t = (used * 60).div_ceil(u64::from(l.quota));
+                let t = l
+                    .full_in
+                    .unwrap_or_else(|| (used * 60).div_ceil(u64::from(l.quota)));
                 format!("\"{}\";r={};t={t}", l.name, l.remaining)
             })
             .collect();

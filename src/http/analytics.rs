@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,12 +23,31 @@ pub async fn track(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    // Who first: an anonymous caller's body is never read.
     let actor = match super::export::actor_of(&state, &headers, peer).await {
         Ok(a) => a,
         Err(refused) => return refused,
     };
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = AppError::bad_input("events", format!("the body is over {MAX_BODY} bytes"));
+            return refusal(MediaType::Json, StatusCode::PAYLOAD_TOO_LARGE, e);
+        }
+    };
+    // Counted before anything is built: a long array of tiny items is refused cheaply.
+    let count = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body).map(|v| v.len());
+    if let Ok(n) = count
+        && n > MAX_EVENTS
+    {
+        let e = AppError::bad_input(
+            "events",
+            format!("at most {MAX_EVENTS} events per call ({n} sent); nothing was stored"),
+        );
+        return refusal(MediaType::Json, StatusCode::PAYLOAD_TOO_LARGE, e);
+    }
     let events: Vec<EventInput> = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {
@@ -39,16 +58,6 @@ pub async fn track(
             return refusal(MediaType::Json, StatusCode::BAD_REQUEST, e);
         }
     };
-    if events.len() > MAX_EVENTS {
-        let e = AppError::bad_input(
-            "events",
-            format!(
-                "at most {MAX_EVENTS} events per call ({} sent); nothing was stored",
-                events.len()
-            ),
-        );
-        return refusal(MediaType::Json, StatusCode::PAYLOAD_TOO_LARGE, e);
-    }
     // Ingestion is charged by its event count.
     let payer = crate::graphql::rate::Payer::Member {
         user: actor.user_id,

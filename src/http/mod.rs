@@ -64,10 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/export/attendees.csv", get(export::attendees_csv))
         .route(
             "/analytics/events",
-            // A plain axum handler: axum's own body limit applies here.
-            axum::routing::post(analytics::track)
-                .layer(axum::extract::DefaultBodyLimit::max(analytics::MAX_BODY))
-                .layer(axum::middleware::from_fn(response::json_payload_too_large)),
+            // The handler reads the body itself, within its own limit, once the caller is known.
+            axum::routing::post(analytics::track),
         )
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

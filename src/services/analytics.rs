@@ -50,6 +50,12 @@ pub struct EventInput {
 
 fn text(field: String, v: &str, max: usize) -> Result<String, AppError> {
     let v = v.trim();
+    if v.contains('\0') {
+        return Err(AppError::bad_input(
+            field,
+            "must not contain NUL characters",
+        ));
+    }
     if v.is_empty() {
         return Err(AppError::bad_input(field, "must not be empty"));
     }
@@ -86,7 +92,15 @@ fn check(
             "must be a JSON object",
         ));
     }
-    if properties.to_string().len() > MAX_PROPERTIES_BYTES {
+    let json = properties.to_string();
+    // PostgreSQL's jsonb cannot hold U+0000.
+    if json.contains("\\u0000") {
+        return Err(AppError::bad_input(
+            f("properties"),
+            "must not contain NUL characters",
+        ));
+    }
+    if json.len() > MAX_PROPERTIES_BYTES {
         return Err(AppError::bad_input(
             f("properties"),
             format!("must be at most {MAX_PROPERTIES_BYTES} bytes of JSON"),

@@ -183,6 +183,8 @@ async fn analytics_of(
             C::Properties,
             C::SessionId,
             C::UserAgent,
+            C::PageUrl,
+            C::Referrer,
             C::EventTimestamp,
         ])
         .column_as(Expr::cust("CAST(ip_address AS TEXT)"), "ip_address")
@@ -779,6 +781,8 @@ pub async fn erase_user(
         .update_many::<analytics_events::Entity>()
         .col_expr(analytics_events::Column::IpAddress, Expr::cust("NULL"))
         .col_expr(analytics_events::Column::UserAgent, Expr::cust("NULL"))
+        .col_expr(analytics_events::Column::PageUrl, Expr::cust("NULL"))
+        .col_expr(analytics_events::Column::Referrer, Expr::cust("NULL"))
         .filter(analytics_events::Column::UserId.eq(id))
         .exec(&w.txn)
         .await?;

@@ -191,6 +191,11 @@ async fn a_call_is_all_or_nothing_within_its_limits() {
             "events[1].properties",
         ),
         (json!({ "eventName": "  " }), "events[1].eventName"),
+        (json!({ "eventName": "a\u{0}b" }), "events[1].eventName"),
+        (
+            json!({ "eventName": "p", "properties": { "k": "a\u{0}b" } }),
+            "events[1].properties",
+        ),
         (
             json!({ "eventName": "n".repeat(101) }),
             "events[1].eventName",
