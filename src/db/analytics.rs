@@ -84,7 +84,7 @@ pub async fn insert(
 }
 
 /// An event as read back (the IP as text).
-#[derive(Clone, Debug, FromQueryResult)]
+#[derive(Clone, Debug, FromQueryResult, serde::Serialize)]
 pub struct EventRow {
     pub id: Uuid,
     pub user_id: Option<Uuid>,

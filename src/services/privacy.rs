@@ -165,32 +165,18 @@ where
         .collect())
 }
 
-/// A member's analytics events, the IP as text (the entity's `inet` type has no SQLite form).
+/// A member's analytics events (the IP as text: the entity's `inet` has no SQLite form).
 async fn analytics_of(
     db: &DatabaseConnection,
     scope: Scoped,
     user: Uuid,
 ) -> Result<Vec<Value>, AppError> {
-    use analytics_events::Column as C;
-    Ok(scope
-        .find::<analytics_events::Entity>()
-        .filter(C::UserId.eq(user))
-        .select_only()
-        .columns([
-            C::Id,
-            C::EventName,
-            C::EventCategory,
-            C::Properties,
-            C::SessionId,
-            C::UserAgent,
-            C::PageUrl,
-            C::Referrer,
-            C::EventTimestamp,
-        ])
-        .column_as(Expr::cust("CAST(ip_address AS TEXT)"), "ip_address")
-        .into_json()
-        .all(db)
-        .await?)
+    let mine = crate::db::analytics::EventFilter {
+        user_id: Some(user),
+        ..Default::default()
+    };
+    let rows = crate::db::analytics::page(db, scope, &mine, None, u64::MAX >> 1).await?;
+    Ok(rows.iter().map(snapshot).collect())
 }
 
 /// The audit rows a member caused or that are about them; rows others caused keep no request
@@ -440,22 +426,6 @@ const MEDIA_TEXT: [&str; 6] = [
     "metadata",
 ];
 
-fn camel(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut up = false;
-    for c in snake.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.extend(c.to_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// What replaces a person in stored JSON (audit snapshots are snake_case, webhook payloads
 /// camelCase: both spellings are handled).
 struct Scrub<'a> {
@@ -467,7 +437,7 @@ struct Scrub<'a> {
 
 impl Scrub<'_> {
     fn set(&self, map: &mut Map<String, Value>, key: &str, v: Value) {
-        for k in [key.to_owned(), camel(key)] {
+        for k in [key.to_owned(), super::webhooks::camel(key)] {
             if let Some(slot) = map.get_mut(&k) {
                 *slot = v.clone();
             }

@@ -499,23 +499,25 @@ pub async fn redeliver(
     Ok(row)
 }
 
+/// `snake_case` -> `camelCase`.
+pub fn camel(k: &str) -> String {
+    let mut out = String::with_capacity(k.len());
+    let mut up = false;
+    for c in k.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A row as the API shows it: keys in camelCase; secrets and storage internals left out.
 pub fn api_json(row: &impl serde::Serialize) -> Value {
-    fn camel(k: &str) -> String {
-        let mut out = String::with_capacity(k.len());
-        let mut up = false;
-        for c in k.chars() {
-            if c == '_' {
-                up = true;
-            } else if up {
-                out.extend(c.to_uppercase());
-                up = false;
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
     match serde_json::to_value(row) {
         Ok(Value::Object(map)) => Value::Object(
             map.into_iter()
