@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{Job, JobContext, JobError, Registry};
 
+/// The organization a job's payload names (jobs run with no request, so the payload is the
+/// only source of the tenant).
+fn tenant(organization_id: uuid::Uuid) -> crate::db::scoped::Scoped {
+    crate::db::scoped::Scoped::system(organization_id, "a job's payload names its organization")
+}
+
 pub fn register(r: Registry) -> Registry {
     r.with::<PurgeExpiredNotifications>()
         .with::<PurgeDeleted>()
@@ -31,10 +37,7 @@ impl Job for BuildPersonalDataExport {
 
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "an export job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let broker = &*ctx.broker;
             crate::services::privacy::build(&ctx.db, broker, &ctx.storage, scope, self.export_id)
                 .await?;
@@ -44,10 +47,7 @@ impl Job for BuildPersonalDataExport {
 
     fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "an export job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let why = format!("the export could not be built: {error}");
             if let Err(e) =
                 crate::services::privacy::fail(&ctx.db, scope, self.export_id, &why).await
@@ -110,10 +110,7 @@ impl Job for ImportContacts {
 
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "an import job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let broker = &*ctx.broker;
             crate::services::imports::run(&ctx.db, broker, &ctx.storage, scope, self.run_id)
                 .await?;
@@ -124,10 +121,7 @@ impl Job for ImportContacts {
     /// Given up: the run is FAILED with what was written so far, not RUNNING for ever.
     fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "an import job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let why = format!("the import stopped: {error}");
             let broker = &*ctx.broker;
             if let Err(e) = crate::services::imports::fail(
@@ -162,10 +156,7 @@ impl Job for SyncIntegration {
 
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "an integration sync job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             crate::services::hubspot::run(
                 &ctx.db,
                 &ctx.broker,
@@ -183,10 +174,7 @@ impl Job for SyncIntegration {
 
     fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "an integration sync job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let reason = format!("the sync could not run: {error}");
             if let Err(e) =
                 crate::services::integrations::give_up_sync(&ctx.db, scope, self.log_id, &reason)
@@ -217,10 +205,7 @@ impl Job for DeliverWebhook {
 
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "a webhook delivery job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let sender = crate::services::webhooks::Sender::shared(ctx.webhook_allow_private);
             crate::services::webhooks::deliver(
                 &ctx.db,
@@ -239,10 +224,7 @@ impl Job for DeliverWebhook {
     /// Given up (our side failed every time): the delivery is FAILED, not pending for ever.
     fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "a webhook delivery job names its organization",
-            );
+            let scope = tenant(self.organization_id);
             let reason = format!("the delivery could not be attempted: {error}");
             if let Err(e) =
                 crate::services::webhooks::give_up(&ctx.db, scope, self.delivery_id, &reason).await
@@ -306,10 +288,7 @@ impl Job for MakeVariants {
 
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "a media job names the organization that enqueued it",
-            );
+            let scope = tenant(self.organization_id);
             let announced =
                 crate::services::media::make_variants(&ctx.db, &ctx.storage, scope, self.media_id)
                     .await?;
@@ -324,10 +303,7 @@ impl Job for MakeVariants {
     /// for ever.
     fn on_discard(self, ctx: JobContext, error: String) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let scope = crate::db::scoped::Scoped::system(
-                self.organization_id,
-                "a media job names the organization that enqueued it",
-            );
+            let scope = tenant(self.organization_id);
             if let Err(e) =
                 crate::services::media::give_up(&ctx.db, scope, self.media_id, &error).await
             {

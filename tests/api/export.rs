@@ -5,10 +5,9 @@ use serde_json::json;
 
 use crate::helpers::{Session, TestApp, error_code, spawn_app};
 
-async fn export(app: &TestApp, token: Option<&str>, query: &str) -> (u16, String, String) {
-    let mut req = app
-        .client
-        .get(app.url(&format!("/export/contacts.csv{query}")));
+/// `GET path` with `token`: (status, content type, body).
+async fn fetch(app: &TestApp, token: Option<&str>, path: &str) -> (u16, String, String) {
+    let mut req = app.client.get(app.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -20,6 +19,10 @@ async fn export(app: &TestApp, token: Option<&str>, query: &str) -> (u16, String
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (status, ct, resp.text().await.unwrap())
+}
+
+async fn export(app: &TestApp, token: Option<&str>, query: &str) -> (u16, String, String) {
+    fetch(app, token, &format!("/export/contacts.csv{query}")).await
 }
 
 fn rows(body: &str) -> Vec<csv::StringRecord> {
@@ -74,12 +77,7 @@ async fn contacts_export_as_quoted_csv_with_formulas_neutralised_and_filters_app
     let (status, ct, body) = export(&app, Some(&member.access), "").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(ct, "text/csv; charset=utf-8");
-    let header: Vec<String> = csv::Reader::from_reader(body.as_bytes())
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let header = header_of(&body);
     assert_eq!(header, plugs::http::export::CONTACT_COLUMNS);
     let all = rows(&body);
     assert_eq!(all.len(), 2, "{body}");
@@ -221,27 +219,10 @@ async fn expenses_export_with_two_decimal_amounts_and_the_expenses_filters() {
         )
         .await;
     assert!(ok["errors"].is_null(), "{ok}");
-    let get = |q: &str| {
-        let (app, token, q) = (&app, member.access.clone(), q.to_owned());
-        async move {
-            let resp = app
-                .client
-                .get(app.url(&format!("/export/expenses.csv{q}")))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
-        }
-    };
+    let get = |q: &str| csv_of(&app, &member, format!("/export/expenses.csv{q}"));
     let (status, body) = get("").await;
     assert_eq!(status, 200, "{body}");
-    let header: Vec<String> = csv::Reader::from_reader(body.as_bytes())
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let header = header_of(&body);
     assert_eq!(header, plugs::http::export::EXPENSE_COLUMNS);
     let all = rows(&body);
     assert_eq!(all.len(), 2, "{body}");
@@ -260,15 +241,9 @@ async fn expenses_export_with_two_decimal_amounts_and_the_expenses_filters() {
     assert_eq!(status, 400);
 }
 
-async fn csv_of(app: &TestApp, s: &Session, path: &str) -> (u16, String) {
-    let resp = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(&s.access)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+async fn csv_of(app: &TestApp, s: &Session, path: impl AsRef<str>) -> (u16, String) {
+    let (status, _, body) = fetch(app, Some(&s.access), path.as_ref()).await;
+    (status, body)
 }
 
 fn header_of(body: &str) -> Vec<String> {
