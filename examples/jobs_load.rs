@@ -82,6 +82,11 @@ async fn main() {
         config: Arc::new(config.clone()),
         keyring: plugs::crypto::Keyring::development("jobs load"),
         webhook_allow_private: false,
+        mailer: plugs::mail::Mailer::new(&Default::default()).expect("log mailer"),
+        composer: plugs::mail::Composer::new(
+            plugs::crypto::Keyring::development("jobs load"),
+            "http://127.0.0.1:8080",
+        ),
     };
     let registry = Arc::new(Registry::default().with::<Noop>());
     let mut next = 0u64;

@@ -155,6 +155,8 @@ pub struct Config {
     /// Outgoing webhooks may reach private, loopback and link-local addresses
     /// (`PLUGS_WEBHOOK_ALLOW_PRIVATE=true`; for development and tests only).
     pub webhook_allow_private: bool,
+    /// Outgoing e-mail (`PLUGS_SMTP_URL`, `PLUGS_MAIL_FROM`; links from `PLUGS_PUBLIC_URL`).
+    pub mail: crate::mail::MailConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -293,6 +295,7 @@ impl Config {
             limits,
             rate,
             auth,
+            mail: crate::mail::MailConfig::default(),
             loader_delay: std::time::Duration::from_millis(parse_num(
                 &get,
                 "PLUGS_LOADER_DELAY_MS",
@@ -453,6 +456,24 @@ impl Config {
                 }
             },
         };
+        config.mail = crate::mail::MailConfig {
+            smtp_url: get("PLUGS_SMTP_URL"),
+            from: get("PLUGS_MAIL_FROM").unwrap_or_else(|| crate::mail::DEFAULT_FROM.into()),
+            public_url: config
+                .media
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.bind)),
+            log_bodies: config.env != Environment::Production,
+        };
+        if let Err(message) = crate::mail::Mailer::new(&config.mail) {
+            let var = if message.starts_with("PLUGS_MAIL_FROM") {
+                "PLUGS_MAIL_FROM"
+            } else {
+                "PLUGS_SMTP_URL"
+            };
+            return Err(ConfigError::Invalid { var, message });
+        }
         // Last, so that a configuration refused for another reason writes nothing to disk.
         if config.auth.jwt_secret.is_empty() {
             let path = dev_secret_path(&config.database_url);
@@ -470,6 +491,11 @@ impl Config {
             config.keyring = crate::crypto::Keyring::development(&config.auth.jwt_secret);
         }
         Ok(config)
+    }
+
+    /// What request-side code needs to queue mail.
+    pub fn composer(&self) -> crate::mail::Composer {
+        crate::mail::Composer::new(self.keyring.clone(), &self.mail.public_url)
     }
 
     /// Production hides the schema: introspection, and with it GraphiQL, is off there.

@@ -31,6 +31,13 @@ pub enum AppError {
         retry_after: u64,
     },
     QueryTooComplex(String),
+    /// Sign-in needs the member's second factor (`totpCode`), which was not sent.
+    TwoFactorRequired(String),
+    /// The second factor sent is wrong (or already used).
+    TwoFactorInvalid(String),
+    /// The organization requires two-factor sign-in and the member has not set it up: only
+    /// setting it up is allowed.
+    TwoFactorSetupRequired(String),
     /// The detail is logged, never sent: the client sees a generic sentence.
     Internal(String),
 }
@@ -47,6 +54,9 @@ impl AppError {
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            Self::TwoFactorRequired(_) => "TWO_FACTOR_REQUIRED",
+            Self::TwoFactorInvalid(_) => "TWO_FACTOR_INVALID",
+            Self::TwoFactorSetupRequired(_) => "TWO_FACTOR_SETUP_REQUIRED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -65,6 +75,9 @@ impl AppError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::QueryTooComplex(m)
+            | Self::TwoFactorRequired(m)
+            | Self::TwoFactorInvalid(m)
+            | Self::TwoFactorSetupRequired(m)
             | Self::BudgetExceeded(m)
             | Self::BadUserInput { message: m, .. }
             | Self::Conflict { message: m, .. } => m.clone(),

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The Plugs: a multi-tenant GraphQL API for professional networking and event management.
 
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod realtime;
 pub mod seed;
 pub mod services;

@@ -224,6 +224,9 @@ pub fn start_jobs(
         config: std::sync::Arc::new(config.clone()),
         keyring: app.keyring.clone(),
         webhook_allow_private: app.webhook_allow_private,
+        mailer: crate::mail::Mailer::new(&app.mail)
+            .expect("the mail settings were checked at start"),
+        composer: app.composer(),
     };
     crate::jobs::schedule::spawn(ctx.clone(), SCHEDULER_TICK, stopped.clone());
     let registry = std::sync::Arc::new(crate::jobs::Registry::standard());

@@ -27,6 +27,8 @@ pub struct Actor {
     /// The refresh-token family the access token belongs to.
     pub session_id: Uuid,
     pub meta: RequestMeta,
+    /// The token may only set up two-factor sign-in (the organization requires it).
+    pub two_factor_setup: bool,
 }
 
 /// The outcome of reading a request's credentials.

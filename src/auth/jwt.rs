@@ -23,6 +23,10 @@ pub struct Claims {
     pub exp: i64,
     pub iat: i64,
     pub jti: Uuid,
+    /// Two-factor setup pending: the organization requires two-factor sign-in and the member
+    /// has not set it up, so this token may only set it up (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tfs: bool,
 }
 
 pub struct JwtKeys {
@@ -68,6 +72,7 @@ impl JwtKeys {
         org: Uuid,
         admin: bool,
         session: Uuid,
+        two_factor_setup: bool,
     ) -> Result<String, AppError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -80,6 +85,7 @@ impl JwtKeys {
             iat: now,
             exp: now + self.ttl_secs(),
             jti: Uuid::new_v4(),
+            tfs: two_factor_setup,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("signing an access token failed: {e}")))

@@ -25,6 +25,7 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     pub is_deleted: bool,
     pub deleted_at: Option<DateTimeWithTimeZone>,
+    pub reminded_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

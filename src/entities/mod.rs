@@ -2,6 +2,7 @@
 
 pub mod prelude;
 
+pub mod account_tokens;
 pub mod analytics_events;
 pub mod audit_logs;
 pub mod contact_interactions;
@@ -21,7 +22,9 @@ pub mod media_collections;
 pub mod notifications;
 pub mod organizations;
 pub mod personal_data_exports;
+pub mod recovery_codes;
 pub mod refresh_tokens;
+pub mod two_factor_credentials;
 pub mod users;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;

@@ -23,6 +23,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::account_tokens::Entity")]
+    AccountTokens,
     #[sea_orm(has_many = "super::analytics_events::Entity")]
     AnalyticsEvents,
     #[sea_orm(has_many = "super::audit_logs::Entity")]
@@ -57,14 +59,24 @@ pub enum Relation {
     Notifications,
     #[sea_orm(has_many = "super::personal_data_exports::Entity")]
     PersonalDataExports,
+    #[sea_orm(has_many = "super::recovery_codes::Entity")]
+    RecoveryCodes,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
+    #[sea_orm(has_many = "super::two_factor_credentials::Entity")]
+    TwoFactorCredentials,
     #[sea_orm(has_many = "super::users::Entity")]
     Users,
     #[sea_orm(has_many = "super::webhook_deliveries::Entity")]
     WebhookDeliveries,
     #[sea_orm(has_many = "super::webhook_endpoints::Entity")]
     WebhookEndpoints,
+}
+
+impl Related<super::account_tokens::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::AccountTokens.def()
+    }
 }
 
 impl Related<super::analytics_events::Entity> for Entity {
@@ -169,9 +181,21 @@ impl Related<super::personal_data_exports::Entity> for Entity {
     }
 }
 
+impl Related<super::recovery_codes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RecoveryCodes.def()
+    }
+}
+
 impl Related<super::refresh_tokens::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::RefreshTokens.def()
+    }
+}
+
+impl Related<super::two_factor_credentials::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::TwoFactorCredentials.def()
     }
 }
 

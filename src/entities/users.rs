@@ -33,6 +33,8 @@ pub struct Model {
     pub deleted_at: Option<DateTimeWithTimeZone>,
     pub created_by: Option<Uuid>,
     pub updated_by: Option<Uuid>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub settings: Json,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -65,8 +67,12 @@ pub enum Relation {
     Organizations,
     #[sea_orm(has_many = "super::personal_data_exports::Entity")]
     PersonalDataExports,
+    #[sea_orm(has_many = "super::recovery_codes::Entity")]
+    RecoveryCodes,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
+    #[sea_orm(has_one = "super::two_factor_credentials::Entity")]
+    TwoFactorCredentials,
     #[sea_orm(
         belongs_to = "Entity",
         from = "Column::CreatedBy",
@@ -153,9 +159,21 @@ impl Related<super::personal_data_exports::Entity> for Entity {
     }
 }
 
+impl Related<super::recovery_codes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RecoveryCodes.def()
+    }
+}
+
 impl Related<super::refresh_tokens::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::RefreshTokens.def()
+    }
+}
+
+impl Related<super::two_factor_credentials::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::TwoFactorCredentials.def()
     }
 }
 

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::graphql::args::{change, non_null};
 use crate::graphql::context::ContextExt;
 use crate::graphql::types::User;
-use crate::services::{accounts, users};
+use crate::services::{account_mail, accounts, users};
 
 type Res<T> = async_graphql::Result<T>;
 
@@ -48,6 +48,9 @@ pub struct LoginInput {
     password: String,
     /// Needed only when the email and password open accounts in several organizations.
     organization_domain: Option<String>,
+    /// For members with two-factor sign-in: the current code of their authenticator app, or
+    /// one of their recovery codes. Without it such a sign-in answers `TWO_FACTOR_REQUIRED`.
+    totp_code: Option<String>,
 }
 
 /// Omitted fields stay as they are; `null` clears an optional field.
@@ -86,7 +89,7 @@ pub struct AccountQuery;
 impl AccountQuery {
     /// The signed-in member.
     async fn me(&self, ctx: &Context<'_>) -> Res<User> {
-        let actor = ctx.actor()?;
+        let actor = ctx.actor_for_setup()?;
         let user =
             crate::services::live::<crate::entities::users::Entity>(ctx.db(), actor, actor.user_id)
                 .await?
@@ -104,7 +107,9 @@ impl AccountMutation {
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Res<AuthPayload> {
         let session = accounts::register(
             ctx.db(),
+            ctx.data_unchecked::<crate::realtime::SharedBroker>(),
             ctx.auth_service(),
+            ctx.composer(),
             accounts::RegisterInput {
                 organization_name: input.organization_name,
                 organization_domain: input.organization_domain,
@@ -124,13 +129,86 @@ impl AccountMutation {
         let session = accounts::login(
             ctx.db(),
             ctx.auth_service(),
-            &input.email,
-            input.password,
-            input.organization_domain.as_deref(),
+            &ctx.composer().keyring,
+            accounts::Credentials {
+                email: &input.email,
+                password: input.password,
+                organization_domain: input.organization_domain.as_deref(),
+                totp_code: input.totp_code.as_deref(),
+            },
             &ctx.meta(),
         )
         .await?;
         Ok(session.into())
+    }
+
+    /// An invited member chooses their password (8 to 128 characters) with the token of their
+    /// invitation link, and is signed in. The link works once.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        password: String,
+    ) -> Res<AuthPayload> {
+        let session = account_mail::accept_invitation(
+            ctx.db(),
+            ctx.auth_service(),
+            &token,
+            password,
+            &ctx.meta(),
+        )
+        .await?;
+        Ok(session.into())
+    }
+
+    /// Confirms a member's e-mail address with the token of the link mailed to it.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Res<bool> {
+        Ok(account_mail::verify_email(ctx.db(), &token).await?)
+    }
+
+    /// Mails the signed-in member a new verification link (the earlier one stops working).
+    async fn resend_verification(&self, ctx: &Context<'_>) -> Res<bool> {
+        let actor = ctx.actor()?;
+        Ok(account_mail::resend_verification(ctx.store(), ctx.composer(), actor).await?)
+    }
+
+    /// Mails a password-reset link (1 hour) to the accounts of this address (in the named
+    /// organization, if given). The answer is `true` whether or not the address has an
+    /// account; requests are limited per address and per client network.
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        organization_domain: Option<String>,
+    ) -> Res<bool> {
+        Ok(account_mail::request_password_reset(
+            ctx.db(),
+            ctx.data_unchecked::<crate::realtime::SharedBroker>(),
+            ctx.auth_service(),
+            &email,
+            organization_domain.as_deref(),
+            &ctx.meta(),
+        )
+        .await?)
+    }
+
+    /// Sets a new password with the token of a reset link (works once, within an hour) and
+    /// ends every session of the member, open WebSockets included.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Res<bool> {
+        Ok(account_mail::reset_password(
+            ctx.db(),
+            ctx.broker(),
+            ctx.auth_service(),
+            &token,
+            new_password,
+            &ctx.meta(),
+        )
+        .await?)
     }
 
     /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a

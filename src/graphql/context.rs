@@ -15,9 +15,14 @@ pub trait ContextExt {
     fn broker(&self) -> &dyn crate::realtime::Broker;
     /// The database and the broker, for writing services.
     fn store(&self) -> Store<'_>;
+    /// Queues mail and seals secrets at rest (the keyring).
+    fn composer(&self) -> &crate::mail::Composer;
     fn meta(&self) -> RequestMeta;
     /// The authenticated caller, or UNAUTHENTICATED.
     fn actor(&self) -> Result<&Actor, AppError>;
+    /// The authenticated caller, even one whose token may only set up two-factor sign-in
+    /// (for `me`, `twoFactor`, `enableTwoFactor`, `confirmTwoFactor`).
+    fn actor_for_setup(&self) -> Result<&Actor, AppError>;
     /// The authenticated caller if an admin, FORBIDDEN for members.
     fn admin(&self) -> Result<&Actor, AppError>;
 }
@@ -36,6 +41,10 @@ impl ContextExt for Context<'_> {
             .as_ref()
     }
 
+    fn composer(&self) -> &crate::mail::Composer {
+        self.data_unchecked::<crate::mail::Composer>()
+    }
+
     fn store(&self) -> Store<'_> {
         Store {
             db: self.db(),
@@ -48,6 +57,18 @@ impl ContextExt for Context<'_> {
     }
 
     fn actor(&self) -> Result<&Actor, AppError> {
+        let actor = self.actor_for_setup()?;
+        if actor.two_factor_setup {
+            return Err(AppError::TwoFactorSetupRequired(
+                "your organization requires two-factor sign-in: set it up with enableTwoFactor \
+                 and confirmTwoFactor, then refresh your token"
+                    .into(),
+            ));
+        }
+        Ok(actor)
+    }
+
+    fn actor_for_setup(&self) -> Result<&Actor, AppError> {
         match self.data_opt::<Caller>() {
             Some(Caller::Authenticated(actor)) => Ok(actor),
             Some(Caller::Refused(why)) => Err(AppError::Unauthenticated(why.clone())),

@@ -28,6 +28,7 @@ pub mod registrations;
 pub mod scalars;
 pub mod schema;
 pub mod subscriptions;
+pub mod two_factor;
 pub mod types;
 pub mod users;
 pub mod webhooks;

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
-use crate::domain::enums::NotificationType;
+use crate::domain::enums::{NotificationChannel, NotificationType};
 use crate::error::AppError;
 use crate::graphql::args::{PageArgs, page, parse_id, parse_ids};
 use crate::graphql::connection::Connection;
@@ -34,6 +34,35 @@ pub struct SendNotificationInput {
     data: Option<Json<serde_json::Value>>,
     /// Hidden (and later purged) from this instant; must be in the future.
     expires_at: Option<DateTime<Utc>>,
+    /// IN_APP (the default) or EMAIL: also mailed to each recipient who has not turned
+    /// notification e-mail off. SMS and PUSH have no provider and are refused.
+    #[graphql(default_with = "NotificationChannel::InApp")]
+    channel: NotificationChannel,
+}
+
+/// Which notifications also reach the member by e-mail.
+#[derive(async_graphql::SimpleObject)]
+pub struct NotificationPreferences {
+    /// Off: nothing is mailed, whatever the type or channel.
+    email_enabled: bool,
+    /// Types mailed even when not sent with `channel: EMAIL` (default: REMINDER).
+    email_types: Vec<NotificationType>,
+}
+
+impl From<svc::Preferences> for NotificationPreferences {
+    fn from(p: svc::Preferences) -> Self {
+        Self {
+            email_enabled: p.email_enabled,
+            email_types: p.email_types,
+        }
+    }
+}
+
+/// Omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateNotificationPreferencesInput {
+    email_enabled: Option<bool>,
+    email_types: Option<Vec<NotificationType>>,
 }
 
 pub async fn own_notifications(
@@ -51,6 +80,11 @@ pub struct NotificationsQuery;
 
 #[Object]
 impl NotificationsQuery {
+    /// The signed-in member's notification e-mail preferences.
+    async fn notification_preferences(&self, ctx: &Context<'_>) -> Res<NotificationPreferences> {
+        Ok(svc::preferences(ctx.db(), ctx.actor()?).await?.into())
+    }
+
     /// The caller's own notifications, newest first; expired and deleted ones are hidden.
     async fn notifications(
         &self,
@@ -76,6 +110,20 @@ pub struct NotificationsMutation;
 
 #[Object]
 impl NotificationsMutation {
+    /// Changes which notifications the signed-in member also receives by e-mail.
+    async fn update_notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateNotificationPreferencesInput,
+    ) -> Res<NotificationPreferences> {
+        let actor = ctx.actor()?;
+        Ok(
+            svc::update_preferences(ctx.store(), actor, input.email_enabled, input.email_types)
+                .await?
+                .into(),
+        )
+    }
+
     /// Idempotent; another user's notification is NOT_FOUND.
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Res<Notification> {
         Ok(
@@ -128,6 +176,7 @@ impl NotificationsMutation {
                 notification_type: input.notification_type.unwrap_or(NotificationType::Info),
                 data: input.data.map(|j| j.0),
                 expires_at: input.expires_at,
+                channel: input.channel,
             },
         )
         .await?;

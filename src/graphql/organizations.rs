@@ -16,6 +16,10 @@ pub struct UpdateOrganizationInput {
     domain: MaybeUndefined<String>,
     /// A JSON object; replaces the settings.
     settings: Option<Json<serde_json::Value>>,
+    /// Every member must sign in with a second factor. Members without one can then only set
+    /// it up (`TWO_FACTOR_SETUP_REQUIRED` elsewhere) from their next sign-in or token refresh.
+    /// Turning it on needs two-factor sign-in on the admin's own account.
+    require_two_factor: Option<bool>,
 }
 
 #[derive(Default)]
@@ -44,6 +48,7 @@ impl OrganizationsMutation {
             name: non_null(input.name, "name")?,
             domain: change(input.domain),
             settings: input.settings.map(|j| j.0),
+            require_two_factor: input.require_two_factor,
         };
         Ok(organizations::update(ctx.store(), actor, patch)
             .await?

@@ -21,6 +21,7 @@ use crate::graphql::organizations::{OrganizationsMutation, OrganizationsQuery};
 use crate::graphql::privacy::{PrivacyMutation, PrivacyQuery};
 use crate::graphql::registrations::RegistrationsMutation;
 use crate::graphql::subscriptions::Subscription;
+use crate::graphql::two_factor::{TwoFactorMutation, TwoFactorQuery};
 use crate::graphql::users::{UsersMutation, UsersQuery};
 use crate::graphql::webhooks::{WebhookSettings, WebhooksMutation, WebhooksQuery};
 
@@ -42,6 +43,7 @@ impl MetaQuery {
 pub struct Query(
     MetaQuery,
     AccountQuery,
+    TwoFactorQuery,
     OrganizationsQuery,
     UsersQuery,
     AuditQuery,
@@ -65,6 +67,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     AccountMutation,
+    TwoFactorMutation,
     OrganizationsMutation,
     UsersMutation,
     ContactsMutation,
@@ -118,6 +121,7 @@ pub fn build_schema(
             allow_private: config.webhook_allow_private,
         })
         .data(AnalyticsRetention(config.jobs.analytics_retention))
+        .data(config.composer())
         .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
     if !config.introspection() {
         b = b.disable_introspection();

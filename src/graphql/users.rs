@@ -37,6 +37,21 @@ pub struct CreateUserInput {
     linkedin_url: Option<String>,
 }
 
+/// A member who chooses their own password: `inviteUser` mails them a one-time link (7 days).
+#[derive(InputObject)]
+pub struct InviteUserInput {
+    email: String,
+    first_name: String,
+    last_name: String,
+    is_admin: Option<bool>,
+    phone: Option<String>,
+    bio: Option<String>,
+    avatar_url: Option<String>,
+    job_title: Option<String>,
+    company: Option<String>,
+    linkedin_url: Option<String>,
+}
+
 /// Omitted fields stay as they are; `null` clears an optional field.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
@@ -107,7 +122,7 @@ impl UsersMutation {
         let actor = ctx.admin()?;
         let new = users::NewUser {
             email: input.email,
-            password: input.password,
+            password: Some(input.password),
             first_name: input.first_name,
             last_name: input.last_name,
             is_admin: input.is_admin.unwrap_or(false),
@@ -118,9 +133,58 @@ impl UsersMutation {
             company: input.company,
             linkedin_url: input.linkedin_url,
         };
-        Ok(users::create(ctx.store(), ctx.auth_service(), actor, new)
-            .await?
-            .into())
+        Ok(
+            users::create(ctx.store(), ctx.auth_service(), ctx.composer(), actor, new)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Adds a member without a password and mails them a one-time link to choose one and sign
+    /// in (`acceptInvitation`; 7 days). Admins only.
+    async fn invite_user(&self, ctx: &Context<'_>, input: InviteUserInput) -> Res<User> {
+        let actor = ctx.admin()?;
+        let new = users::NewUser {
+            email: input.email,
+            password: None,
+            first_name: input.first_name,
+            last_name: input.last_name,
+            is_admin: input.is_admin.unwrap_or(false),
+            phone: input.phone,
+            bio: input.bio,
+            avatar_url: input.avatar_url,
+            job_title: input.job_title,
+            company: input.company,
+            linkedin_url: input.linkedin_url,
+        };
+        Ok(
+            users::create(ctx.store(), ctx.auth_service(), ctx.composer(), actor, new)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Mails an invited member a new link; the earlier one stops working. Admins only.
+    async fn resend_invitation(&self, ctx: &Context<'_>, user_id: ID) -> Res<User> {
+        let actor = ctx.admin()?;
+        let id = parse_id(&user_id, "userId")?;
+        Ok(
+            services::account_mail::resend_invitation(ctx.store(), ctx.composer(), actor, id)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Withdraws an invitation not yet accepted: the link stops working and the invited
+    /// member is deleted. Admins only.
+    async fn revoke_invitation(&self, ctx: &Context<'_>, user_id: ID) -> Res<User> {
+        let actor = ctx.admin()?;
+        let id = parse_id(&user_id, "userId")?;
+        Ok(
+            services::account_mail::revoke_invitation(ctx.store(), actor, id)
+                .await?
+                .into(),
+        )
     }
 
     /// Changes a member (admins only). The last active admin cannot lose the right.
@@ -142,7 +206,9 @@ impl UsersMutation {
             is_active: non_null(input.is_active, "isActive")?,
             is_admin: non_null(input.is_admin, "isAdmin")?,
         };
-        Ok(users::update(ctx.store(), actor, id, patch).await?.into())
+        Ok(users::update(ctx.store(), ctx.composer(), actor, id, patch)
+            .await?
+            .into())
     }
 
     /// Soft-deletes a member: they can no longer sign in (admins only).

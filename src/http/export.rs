@@ -190,6 +190,15 @@ pub(super) async fn actor_of(
 ) -> Result<crate::auth::Actor, Response> {
     let (caller, _meta) = super::graphql::request_context(state, headers, peer).await;
     let why = match caller {
+        Caller::Authenticated(a) if a.two_factor_setup => {
+            return Err(refusal(
+                MediaType::Json,
+                StatusCode::FORBIDDEN,
+                AppError::TwoFactorSetupRequired(
+                    "your organization requires two-factor sign-in: set it up first".into(),
+                ),
+            ));
+        }
         Caller::Authenticated(a) => return Ok(a),
         Caller::Refused(why) => why,
         Caller::Anonymous => "an export needs `Authorization: Bearer <token>`".into(),

@@ -22,6 +22,115 @@ pub fn register(r: Registry) -> Registry {
         .with::<BuildPersonalDataExport>()
         .with::<PurgeExpiredExports>()
         .with::<PurgeAnalytics>()
+        .with::<SendMail>()
+        .with::<EmailNotification>()
+        .with::<PasswordResetRequest>()
+        .with::<SendEventReminders>()
+}
+
+impl From<crate::mail::SendError> for JobError {
+    fn from(e: crate::mail::SendError) -> Self {
+        match e {
+            crate::mail::SendError::Retry(m) => JobError::Retry(m),
+            crate::mail::SendError::Permanent(m) => JobError::Permanent(m),
+        }
+    }
+}
+
+/// One e-mail, rendered and sealed where it was caused (`mail::Composer::queue`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendMail {
+    pub organization_id: uuid::Uuid,
+    pub sealed: String,
+}
+
+impl Job for SendMail {
+    const KIND: &'static str = "mail.send";
+    const MAX_ATTEMPTS: i32 = 12;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let msg = crate::mail::open(&ctx.keyring, &self.sealed).map_err(JobError::Permanent)?;
+            ctx.mailer.send(&msg).await?;
+            Ok(())
+        })
+    }
+}
+
+/// A notification that also goes by e-mail (`channel: EMAIL`, or the member's preference for
+/// its type): rendered when sent, from the row as it is then (a notification deleted or
+/// expired meanwhile is not mailed).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmailNotification {
+    pub organization_id: uuid::Uuid,
+    pub notification_id: uuid::Uuid,
+}
+
+impl Job for EmailNotification {
+    const KIND: &'static str = "notifications.email";
+    const MAX_ATTEMPTS: i32 = 12;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let scope = tenant(self.organization_id);
+            let msg =
+                crate::services::notifications::email_for(&ctx.db, scope, self.notification_id)
+                    .await?;
+            if let Some(msg) = msg {
+                ctx.mailer.send(&msg).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `requestPasswordReset`: the request only queues this job (the same work whether or not the
+/// address exists); the job finds the accounts and mails each a link.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PasswordResetRequest {
+    pub email: String,
+    pub organization_domain: Option<String>,
+}
+
+impl Job for PasswordResetRequest {
+    const KIND: &'static str = "accounts.password_reset";
+    const MAX_ATTEMPTS: i32 = 5;
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let n = crate::services::account_mail::mail_resets(
+                &ctx.db,
+                &ctx.composer,
+                &self.email,
+                self.organization_domain.as_deref(),
+            )
+            .await?;
+            if n > 0 {
+                super::wake(&ctx.broker);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Reminds registrants of events that start within 24 hours (once per registration).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendEventReminders {}
+
+impl Job for SendEventReminders {
+    const KIND: &'static str = "events.reminders";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let broker = &*ctx.broker;
+            let n =
+                crate::services::reminders::send_due(&ctx.db, broker, chrono::Utc::now()).await?;
+            if n > 0 {
+                tracing::info!("sent {n} event reminder(s)");
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Builds one personal-data bundle (`services::privacy::build`).

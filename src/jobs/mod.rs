@@ -88,6 +88,10 @@ pub struct JobContext {
     pub keyring: crate::crypto::Keyring,
     /// Outgoing webhooks may reach private addresses (`PLUGS_WEBHOOK_ALLOW_PRIVATE`).
     pub webhook_allow_private: bool,
+    /// Sends e-mail (SMTP, or the log).
+    pub mailer: crate::mail::Mailer,
+    /// Seals queued mail and builds the links in it.
+    pub composer: crate::mail::Composer,
 }
 
 /// Why a run failed.
@@ -206,6 +210,18 @@ pub async fn enqueue<J: Job>(w: &mut Work<'_>, job: &J, opts: Enqueue) -> Result
         w.signal(Signal::JobsAvailable);
     }
     Ok(added)
+}
+
+/// Enqueues a job of `organization_id` in `conn` (a transaction of a change made without a
+/// `Work`: sign-up, a job). Workers are woken by `wake` after the caller commits.
+pub async fn enqueue_for<J: Job>(
+    conn: &impl ConnectionTrait,
+    organization_id: uuid::Uuid,
+    job: &J,
+    opts: Enqueue,
+) -> Result<bool, AppError> {
+    let new = new_job(Some(organization_id), job, opts)?;
+    Ok(q::insert(conn, new, now()).await?)
 }
 
 /// Enqueues a job that belongs to no organization (housekeeping), in `conn` (a transaction

@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
 use super::kinds::{
-    PurgeAnalytics, PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports, PurgeExpiredNotifications,
+    PurgeAnalytics, PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports,
+    PurgeExpiredNotifications, SendEventReminders,
 };
 use super::{Enqueue, Job, JobContext, enqueue_system, wake};
 
@@ -34,6 +35,10 @@ pub async fn enqueue_slot<J: Job>(
     };
     enqueue_system(&ctx.db, job, opts).await
 }
+
+/// How often registrations are scanned for a due 24-hour reminder: a reminder goes out at
+/// most this late.
+pub const REMINDER_SCAN_SECS: u64 = 300;
 
 /// Enqueues every due slot of the product's schedules once.
 pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::error::AppError> {
@@ -64,6 +69,8 @@ pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::
     };
     added += usize::from(enqueue_slot(ctx, &job, hourly, now).await?);
     added += usize::from(enqueue_slot(ctx, &PurgeExpiredExports {}, hourly, now).await?);
+    let reminders = Duration::from_secs(REMINDER_SCAN_SECS);
+    added += usize::from(enqueue_slot(ctx, &SendEventReminders {}, reminders, now).await?);
     added += crate::services::integrations::schedule_due(&ctx.db, now).await?;
     if added > 0 {
         wake(&ctx.broker);

@@ -86,10 +86,15 @@ fn session(
     user: users::Model,
     refresh_token: String,
     family: Uuid,
+    two_factor_setup: bool,
 ) -> Result<Session, AppError> {
-    let access_token = auth
-        .jwt
-        .issue(user.id, user.organization_id, user.is_admin, family)?;
+    let access_token = auth.jwt.issue(
+        user.id,
+        user.organization_id,
+        user.is_admin,
+        family,
+        two_factor_setup,
+    )?;
     Ok(Session {
         access_token,
         refresh_token,
@@ -98,9 +103,52 @@ fn session(
     })
 }
 
+/// Signs `user` in: records the sign-in, starts a session and commits `txn`. The access token
+/// may only set up two-factor sign-in when the organization requires it and the member has
+/// not set it up.
+/// `event` adds to the audit row what else the sign-in did (an invitation accepted).
+pub(crate) async fn sign_in(
+    txn: sea_orm::DatabaseTransaction,
+    auth: &Auth,
+    user: users::Model,
+    meta: &RequestMeta,
+    event: serde_json::Value,
+) -> Result<Session, AppError> {
+    let mut active: users::ActiveModel = user.into();
+    active.last_login = Set(Some(now()));
+    let user = active.update(&txn).await?;
+    let family = Uuid::new_v4();
+    let (token, _) = start_session(&txn, auth, &user, family, meta, None).await?;
+    audit::record(
+        &txn,
+        Entry {
+            organization_id: user.organization_id,
+            user_id: Some(user.id),
+            meta,
+            table: "users",
+            record_id: user.id,
+            action: AuditAction::Update,
+            old: None,
+            new: Some({
+                let mut new = json!({ "last_login": user.last_login });
+                if let (Some(n), serde_json::Value::Object(extra)) = (new.as_object_mut(), event) {
+                    n.extend(extra);
+                }
+                new
+            }),
+        },
+    )
+    .await?;
+    let setup = super::two_factor::setup_pending(&txn, &user).await?;
+    txn.commit().await?;
+    session(auth, user, token, family, setup)
+}
+
 pub async fn register(
     db: &DatabaseConnection,
+    broker: &crate::realtime::SharedBroker,
     auth: &Auth,
+    composer: &crate::mail::Composer,
     input: RegisterInput,
     meta: &RequestMeta,
 ) -> Result<Session, AppError> {
@@ -154,18 +202,40 @@ pub async fn register(
         },
     )
     .await?;
+    super::account_mail::send_link(
+        &txn,
+        composer,
+        &user,
+        super::account_mail::Purpose::Verification,
+        None,
+    )
+    .await?;
     txn.commit().await?;
-    session(auth, user, token, family)
+    crate::jobs::wake(broker);
+    session(auth, user, token, family, false)
+}
+
+pub struct Credentials<'a> {
+    pub email: &'a str,
+    pub password: String,
+    pub organization_domain: Option<&'a str>,
+    /// A current TOTP code or a recovery code, for members with two-factor sign-in.
+    pub totp_code: Option<&'a str>,
 }
 
 pub async fn login(
     db: &DatabaseConnection,
     auth: &Auth,
-    email: &str,
-    password_text: String,
-    organization_domain: Option<&str>,
+    keyring: &crate::crypto::Keyring,
+    creds: Credentials<'_>,
     meta: &RequestMeta,
 ) -> Result<Session, AppError> {
+    let Credentials {
+        email,
+        password: password_text,
+        organization_domain,
+        totp_code,
+    } = creds;
     let email = email.trim().to_lowercase();
     let email_key = format!("email:{email}");
     let ip_key = meta.ip.map(crate::auth::rate_limit::network_key);
@@ -216,6 +286,11 @@ pub async fn login(
     let Some(user) = user else {
         return Err(unauthenticated(BAD_CREDENTIALS));
     };
+    if super::account_mail::is_invited(&user) {
+        // No password yet: as slow and as wrong as any other.
+        auth.hasher.verify_dummy(password_text).await?;
+        return Err(unauthenticated(BAD_CREDENTIALS));
+    }
     if !auth
         .hasher
         .verify(password_text, user.password_hash.clone())
@@ -223,33 +298,32 @@ pub async fn login(
     {
         return Err(unauthenticated(BAD_CREDENTIALS));
     }
-    attempt.succeeded();
     if !user.is_active {
+        attempt.succeeded();
         return Err(unauthenticated("this account is deactivated"));
     }
-
     let txn = crate::db::write_txn(db).await?;
-    let mut active: users::ActiveModel = user.into();
-    active.last_login = Set(Some(now()));
-    let user = active.update(&txn).await?;
-    let family = Uuid::new_v4();
-    let (token, _) = start_session(&txn, auth, &user, family, meta, None).await?;
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: user.organization_id,
-            user_id: Some(user.id),
-            meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Update,
-            old: None,
-            new: Some(json!({ "last_login": user.last_login })),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    session(auth, user, token, family)
+    match super::two_factor::check_sign_in(&txn, keyring, &user, totp_code).await {
+        // The password was right: asking for the second factor is not a failed attempt.
+        Err(e @ AppError::TwoFactorRequired(_)) => {
+            attempt.succeeded();
+            return Err(e);
+        }
+        // A wrong code counts (the attempt is dropped unforgiven).
+        Err(e) => return Err(e),
+        Ok(()) => attempt.succeeded(),
+    }
+    sign_in(txn, auth, user, meta, json!({})).await
+}
+
+/// Revokes every session of `user` (a password reset); how many. The caller announces
+/// `SessionsEnded` after its commit.
+pub(crate) async fn end_all_sessions(
+    txn: &impl sea_orm::ConnectionTrait,
+    user: &users::Model,
+) -> Result<u64, AppError> {
+    let scope = Scoped::system(user.organization_id, "the member whose sessions end");
+    revoke(txn, scope, all_of_user(user.id)).await
 }
 
 /// Revokes every live token of a family (or of a user, except one family); how many.
@@ -400,6 +474,7 @@ pub async fn refresh(
     let not_after = signed_in + Duration::days(SESSION_MAX_AGE_DAYS);
     let (token, new_row) =
         start_session(&txn, auth, &user, row.family_id, meta, Some(not_after)).await?;
+    let setup = super::two_factor::setup_pending(&txn, &user).await?;
     audit::record(
         &txn,
         Entry {
@@ -415,7 +490,7 @@ pub async fn refresh(
     )
     .await?;
     txn.commit().await?;
-    session(auth, user, token, row.family_id)
+    session(auth, user, token, row.family_id, setup)
 }
 
 pub async fn logout(
@@ -539,6 +614,7 @@ pub async fn authenticate(
             is_admin: live.is_admin,
             session_id: claims.sid,
             meta,
+            two_factor_setup: claims.tfs,
         });
     }
     let ticket = auth.sessions.ticket();
@@ -579,5 +655,6 @@ pub async fn authenticate(
         is_admin: user.is_admin,
         session_id: claims.sid,
         meta,
+        two_factor_setup: claims.tfs,
     })
 }

@@ -1086,6 +1086,15 @@ async fn admins_except(w: &Work<'_>, except: &[Uuid]) -> Result<Vec<Uuid>, AppEr
 
 /// Refuses organization settings whose expense threshold is not an amount.
 pub fn check_settings(settings: &serde_json::Value) -> Result<(), AppError> {
+    if settings
+        .get("requireTwoFactor")
+        .is_some_and(|v| !v.is_boolean())
+    {
+        return Err(AppError::bad_input(
+            "settings",
+            "requireTwoFactor must be true or false",
+        ));
+    }
     second_approval_above(settings)
         .map(|_| ())
         .map_err(|m| AppError::bad_input("settings", m))

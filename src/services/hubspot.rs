@@ -307,6 +307,7 @@ async fn writer(
         is_admin: true,
         session_id: Uuid::nil(),
         meta: Default::default(),
+        two_factor_setup: false,
     }))
 }
 

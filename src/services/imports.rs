@@ -495,6 +495,7 @@ fn writer(scope: Scoped, user_id: Uuid) -> Actor {
         is_admin: false,
         session_id: Uuid::nil(),
         meta: Default::default(),
+        two_factor_setup: false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! notifications and realtime signals. No GraphQL here. A writing call opens one `Work` (the
 //! unit of work: transaction, actor, audit, signals) and commits it once.
 
+pub mod account_mail;
 pub mod accounts;
 pub mod agenda;
 pub mod analytics;
@@ -20,6 +21,8 @@ pub mod notifications;
 pub mod organizations;
 pub mod privacy;
 pub mod registrations;
+pub mod reminders;
+pub mod two_factor;
 pub mod users;
 pub mod validate;
 pub mod webhooks;

@@ -30,6 +30,9 @@ pub struct NewNotification {
     pub notification_type: NotificationType,
     pub data: Value,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Sent with `channel: EMAIL`: also mailed unless the member turned e-mail off. Otherwise
+    /// mailed only when the member's preferences list its type.
+    pub email: bool,
 }
 
 impl NewNotification {
@@ -47,8 +50,151 @@ impl NewNotification {
             notification_type,
             data,
             expires_at: None,
+            email: false,
         }
     }
+}
+
+/// Which notifications also go by e-mail (`users.settings.notifications`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preferences {
+    /// Off: no notification is mailed, whatever its type or channel.
+    pub email_enabled: bool,
+    /// The types mailed even when not sent with `channel: EMAIL`.
+    pub email_types: Vec<NotificationType>,
+}
+
+impl Default for Preferences {
+    /// Reminders by e-mail; everything else in the app only.
+    fn default() -> Self {
+        Self {
+            email_enabled: true,
+            email_types: vec![NotificationType::Reminder],
+        }
+    }
+}
+
+impl Preferences {
+    pub fn of(settings: &Value) -> Self {
+        let d = Self::default();
+        let Some(p) = settings.get("notifications") else {
+            return d;
+        };
+        Self {
+            email_enabled: p
+                .get("email")
+                .and_then(Value::as_bool)
+                .unwrap_or(d.email_enabled),
+            email_types: p
+                .get("emailTypes")
+                .and_then(Value::as_array)
+                .map(|types| {
+                    types
+                        .iter()
+                        .filter_map(|t| t.as_str().and_then(|t| t.parse::<NotificationType>().ok()))
+                        .collect()
+                })
+                .unwrap_or(d.email_types),
+        }
+    }
+
+    fn mails(&self, n: &NewNotification) -> bool {
+        self.email_enabled && (n.email || self.email_types.contains(&n.notification_type))
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "email": self.email_enabled,
+            "emailTypes": self.email_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The signed-in member's preferences.
+pub async fn preferences(db: &DatabaseConnection, actor: &Actor) -> Result<Preferences, AppError> {
+    let user = actor
+        .scope()
+        .live_by_id::<users::Entity>(actor.user_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated("the account no longer exists".into()))?;
+    Ok(Preferences::of(&user.settings))
+}
+
+/// Changes the signed-in member's preferences (omitted: unchanged).
+pub async fn update_preferences(
+    store: Store<'_>,
+    actor: &Actor,
+    email_enabled: Option<bool>,
+    email_types: Option<Vec<NotificationType>>,
+) -> Result<Preferences, AppError> {
+    let w = Work::begin(store, actor).await?;
+    let old = w.live::<users::Entity>(actor.user_id).await?;
+    let mut prefs = Preferences::of(&old.settings);
+    if let Some(on) = email_enabled {
+        prefs.email_enabled = on;
+    }
+    if let Some(mut types) = email_types {
+        types.sort_by_key(|t| t.as_str());
+        types.dedup();
+        prefs.email_types = types;
+    }
+    let mut settings = old.settings.clone();
+    if !settings.is_object() {
+        settings = json!({});
+    }
+    settings["notifications"] = prefs.to_json();
+    let mut a: users::ActiveModel = old.clone().into();
+    a.settings = Set(settings);
+    a.updated_at = Set(now());
+    a.updated_by = Set(Some(actor.user_id));
+    let user = a.update(&w.txn).await?;
+    w.audit::<users::Entity, _>(user.id, Some(&old), Some(&user))
+        .await?;
+    w.commit().await?;
+    Ok(prefs)
+}
+
+/// The e-mail of one notification, as it is now: `None` when it was deleted or expired, its
+/// member is gone or deactivated, or they turned e-mail off since.
+pub async fn email_for(
+    db: &DatabaseConnection,
+    scope: crate::db::scoped::Scoped,
+    id: Uuid,
+) -> Result<Option<crate::mail::Message>, AppError> {
+    let Some(n) = scope
+        .live_by_id::<notifications::Entity>(id)
+        .filter(unexpired())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(user) = scope
+        .live_by_id::<users::Entity>(n.user_id)
+        .filter(users::Column::IsActive.eq(true))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if !Preferences::of(&user.settings).email_enabled {
+        return Ok(None);
+    }
+    let org = scope
+        .organization(db)
+        .await?
+        .map_or_else(String::new, |o| o.name);
+    Ok(Some(crate::mail::Template::Notification.render(
+        &user.email,
+        n.title.clone(),
+        &[
+            ("first_name", &user.first_name),
+            ("title", &n.title),
+            ("message", &n.message),
+            ("organization", &org),
+        ],
+    )))
 }
 
 /// Rows per INSERT: 13 columns each stays below SQLite's and PostgreSQL's parameter limits.
@@ -64,12 +210,18 @@ pub async fn notify(
 ) -> Result<Vec<Uuid>, AppError> {
     let t = now();
     let mut ids = Vec::with_capacity(items.len());
+    let mailed = recipients_mailed(txn, organization_id, &items).await?;
+    let mut to_mail = Vec::new();
     for chunk in items.chunks(INSERT_CHUNK) {
         let rows: Vec<notifications::ActiveModel> = chunk
             .iter()
             .map(|n| {
                 let id = Uuid::new_v4();
                 ids.push(id);
+                let email = mailed.get(&n.user_id).is_some_and(|prefs| prefs.mails(n));
+                if email {
+                    to_mail.push(id);
+                }
                 outbox.push(Signal::Notification {
                     org: organization_id,
                     user: n.user_id,
@@ -82,7 +234,13 @@ pub async fn notify(
                     title: Set(n.title.clone()),
                     message: Set(n.message.clone()),
                     notification_type: Set(n.notification_type.as_str().into()),
-                    channel: Set(NotificationChannel::InApp.as_str().into()),
+                    channel: Set(if email {
+                        NotificationChannel::Email
+                    } else {
+                        NotificationChannel::InApp
+                    }
+                    .as_str()
+                    .into()),
                     data: Set(n.data.clone()),
                     is_read: Set(false),
                     read_at: Set(None),
@@ -99,7 +257,47 @@ pub async fn notify(
                 .await?;
         }
     }
+    for notification_id in &to_mail {
+        let job = crate::jobs::kinds::EmailNotification {
+            organization_id,
+            notification_id: *notification_id,
+        };
+        crate::jobs::enqueue_for(txn, organization_id, &job, Default::default()).await?;
+    }
+    if !to_mail.is_empty() {
+        outbox.push(Signal::JobsAvailable);
+    }
     Ok(ids)
+}
+
+/// The preferences of the recipients that might get an e-mail (one statement; none when no
+/// item could be mailed: e-mail is off by default for every type but reminders).
+async fn recipients_mailed(
+    txn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    items: &[NewNotification],
+) -> Result<std::collections::HashMap<Uuid, Preferences>, AppError> {
+    let mut ids: Vec<Uuid> = items.iter().map(|n| n.user_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let scope = crate::db::scoped::Scoped::system(organization_id, "the recipients' organization");
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let rows: Vec<(Uuid, Value)> = scope
+            .find::<users::Entity>()
+            .filter(users::Column::Id.is_in(chunk.to_vec()))
+            .select_only()
+            .column(users::Column::Id)
+            .column(users::Column::Settings)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        out.extend(rows.into_iter().map(|(id, s)| (id, Preferences::of(&s))));
+    }
+    Ok(out)
 }
 
 /// The caller's own notifications that are neither deleted nor expired.
@@ -272,6 +470,8 @@ pub struct SendInput {
     pub notification_type: NotificationType,
     pub data: Option<Value>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// IN_APP (always in the app) or EMAIL (also mailed); SMS and PUSH have no provider.
+    pub channel: NotificationChannel,
 }
 
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -282,6 +482,15 @@ pub async fn send(store: Store<'_>, actor: &Actor, input: SendInput) -> Result<u
     actor.admin()?;
     let title = validate::required("title", &input.title, 255)?;
     let message = validate::required("message", &input.message, 10_000)?;
+    if matches!(
+        input.channel,
+        NotificationChannel::Sms | NotificationChannel::Push
+    ) {
+        return Err(AppError::bad_input(
+            "channel",
+            "SMS and PUSH are not available (no provider is configured): use IN_APP or EMAIL",
+        ));
+    }
     let data = input.data.unwrap_or_else(|| json!({}));
     if !data.is_object() {
         return Err(AppError::bad_input("data", "must be a JSON object"));
@@ -343,6 +552,7 @@ pub async fn send(store: Store<'_>, actor: &Actor, input: SendInput) -> Result<u
             notification_type: input.notification_type,
             data: data.clone(),
             expires_at: input.expires_at,
+            email: input.channel == NotificationChannel::Email,
         })
         .collect();
     let ids = w.notify(items).await?;
@@ -356,6 +566,7 @@ pub async fn send(store: Store<'_>, actor: &Actor, input: SendInput) -> Result<u
         Some(json!({
             "title": title,
             "notificationType": input.notification_type.as_str(),
+            "channel": input.channel.as_str(),
             "recipients": found,
         })),
     )

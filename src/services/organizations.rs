@@ -13,6 +13,7 @@ pub struct OrganizationPatch {
     pub name: Option<String>,
     pub domain: Change<String>,
     pub settings: Option<serde_json::Value>,
+    pub require_two_factor: Option<bool>,
 }
 
 fn gone() -> AppError {
@@ -45,6 +46,23 @@ pub async fn update(
         super::expenses::check_settings(&settings)?;
         a.settings = Set(settings);
     }
+    let mut settings = match &a.settings {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v.clone(),
+        sea_orm::ActiveValue::NotSet => old.settings.clone(),
+    };
+    if let Some(require) = patch.require_two_factor {
+        settings["requireTwoFactor"] = serde_json::Value::Bool(require);
+    }
+    if settings.get("requireTwoFactor") == Some(&serde_json::Value::Bool(true))
+        && !super::two_factor::required_by(&old)
+        && !super::two_factor::is_enabled(&w.txn, actor.scope(), actor.user_id).await?
+    {
+        return Err(AppError::bad_input(
+            "requireTwoFactor",
+            "turn on two-factor sign-in for your own account first",
+        ));
+    }
+    a.settings = Set(settings);
     a.updated_at = Set(now());
     let org = a
         .update(&w.txn)

@@ -52,7 +52,8 @@ pub struct UserPatch {
 #[derive(Clone, Debug, Default)]
 pub struct NewUser {
     pub email: String,
-    pub password: String,
+    /// `None`: an invitation (`inviteUser`): the member chooses it through a mailed link.
+    pub password: Option<String>,
     pub first_name: String,
     pub last_name: String,
     pub is_admin: bool,
@@ -136,12 +137,15 @@ fn apply_profile(a: &mut users::ActiveModel, p: ProfilePatch) -> Result<(), AppE
 pub async fn create(
     store: Store<'_>,
     auth: &Auth,
+    composer: &crate::mail::Composer,
     actor: &Actor,
     input: NewUser,
 ) -> Result<users::Model, AppError> {
     actor.admin()?;
     let email = validate::email("email", &input.email)?;
-    password::validate(&input.password, "password")?;
+    if let Some(p) = &input.password {
+        password::validate(p, "password")?;
+    }
     let mut a = users::ActiveModel {
         id: Set(Uuid::new_v4()),
         organization_id: Set(actor.organization_id),
@@ -167,9 +171,24 @@ pub async fn create(
             linkedin_url: set(input.linkedin_url),
         },
     )?;
-    a.password_hash = Set(auth.hasher.hash(input.password).await?);
-    let w = Work::begin(store, actor).await?;
+    a.password_hash = Set(match input.password {
+        Some(p) => auth.hasher.hash(p).await?,
+        None => super::account_mail::NO_PASSWORD.to_owned(),
+    });
+    let mut w = Work::begin(store, actor).await?;
     let user = a.insert(&w.txn).await?;
+    if super::account_mail::is_invited(&user) {
+        let sender = w.live::<users::Entity>(actor.user_id).await?;
+        super::account_mail::send_link(
+            &w.txn,
+            composer,
+            &user,
+            super::account_mail::Purpose::Invitation,
+            Some(&sender),
+        )
+        .await?;
+        w.signal(crate::realtime::Signal::JobsAvailable);
+    }
     w.audit::<users::Entity, _>(user.id, None, Some(&user))
         .await?;
     w.commit().await?;
@@ -202,6 +221,7 @@ pub(crate) const LAST_ADMIN: &str = "the organization must keep at least one act
 /// Changes a member. Admins change anyone (including themselves); members use `update_me`.
 pub async fn update(
     store: Store<'_>,
+    composer: &crate::mail::Composer,
     actor: &Actor,
     id: Uuid,
     patch: UserPatch,
@@ -223,8 +243,15 @@ pub async fn update(
     }
     let mut a: users::ActiveModel = old.clone().into();
     apply_profile(&mut a, patch.profile)?;
-    if let Some(email) = patch.email {
-        a.email = Set(validate::email("email", &email)?);
+    let new_email = match patch.email {
+        Some(email) => Some(validate::email("email", &email)?).filter(|e| *e != old.email),
+        None => None,
+    };
+    if let Some(email) = &new_email {
+        // A new address is unproven until its owner follows the link mailed to it.
+        a.email = Set(email.clone());
+        a.is_verified = Set(false);
+        a.verified_at = Set(None);
     }
     if let Some(v) = patch.is_active {
         a.is_active = Set(v);
@@ -235,6 +262,17 @@ pub async fn update(
     a.updated_at = Set(now());
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&w.txn).await?;
+    if new_email.is_some() {
+        let purpose = if super::account_mail::is_invited(&user) {
+            // An invitation follows the member to their corrected address.
+            super::account_mail::Purpose::Invitation
+        } else {
+            super::account_mail::Purpose::Verification
+        };
+        let sender = w.live::<users::Entity>(actor.user_id).await?;
+        super::account_mail::send_link(&w.txn, composer, &user, purpose, Some(&sender)).await?;
+        w.signal(crate::realtime::Signal::JobsAvailable);
+    }
     if old.is_active && !user.is_active {
         accounts::revoke_user_sessions(&mut w, &user).await?;
     } else if old.is_admin != user.is_admin {

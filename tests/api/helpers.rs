@@ -151,6 +151,9 @@ pub fn test_config(url: &str) -> Config {
     config.db_max_connections = 5;
     config.keyring = test_keyring();
     config.keyring_is_development = false;
+    // Every app mails to the suite's one SMTP sink (tests/api/mail.rs): on the shared
+    // PostgreSQL one test's mail worker may send another test's mail, as instances do.
+    config.mail.smtp_url = Some(crate::mail::sink().url());
     // Job workers run only where a test starts them (tests/api/jobs.rs): the suite's other
     // servers must not claim the test job kinds they do not know.
     config.jobs.workers = 0;
@@ -188,6 +191,8 @@ pub struct TestApp {
     pub storage: plugs::storage::Storage,
     /// The app's key for secrets at rest.
     pub keyring: plugs::crypto::Keyring,
+    pub mailer: plugs::mail::Mailer,
+    pub composer: plugs::mail::Composer,
     /// Keeps a SQLite file alive for as long as the app runs.
     _test_db: Arc<TestDb>,
 }
@@ -236,6 +241,8 @@ pub async fn spawn_app_on(
 ) -> (TestApp, tokio::task::JoinHandle<()>) {
     let storage = plugs::storage::Storage::from_url(&config.storage_url).expect("test storage");
     let keyring = config.keyring.clone();
+    let mailer = plugs::mail::Mailer::new(&config.mail).expect("test mail settings");
+    let composer = config.composer();
     plugs::crypto::install_tls_provider();
     let app = Application::build(config).await.expect("app builds");
     let addr = format!("http://{}", app.addr());
@@ -251,6 +258,8 @@ pub async fn spawn_app_on(
         broker,
         storage,
         keyring,
+        mailer,
+        composer,
         _test_db: test_db,
     };
     (app, running)
@@ -270,6 +279,8 @@ impl TestApp {
             }),
             keyring: self.keyring.clone(),
             webhook_allow_private: false,
+            mailer: self.mailer.clone(),
+            composer: self.composer.clone(),
         }
     }
 

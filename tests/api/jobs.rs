@@ -160,6 +160,8 @@ async fn other_instance(app: &TestApp, config: JobsConfig) -> JobContext {
         broker: Arc::new(plugs::realtime::InProcessBroker::new(64)),
         config: Arc::new(config),
         keyring: app.keyring.clone(),
+        mailer: app.mailer.clone(),
+        composer: app.composer.clone(),
         webhook_allow_private: true,
     }
 }
@@ -171,6 +173,8 @@ fn context(app: &TestApp, config: JobsConfig) -> JobContext {
         broker: app.broker.clone(),
         config: Arc::new(config),
         keyring: app.keyring.clone(),
+        mailer: app.mailer.clone(),
+        composer: app.composer.clone(),
         webhook_allow_private: true,
     }
 }
@@ -513,16 +517,24 @@ async fn admins_see_their_organizations_jobs_only() {
     let list =
         "query($f: JobFilter) { jobs(filter: $f) { totalCount nodes { kind state attempt } } }";
     let seen = app.gql_as(&a.access, list, json!({})).await;
+    // The organization's own jobs: this one, and the verification mail of its sign-up.
     assert_eq!(
         seen["data"]["jobs"],
-        json!({ "totalCount": 1, "nodes": [{ "kind": "test.organization_job", "state": "AVAILABLE", "attempt": 0 }] })
+        json!({ "totalCount": 2, "nodes": [
+            { "kind": "test.organization_job", "state": "AVAILABLE", "attempt": 0 },
+            { "kind": "mail.send", "state": "AVAILABLE", "attempt": 0 },
+        ] })
     );
     let filtered = app
         .gql_as(&a.access, list, json!({ "f": { "state": ["COMPLETED"] } }))
         .await;
     assert_eq!(filtered["data"]["jobs"]["totalCount"], 0, "{filtered}");
     let other = app.gql_as(&b.access, list, json!({})).await;
-    assert_eq!(other["data"]["jobs"]["totalCount"], 0, "{other}");
+    assert_eq!(
+        other["data"]["jobs"],
+        json!({ "totalCount": 1, "nodes": [{ "kind": "mail.send", "state": "AVAILABLE", "attempt": 0 }] }),
+        "only its own sign-up mail"
+    );
     let refused = app.gql_as(&member.access, list, json!({})).await;
     assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
     // The queue is visible to operators by state and kind.

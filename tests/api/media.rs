@@ -671,6 +671,8 @@ async fn the_bytes_of_media_deleted_long_ago_are_removed_and_recent_ones_kept() 
         broker: app.broker.clone(),
         config: std::sync::Arc::new(plugs::jobs::JobsConfig::default()),
         keyring: app.keyring.clone(),
+        mailer: app.mailer.clone(),
+        composer: app.composer.clone(),
         webhook_allow_private: true,
     };
     use plugs::jobs::Job as _;
@@ -877,6 +879,8 @@ async fn an_image_whose_job_is_given_up_is_failed_not_processing_for_ever() {
         broker: app.broker.clone(),
         config: std::sync::Arc::new(plugs::jobs::JobsConfig::default()),
         keyring: app.keyring.clone(),
+        mailer: app.mailer.clone(),
+        composer: app.composer.clone(),
         webhook_allow_private: true,
     };
     let waiting = uploaded(&app, &admin, png(20, 20), "w.png", None, json!({})).await;

@@ -3,7 +3,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 26] = [
+    "account_tokens",
     "analytics_events",
     "audit_logs",
     "contact_interactions",
@@ -23,7 +24,9 @@ const TABLES: [&str; 23] = [
     "notifications",
     "organizations",
     "personal_data_exports",
+    "recovery_codes",
     "refresh_tokens",
+    "two_factor_credentials",
     "users",
     "webhook_deliveries",
     "webhook_endpoints",

@@ -49,6 +49,12 @@ impl From<organizations::Model> for Organization {
 
 #[ComplexObject]
 impl Organization {
+    /// Every member must sign in with a second factor (`updateOrganization(input: {
+    /// requireTwoFactor })`; `settings.requireTwoFactor`).
+    async fn require_two_factor(&self) -> bool {
+        self.settings.0.get("requireTwoFactor") == Some(&serde_json::Value::Bool(true))
+    }
+
     /// Live members, oldest first (filters and search: the `users` query).
     async fn users(
         &self,

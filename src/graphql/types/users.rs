@@ -93,6 +93,12 @@ impl User {
         self.row.is_admin
     }
 
+    /// Invited and not yet signed in: no password chosen (`resendInvitation`,
+    /// `revokeInvitation`).
+    async fn invitation_pending(&self) -> bool {
+        crate::services::account_mail::is_invited(&self.row)
+    }
+
     async fn verified_at(&self) -> Option<DateTime<Utc>> {
         utc_opt(self.row.verified_at)
     }

@@ -879,5 +879,133 @@ pub(crate) fn cases() -> Vec<Case> {
             &[("sendNotification.input.userIds", "ids", User)],
             setup!(|o| json!({ "ids": [o.admin.user_id] })),
         ),
+        q(
+            "notificationPreferences",
+            "{ notificationPreferences { emailEnabled } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "updateNotificationPreferences",
+            "mutation { updateNotificationPreferences(input: { emailTypes: [REMINDER, INFO] }) { emailEnabled } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        // ---- accounts by e-mail and two-factor sign-in
+        m(
+            "inviteUser",
+            "mutation($e: String!) { inviteUser(input: { email: $e, firstName: \"I\", lastName: \"N\" }) { id } }",
+            NONE,
+            setup!(|_o| json!({ "e": format!("i-{}@iso.test", Uuid::new_v4().simple()) })),
+        ),
+        m(
+            "resendInvitation",
+            "mutation($id: ID!) { resendInvitation(userId: $id) { id } }",
+            &[("resendInvitation.userId", "id", User)],
+            setup!(|o| json!({ "id": o.invited().await })),
+        ),
+        m(
+            "revokeInvitation",
+            "mutation($id: ID!) { revokeInvitation(userId: $id) { id } }",
+            &[("revokeInvitation.userId", "id", User)],
+            setup!(|o| json!({ "id": o.invited().await })),
+        ),
+        m(
+            "acceptInvitation",
+            "mutation($t: String!) { acceptInvitation(token: $t, password: \"correct horse battery\") { accessToken } }",
+            NONE,
+            setup!(|o| {
+                let id = o.invited().await;
+                json!({ "t": o.link(&id, plugs::services::account_mail::Purpose::Invitation).await })
+            }),
+        ),
+        m(
+            "verifyEmail",
+            "mutation($t: String!) { verifyEmail(token: $t) }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                json!({ "t": o.link(&s.user_id, plugs::services::account_mail::Purpose::Verification).await })
+            }),
+        ),
+        m(
+            "resendVerification",
+            "mutation { resendVerification }",
+            NONE,
+            setup!(|o| json!({ "__as": o.member().await.access })),
+        ),
+        Case {
+            audit: Audit::Exempt(
+                "only queues a job (the same whether or not the address exists); the job mails links and changes nothing",
+            ),
+            ..m(
+                "requestPasswordReset",
+                "mutation($e: String!) { requestPasswordReset(email: $e) }",
+                NONE,
+                setup!(|o| json!({ "e": o.member().await.email })),
+            )
+        },
+        m(
+            "resetPassword",
+            "mutation($t: String!) { resetPassword(token: $t, newPassword: \"another fine pass\") }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                json!({ "t": o.link(&s.user_id, plugs::services::account_mail::Purpose::PasswordReset).await })
+            }),
+        ),
+        q(
+            "twoFactor",
+            "{ twoFactor { enabled } }",
+            NONE,
+            setup!(|_o| json!({})),
+        ),
+        m(
+            "enableTwoFactor",
+            "mutation { enableTwoFactor { secret } }",
+            NONE,
+            setup!(|o| json!({ "__as": o.member().await.access })),
+        ),
+        m(
+            "confirmTwoFactor",
+            "mutation($c: String!) { confirmTwoFactor(code: $c) { codes } }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                let setup = o
+                    .app
+                    .gql_as(
+                        &s.access,
+                        "mutation { enableTwoFactor { secret } }",
+                        json!({}),
+                    )
+                    .await;
+                let secret = setup["data"]["enableTwoFactor"]["secret"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                json!({ "c": crate::two_factor::code(&secret, 0), "__as": s.access })
+            }),
+        ),
+        m(
+            "disableTwoFactor",
+            "mutation($c: String!) { disableTwoFactor(password: \"correct horse battery\", code: $c) }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                let (_, codes) = crate::two_factor::turn_on(&o.app, &s).await;
+                json!({ "c": codes[0], "__as": s.access })
+            }),
+        ),
+        m(
+            "regenerateRecoveryCodes",
+            "mutation($c: String!) { regenerateRecoveryCodes(password: \"correct horse battery\", code: $c) { codes } }",
+            NONE,
+            setup!(|o| {
+                let s = o.member().await;
+                let (_, codes) = crate::two_factor::turn_on(&o.app, &s).await;
+                json!({ "c": codes[0], "__as": s.access })
+            }),
+        ),
     ]
 }

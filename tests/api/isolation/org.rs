@@ -101,6 +101,33 @@ impl Org {
         self.app.member(&self.admin, false).await
     }
 
+    /// A member invited and not yet signed in: their id.
+    pub(crate) async fn invited(&self) -> String {
+        let e = format!("inv-{}@iso.test", Uuid::new_v4().simple());
+        self.id(
+            "mutation($e: String!) { inviteUser(input: { email: $e, firstName: \"I\", lastName: \"N\" }) { id } }",
+            json!({ "e": e }),
+            "inviteUser",
+        )
+        .await
+    }
+
+    /// A fresh one-time link token of `purpose` for member `user` (as mailed).
+    pub(crate) async fn link(
+        &self,
+        user: &str,
+        purpose: plugs::services::account_mail::Purpose,
+    ) -> String {
+        let user = plugs::entities::users::Entity::find_by_id(user.parse::<Uuid>().unwrap())
+            .one(&self.app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        plugs::services::account_mail::issue(&self.app.db, &user, purpose, None)
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn contact(&self) -> String {
         self.id(
             "mutation { createContact(input: { firstName: \"Own\", lastName: \"Contact\" }) { id } }",
