@@ -157,6 +157,73 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// Outgoing e-mail (`PLUGS_SMTP_URL`, `PLUGS_MAIL_FROM`; links from `PLUGS_PUBLIC_URL`).
     pub mail: crate::mail::MailConfig,
+    /// Browser origins allowed to call the API (`PLUGS_CORS_ORIGINS`).
+    pub cors: CorsOrigins,
+    /// `PLUGS_PERSISTED_QUERIES` and, in `trusted` mode, the manifest
+    /// (`PLUGS_TRUSTED_DOCUMENTS`).
+    pub persisted: crate::graphql::persisted::PersistedConfig,
+}
+
+/// `PLUGS_CORS_ORIGINS`: exact origins (`https://app.example.com`), or any (`*`, refused in
+/// production). Empty: same-origin only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    #[default]
+    SameOrigin,
+    List(Vec<String>),
+    Any,
+}
+
+impl CorsOrigins {
+    pub fn parse(raw: Option<&str>, env: Environment) -> Result<Self, String> {
+        let Some(raw) = raw else {
+            return Ok(Self::SameOrigin);
+        };
+        let mut list = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "*" {
+                if env == Environment::Production {
+                    return Err(
+                        "`*` (any origin) is refused in production: list the origins".into(),
+                    );
+                }
+                return Ok(Self::Any);
+            }
+            list.push(normalize_origin(item).ok_or_else(|| {
+                format!("{item:?} is not an origin like https://app.example.com (scheme, host and port only)")
+            })?);
+        }
+        Ok(if list.is_empty() {
+            Self::SameOrigin
+        } else {
+            Self::List(list)
+        })
+    }
+
+    /// Whether a browser page on `origin` may call the API.
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::SameOrigin => false,
+            Self::Any => true,
+            Self::List(list) => normalize_origin(origin).is_some_and(|o| list.contains(&o)),
+        }
+    }
+}
+
+/// `scheme://host[:port]` in lower case, the default port left out; `None` for anything else
+/// (a path, a query, credentials, another scheme).
+pub fn normalize_origin(raw: &str) -> Option<String> {
+    let raw = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = raw.split_once("://")?;
+    if !matches!(scheme, "http" | "https")
+        || rest.is_empty()
+        || rest.contains(['/', '?', '#', '@', ' '])
+    {
+        return None;
+    }
+    let default_port = if scheme == "http" { ":80" } else { ":443" };
+    let rest = rest.strip_suffix(default_port).unwrap_or(rest);
+    Some(format!("{scheme}://{rest}"))
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plugs.db?mode=rwc";
@@ -296,6 +363,17 @@ impl Config {
             rate,
             auth,
             mail: crate::mail::MailConfig::default(),
+            cors: CorsOrigins::parse(get("PLUGS_CORS_ORIGINS").as_deref(), env).map_err(
+                |message| ConfigError::Invalid {
+                    var: "PLUGS_CORS_ORIGINS",
+                    message,
+                },
+            )?,
+            persisted: crate::graphql::persisted::PersistedConfig::from_env(
+                get("PLUGS_PERSISTED_QUERIES").as_deref(),
+                get("PLUGS_TRUSTED_DOCUMENTS").as_deref(),
+            )
+            .map_err(|(var, message)| ConfigError::Invalid { var, message })?,
             loader_delay: std::time::Duration::from_millis(parse_num(
                 &get,
                 "PLUGS_LOADER_DELAY_MS",

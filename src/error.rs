@@ -38,6 +38,8 @@ pub enum AppError {
     /// The organization requires two-factor sign-in and the member has not set it up: only
     /// setting it up is allowed.
     TwoFactorSetupRequired(String),
+    /// An `Idempotency-Key` came back with a different request.
+    IdempotencyKeyReused(String),
     /// The detail is logged, never sent: the client sees a generic sentence.
     Internal(String),
 }
@@ -57,6 +59,7 @@ impl AppError {
             Self::TwoFactorRequired(_) => "TWO_FACTOR_REQUIRED",
             Self::TwoFactorInvalid(_) => "TWO_FACTOR_INVALID",
             Self::TwoFactorSetupRequired(_) => "TWO_FACTOR_SETUP_REQUIRED",
+            Self::IdempotencyKeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -78,6 +81,7 @@ impl AppError {
             | Self::TwoFactorRequired(m)
             | Self::TwoFactorInvalid(m)
             | Self::TwoFactorSetupRequired(m)
+            | Self::IdempotencyKeyReused(m)
             | Self::BudgetExceeded(m)
             | Self::BadUserInput { message: m, .. }
             | Self::Conflict { message: m, .. } => m.clone(),

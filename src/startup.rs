@@ -49,6 +49,11 @@ impl Application {
                 "PLUGS_ENCRYPTION_KEYS is not set: secrets at rest use a development key derived from the development secret (set it in production)"
             );
         }
+        if config.mail.smtp_url.is_none() {
+            tracing::warn!(
+                "PLUGS_SMTP_URL is not set: e-mail (invitations, verification, password resets, notifications) is written to the log instead of sent"
+            );
+        }
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
@@ -103,7 +108,13 @@ impl Application {
             &config,
         );
         let state = AppState {
-            graphql: Executor::new(schema, &config.limits, metrics.clone(), rate),
+            graphql: Executor::new(
+                schema,
+                &config.limits,
+                metrics.clone(),
+                rate,
+                config.persisted.clone(),
+            ),
             auth,
             db: db.clone(),
             background_db: background,

@@ -28,6 +28,7 @@ mod m20261201_000016_integration_log_states;
 mod m20261201_000017_data_portability;
 mod m20261201_000018_analytics_page;
 mod m20261201_000019_accounts_by_email;
+mod m20261201_000020_idempotency_keys;
 pub mod schema;
 
 pub struct Migrator;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_data_portability::Migration),
             Box::new(m20261201_000018_analytics_page::Migration),
             Box::new(m20261201_000019_accounts_by_email::Migration),
+            Box::new(m20261201_000020_idempotency_keys::Migration),
         ]
     }
 }

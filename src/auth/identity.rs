@@ -15,6 +15,8 @@ pub struct RequestMeta {
     pub request_id: Uuid,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The request's `Idempotency-Key` row: a mutation's transaction marks it committed.
+    pub idempotency: Option<Uuid>,
 }
 
 /// The authenticated caller. `is_admin` comes from the database on every request, not from

@@ -9,6 +9,7 @@
 
 pub mod analytics;
 pub mod children;
+pub mod idempotency;
 pub mod jobs;
 pub mod pagination;
 pub mod purge;

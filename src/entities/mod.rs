@@ -12,6 +12,7 @@ pub mod event_attendees;
 pub mod events;
 pub mod expense_approvals;
 pub mod expenses;
+pub mod idempotency_keys;
 pub mod import_runs;
 pub mod integration_logs;
 pub mod integrations;

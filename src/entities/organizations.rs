@@ -43,6 +43,8 @@ pub enum Relation {
     ExpenseApprovals,
     #[sea_orm(has_many = "super::expenses::Entity")]
     Expenses,
+    #[sea_orm(has_many = "super::idempotency_keys::Entity")]
+    IdempotencyKeys,
     #[sea_orm(has_many = "super::import_runs::Entity")]
     ImportRuns,
     #[sea_orm(has_many = "super::integration_logs::Entity")]
@@ -130,6 +132,12 @@ impl Related<super::expense_approvals::Entity> for Entity {
 impl Related<super::expenses::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Expenses.def()
+    }
+}
+
+impl Related<super::idempotency_keys::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::IdempotencyKeys.def()
     }
 }
 

@@ -10,6 +10,7 @@ pub use super::event_attendees::Entity as EventAttendees;
 pub use super::events::Entity as Events;
 pub use super::expense_approvals::Entity as ExpenseApprovals;
 pub use super::expenses::Entity as Expenses;
+pub use super::idempotency_keys::Entity as IdempotencyKeys;
 pub use super::import_runs::Entity as ImportRuns;
 pub use super::integration_logs::Entity as IntegrationLogs;
 pub use super::integrations::Entity as Integrations;

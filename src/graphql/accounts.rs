@@ -26,7 +26,7 @@ impl From<accounts::Session> for AuthPayload {
             access_token: s.access_token,
             refresh_token: s.refresh_token,
             expires_in: s.expires_in as i32,
-            user: s.user.into(),
+            user: User::from(s.user).setup_only(s.two_factor_setup),
         }
     }
 }
@@ -185,6 +185,7 @@ impl AccountMutation {
             ctx.db(),
             ctx.data_unchecked::<crate::realtime::SharedBroker>(),
             ctx.auth_service(),
+            ctx.composer(),
             &email,
             organization_domain.as_deref(),
             &ctx.meta(),

@@ -149,6 +149,8 @@ where
     E::Model: sea_orm::FromQueryResult + Clone + Send + Sync + 'static,
     N: From<E::Model>,
 {
+    // Reached from `me` too: a token that may only set up two-factor sign-in reads no lists.
+    crate::graphql::context::setup_only_refused(ctx)?;
     let loaders = ctx.data::<Loaders>()?.get();
     let counter = loaders.children.clone();
     let count_key = CountKey {

@@ -59,11 +59,7 @@ impl ContextExt for Context<'_> {
     fn actor(&self) -> Result<&Actor, AppError> {
         let actor = self.actor_for_setup()?;
         if actor.two_factor_setup {
-            return Err(AppError::TwoFactorSetupRequired(
-                "your organization requires two-factor sign-in: set it up with enableTwoFactor \
-                 and confirmTwoFactor, then refresh your token"
-                    .into(),
-            ));
+            return Err(setup_required());
         }
         Ok(actor)
     }
@@ -81,6 +77,23 @@ impl ContextExt for Context<'_> {
     fn admin(&self) -> Result<&Actor, AppError> {
         self.actor()?.admin()
     }
+}
+
+/// Refuses a caller whose token may only set up two-factor sign-in (what `me` and the other
+/// setup fields return must not lead on to the organization's data); anyone else passes.
+pub fn setup_only_refused(ctx: &Context<'_>) -> Result<(), AppError> {
+    match ctx.data_opt::<Caller>() {
+        Some(Caller::Authenticated(a)) if a.two_factor_setup => Err(setup_required()),
+        _ => Ok(()),
+    }
+}
+
+pub fn setup_required() -> AppError {
+    AppError::TwoFactorSetupRequired(
+        "your organization requires two-factor sign-in: set it up with enableTwoFactor and \
+         confirmTwoFactor, then refresh your token"
+            .into(),
+    )
 }
 
 /// Close code for a subscriber that fell behind its bounded buffer (1013: try again later).

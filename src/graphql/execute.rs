@@ -1,4 +1,6 @@
 //! How every operation runs, whatever its transport (POST, GET, WebSocket):
+//! 0. a persisted query's text from its hash (`persisted`), so that every later step sees the
+//!    document exactly as if it had been sent;
 //! 1. the raw text's guard (`limits::check_text`), before anything parses it;
 //! 2. one parse per distinct document, kept by its text (a client sends the same few documents
 //!    over and over);
@@ -37,6 +39,7 @@ struct Inner {
     metrics: Metrics,
     documents: Documents,
     rate: RateLimits,
+    persisted: crate::graphql::persisted::Persisted,
 }
 
 /// A request that passed the checks before validation, with its parsed document attached.
@@ -56,14 +59,29 @@ impl Prepared {
 }
 
 impl Executor {
-    pub fn new(schema: AppSchema, limits: &Limits, metrics: Metrics, rate: RateLimits) -> Self {
+    pub fn new(
+        schema: AppSchema,
+        limits: &Limits,
+        metrics: Metrics,
+        rate: RateLimits,
+        persisted: crate::graphql::persisted::PersistedConfig,
+    ) -> Self {
         Self(Arc::new(Inner {
             schema,
             limits: limits.clone(),
             metrics,
             documents: Documents::default(),
             rate,
+            persisted: crate::graphql::persisted::Persisted::new(persisted),
         }))
+    }
+
+    /// Step 0 alone (GET runs its pre-parse guard on the text before `prepare`). A refusal
+    /// comes back as the response to send (already counted).
+    pub fn resolve_persisted(&self, request: &mut Request) -> Result<(), Box<Response>> {
+        self.0.persisted.resolve(request).map_err(|e| {
+            Box::new(self.finish(Response::from_errors(vec![e]), None, Instant::now()))
+        })
     }
 
     /// The instance's rate-limit buckets.
@@ -81,6 +99,9 @@ impl Executor {
                 start,
             )))
         };
+        if let Err(e) = self.0.persisted.resolve(&mut request) {
+            return refuse(e);
+        }
         if let Err(e) = limits::check_text(&request.query, &self.0.limits) {
             return refuse(e);
         }

@@ -22,6 +22,7 @@ pub mod loaders;
 pub mod media;
 pub mod notifications;
 pub mod organizations;
+pub mod persisted;
 pub mod privacy;
 pub mod rate;
 pub mod registrations;

@@ -40,6 +40,7 @@ pub fn request_meta(config: &Config, headers: &HeaderMap, peer: SocketAddr) -> R
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(500).collect()),
+        idempotency: None,
     }
 }
 

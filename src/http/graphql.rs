@@ -80,6 +80,35 @@ pub async fn post_handler(
     request: Request,
 ) -> Response {
     let media = MediaType::negotiate(request.headers());
+    match super::idempotency::key_of(&request, media) {
+        Err(refused) => return *refused,
+        Ok(Some(key)) if csrf_safe(request.headers()) && !is_multipart(request.headers()) => {
+            return super::idempotency::run(state, peer, request, key, media).await;
+        }
+        Ok(Some(_)) if is_multipart(request.headers()) => {
+            return response::refusal(
+                media,
+                StatusCode::BAD_REQUEST,
+                AppError::bad_input(
+                    "Idempotency-Key",
+                    "uploads do not take an Idempotency-Key: use createUpload and completeUpload, \
+                     which can be retried",
+                ),
+            );
+        }
+        Ok(_) => {}
+    }
+    post(state, peer, request, None).await
+}
+
+/// One POST, with the caller already resolved when `context` is given.
+pub(crate) async fn post(
+    state: AppState,
+    peer: SocketAddr,
+    request: Request,
+    context: Option<(Caller, RequestMeta)>,
+) -> Response {
+    let media = MediaType::negotiate(request.headers());
     if !csrf_safe(request.headers()) {
         return response::refusal(
             media,
@@ -126,9 +155,13 @@ pub async fn post_handler(
         }
     };
     // `[]` deserializes as one request without a query (serde reads a struct from a sequence).
+    // A persisted query may come without its text (the executor fills it in from the hash).
+    let empty = |r: &async_graphql::Request| {
+        r.query.trim().is_empty() && !r.extensions.0.contains_key("persistedQuery")
+    };
     let nothing_to_run = match &batch {
         BatchRequest::Batch(list) => list.is_empty(),
-        BatchRequest::Single(r) => r.query.trim().is_empty(),
+        BatchRequest::Single(r) => empty(r),
     };
     if nothing_to_run {
         return response::refusal(
@@ -166,7 +199,7 @@ pub async fn post_handler(
             },
         );
     }
-    let (caller, meta) = match early {
+    let (caller, meta) = match early.or(context) {
         Some(known) => known,
         None => request_context(&state, &request_headers, peer).await,
     };
@@ -279,7 +312,7 @@ pub async fn get_handler(
     request: Request,
 ) -> Response {
     let media = MediaType::negotiate(request.headers());
-    let req = match parse_get(request.uri().query().unwrap_or("")) {
+    let mut req = match parse_get(request.uri().query().unwrap_or("")) {
         Ok(r) => r,
         Err(e) => {
             return response::refusal(
@@ -292,6 +325,11 @@ pub async fn get_handler(
             );
         }
     };
+    // A persisted query's text first: the guards below see the document itself.
+    if let Err(refused) = state.graphql.resolve_persisted(&mut req) {
+        let meta = request_meta(&state.config, request.headers(), peer);
+        return with_request_id(response::graphql(media, (*refused).into()), &meta);
+    }
     // The operation type is read by parsing, so the pre-parse guard runs first here too.
     let limits = &state.config.limits;
     if let Err(message) = crate::graphql::limits::pre_parse(&req.query, limits) {
@@ -345,6 +383,13 @@ pub async fn ws_handler(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if !super::cors::websocket_origin_allowed(&state.config.cors, &headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a WebSocket here (PLUGS_CORS_ORIGINS)",
+        )
+            .into_response();
+    }
     let meta = request_meta(&state.config, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)

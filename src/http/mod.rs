@@ -2,10 +2,12 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod cors;
 pub mod export;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod idempotency;
 pub mod media;
 pub mod multipart;
 pub mod response;
@@ -43,7 +45,9 @@ pub fn router(state: AppState) -> Router {
     } else {
         get(graphiql::introspection_off)
     };
-    Router::new()
+    use axum::http::Method;
+    let origins = &state.config.cors;
+    let api = Router::new()
         .route("/", home)
         .route("/assets/graphiql/{file}", get(graphiql::asset))
         .route(
@@ -53,9 +57,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(body_limit)
                 .layer(axum::middleware::from_fn(response::json_payload_too_large)),
         )
-        .route("/graphql/ws", get(graphql::ws_handler))
         .route("/media/{id}/{variant}", get(media::download))
-        .route("/uploads/{id}", axum::routing::put(media::upload))
         .route("/downloads/personal-data/{id}", get(media::personal_data))
         .route("/export/contacts.csv", get(export::contacts_csv))
         .route("/export/expenses.csv", get(export::expenses_csv))
@@ -70,6 +72,27 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .layer(cors::layer(
+            origins,
+            &[Method::POST, Method::GET, Method::OPTIONS],
+        ));
+    // A browser sends a direct upload's bytes itself (`createUpload`'s PUT URL).
+    let uploads = Router::new()
+        .route("/uploads/{id}", axum::routing::put(media::upload))
+        .layer(cors::layer(origins, &[Method::PUT, Method::OPTIONS]));
+    // Responses over 1 KiB are compressed when the client accepts gzip, br or zstd (images
+    // are compressed already; a WebSocket upgrade has no body to compress).
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    let compress = tower_http::compression::CompressionLayer::new().compress_when(
+        SizeAbove::new(1024)
+            .and(NotForContentType::GRPC)
+            .and(NotForContentType::IMAGES)
+            .and(NotForContentType::SSE),
+    );
+    api.merge(uploads)
+        .layer(compress)
+        .route("/graphql/ws", get(graphql::ws_handler))
+        .layer(axum::middleware::from_fn(cors::preflight))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

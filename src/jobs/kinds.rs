@@ -26,6 +26,25 @@ pub fn register(r: Registry) -> Registry {
         .with::<EmailNotification>()
         .with::<PasswordResetRequest>()
         .with::<SendEventReminders>()
+        .with::<PurgeIdempotencyKeys>()
+}
+
+/// Deletes `Idempotency-Key` rows past their 24 hours (hourly).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeIdempotencyKeys {}
+
+impl Job for PurgeIdempotencyKeys {
+    const KIND: &'static str = "idempotency.purge_expired";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let n = crate::db::idempotency::purge_expired(&ctx.db, crate::services::now()).await?;
+            if n > 0 {
+                tracing::info!("purged {n} expired idempotency key(s)");
+            }
+            Ok(())
+        })
+    }
 }
 
 impl From<crate::mail::SendError> for JobError {
@@ -88,8 +107,9 @@ impl Job for EmailNotification {
 /// address exists); the job finds the accounts and mails each a link.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PasswordResetRequest {
-    pub email: String,
-    pub organization_domain: Option<String>,
+    /// The address and domain asked for, sealed with the keyring (a job payload outlives the
+    /// request; personal data in it stays unreadable).
+    pub sealed: String,
 }
 
 impl Job for PasswordResetRequest {
@@ -98,11 +118,14 @@ impl Job for PasswordResetRequest {
 
     fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async move {
+            let (email, domain) =
+                crate::services::account_mail::open_reset_request(&ctx.keyring, &self.sealed)
+                    .map_err(JobError::Permanent)?;
             let n = crate::services::account_mail::mail_resets(
                 &ctx.db,
                 &ctx.composer,
-                &self.email,
-                self.organization_domain.as_deref(),
+                &email,
+                domain.as_deref(),
             )
             .await?;
             if n > 0 {

@@ -108,7 +108,7 @@ pub async fn issue(
 }
 
 /// Voids the member's unused tokens of `purpose`; how many.
-async fn void(
+pub(crate) async fn void(
     conn: &impl ConnectionTrait,
     user: &users::Model,
     purpose: Purpose,
@@ -414,6 +414,7 @@ pub async fn request_password_reset(
     db: &DatabaseConnection,
     broker: &crate::realtime::SharedBroker,
     auth: &Auth,
+    composer: &Composer,
     email: &str,
     organization_domain: Option<&str>,
     meta: &RequestMeta,
@@ -422,28 +423,47 @@ pub async fn request_password_reset(
     if email.is_empty() || email.len() > 255 {
         return Err(AppError::bad_input("email", "must be an e-mail address"));
     }
-    let email_key = format!("reset:email:{email}");
-    let ip_key = meta
+    // Per address from one network, and per network: a stranger elsewhere cannot use up an
+    // address's budget and so block its owner's resets.
+    let network = meta
         .ip
-        .map(|ip| format!("reset:{}", crate::auth::rate_limit::network_key(ip)));
-    let keys: Vec<&str> = std::iter::once(email_key.as_str())
-        .chain(ip_key.as_deref())
-        .collect();
+        .map_or_else(|| "unknown".into(), crate::auth::rate_limit::network_key);
+    let email_key = format!("reset:email:{email}|{network}");
+    let ip_key = format!("reset:{network}");
+    let keys = [email_key.as_str(), ip_key.as_str()];
     // Never `succeeded`: every request spends the budget, found or not.
     let _attempt = auth
         .limiter
         .begin_waiting(&keys, RESET_PATIENCE)
         .await
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+    let domain = organization_domain
+        .map(|d| d.trim().to_lowercase())
+        .filter(|d| !d.is_empty());
+    let plain = serde_json::to_vec(&json!({ "email": email, "domain": domain }))
+        .map_err(|e| AppError::Internal(format!("a reset request: {e}")))?;
     let job = crate::jobs::kinds::PasswordResetRequest {
-        email,
-        organization_domain: organization_domain
-            .map(|d| d.trim().to_lowercase())
-            .filter(|d| !d.is_empty()),
+        sealed: composer.keyring.encrypt(&plain, RESET_AAD),
     };
     crate::jobs::enqueue_system(db, &job, Default::default()).await?;
     crate::jobs::wake(broker);
     Ok(true)
+}
+
+const RESET_AAD: &str = "plugs reset request v1";
+
+/// The address and domain of a queued reset request.
+pub fn open_reset_request(
+    keyring: &crate::crypto::Keyring,
+    sealed: &str,
+) -> Result<(String, Option<String>), String> {
+    let bytes = keyring
+        .decrypt(sealed, RESET_AAD)
+        .map_err(|e| format!("unsealing a reset request: {e:?}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("a reset request: {e}"))?;
+    let email = v["email"].as_str().unwrap_or_default().to_owned();
+    Ok((email, v["domain"].as_str().map(str::to_owned)))
 }
 
 /// The job behind `requestPasswordReset`: a link to every active account of the address (in
@@ -494,6 +514,10 @@ pub async fn reset_password(
     let txn = crate::db::write_txn(db).await?;
     let row = consume(&txn, Purpose::PasswordReset, token).await?;
     let (user, _) = holder(&txn, &row).await?;
+    if row.email.as_deref() != Some(user.email.as_str()) {
+        // Mailed to an address the member no longer has.
+        return Err(bad_link());
+    }
     let user = set_password(&txn, &user, hash, row.email.as_deref()).await?;
     // An invitation still pending is answered by the reset: its link must not work after it.
     void(&txn, &user, Purpose::Invitation).await?;

@@ -33,6 +33,8 @@ pub struct Session {
     pub refresh_token: String,
     pub expires_in: i64,
     pub user: users::Model,
+    /// The access token may only set up two-factor sign-in.
+    pub two_factor_setup: bool,
 }
 
 const BAD_CREDENTIALS: &str = "invalid email or password";
@@ -100,6 +102,7 @@ fn session(
         refresh_token,
         expires_in: auth.jwt.ttl_secs(),
         user,
+        two_factor_setup,
     })
 }
 
@@ -562,6 +565,7 @@ pub async fn change_password(
     attempt.succeeded();
     let hash = auth.hasher.hash(new).await?;
     let mut w = Work::begin(store, actor).await?;
+    let user_row = user.clone();
     let mut active: users::ActiveModel = user.into();
     active.password_hash = Set(hash);
     active.updated_at = Set(now());
@@ -571,6 +575,13 @@ pub async fn change_password(
     let others =
         all_of_user(actor.user_id).add(refresh_tokens::Column::FamilyId.ne(actor.session_id));
     let revoked = revoke(&w.txn, actor.scope(), others).await?;
+    // A reset link mailed before would undo this change: it stops working.
+    super::account_mail::void(
+        &w.txn,
+        &user_row,
+        super::account_mail::Purpose::PasswordReset,
+    )
+    .await?;
     audit::record(
         &w.txn,
         Entry {

@@ -17,11 +17,14 @@ use crate::entities::audit_logs;
 use crate::error::AppError;
 
 /// Columns that never reach an audit row.
-const SECRETS: [&str; 4] = [
+const SECRETS: [&str; 6] = [
     "password_hash",
     "credentials",
     "token_hash",
     "secret_encrypted",
+    // The TOTP secret (encrypted) and recovery-code hashes.
+    "secret",
+    "code_hash",
 ];
 
 /// A row as JSON, secrets removed.

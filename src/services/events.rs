@@ -318,6 +318,19 @@ pub async fn update(
     let row = a.update(&w.txn).await?;
     w.audit::<events::Entity, _>(id, Some(&old), Some(&row))
         .await?;
+    if row.start_date != old.start_date {
+        // A new start: its registrants are reminded again, 24 hours before it.
+        actor
+            .scope()
+            .update_many::<crate::entities::event_attendees::Entity>()
+            .col_expr(
+                crate::entities::event_attendees::Column::RemindedAt,
+                sea_orm::sea_query::Expr::cust("NULL"),
+            )
+            .filter(crate::entities::event_attendees::Column::EventId.eq(id))
+            .exec(&w.txn)
+            .await?;
+    }
     let moved = row.start_date != old.start_date
         || row.end_date != old.end_date
         || row.location != old.location

@@ -50,6 +50,12 @@ pub async fn update(
         sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v.clone(),
         sea_orm::ActiveValue::NotSet => old.settings.clone(),
     };
+    // Replacing the settings keeps the two-factor requirement unless they name it.
+    if settings.get("requireTwoFactor").is_none()
+        && let Some(old_value) = old.settings.get("requireTwoFactor")
+    {
+        settings["requireTwoFactor"] = old_value.clone();
+    }
     if let Some(require) = patch.require_two_factor {
         settings["requireTwoFactor"] = serde_json::Value::Bool(require);
     }

@@ -35,8 +35,9 @@ use crate::domain::enums::{
     AuditAction, DbEnum, ExportStatus, MediaAccessLevel, NotificationType, PersonalDataSubject,
 };
 use crate::entities::{
-    analytics_events, audit_logs, contact_interactions, contacts, event_attendees, expenses, media,
-    notifications, personal_data_exports, refresh_tokens, users, webhook_deliveries,
+    account_tokens, analytics_events, audit_logs, contact_interactions, contacts, event_attendees,
+    expenses, media, notifications, personal_data_exports, recovery_codes, refresh_tokens,
+    two_factor_credentials, users, webhook_deliveries,
 };
 use crate::error::AppError;
 use crate::realtime::Broker;
@@ -224,6 +225,9 @@ async fn user_bundle(db: &DatabaseConnection, scope: Scoped, id: Uuid) -> Result
     Ok(json!({
         "profile": snapshot(&profile),
         "sessions": sessions,
+        // Secrets (token hashes, the TOTP secret) are left out by `snapshot`.
+        "accountLinks": rows::<account_tokens::Entity>(db, scope, Condition::all().add(account_tokens::Column::UserId.eq(id))).await?,
+        "twoFactor": rows::<two_factor_credentials::Entity>(db, scope, Condition::all().add(two_factor_credentials::Column::UserId.eq(id))).await?,
         "contactsCreated": rows::<contacts::Entity>(db, scope, Condition::all().add(contacts::Column::CreatedBy.eq(id))).await?,
         "interactions": rows::<contact_interactions::Entity>(db, scope, Condition::all().add(contact_interactions::Column::UserId.eq(id))).await?,
         "registrations": rows::<event_attendees::Entity>(db, scope, Condition::all().add(event_attendees::Column::UserId.eq(id))).await?,
@@ -692,10 +696,27 @@ pub async fn erase_user(
     a.company = Set(None);
     a.linkedin_url = Set(None);
     a.is_active = Set(false);
+    a.settings = Set(json!({}));
     a.updated_at = Set(t);
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&w.txn).await?;
     super::accounts::revoke_user_sessions(&mut w, &user).await?;
+    // Mailed links (they hold the old address), the second factor and its recovery codes.
+    scope
+        .delete_many::<account_tokens::Entity>()
+        .filter(account_tokens::Column::UserId.eq(id))
+        .exec(&w.txn)
+        .await?;
+    scope
+        .delete_many::<two_factor_credentials::Entity>()
+        .filter(two_factor_credentials::Column::UserId.eq(id))
+        .exec(&w.txn)
+        .await?;
+    scope
+        .delete_many::<recovery_codes::Entity>()
+        .filter(recovery_codes::Column::UserId.eq(id))
+        .exec(&w.txn)
+        .await?;
     scope
         .update_many::<refresh_tokens::Entity>()
         .col_expr(refresh_tokens::Column::IpAddress, Expr::cust("NULL"))

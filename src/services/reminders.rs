@@ -13,13 +13,15 @@ use uuid::Uuid;
 
 use super::notifications::{NewNotification, notify};
 use crate::db::scoped::Scoped;
-use crate::domain::enums::{AttendeeStatus, DbEnum, EventStatus, NotificationType};
+use crate::domain::enums::{DbEnum, EventStatus, NotificationType};
 use crate::entities::{event_attendees, events};
 use crate::error::AppError;
 
 /// How long before an event its registrants are reminded.
 pub const LEAD: Duration = Duration::hours(24);
 const BATCH: u64 = 500;
+/// The registrations that are reminded.
+const REMINDED: [&str; 2] = ["registered", "confirmed"];
 
 /// Reminds every registration due at `now`; how many reminders were created.
 pub async fn send_due(
@@ -39,7 +41,7 @@ pub async fn send_due(
                 .push((attendee, event));
         }
         for (org, rows) in by_org {
-            sent += remind(db, broker, org, rows).await?;
+            sent += remind(db, broker, org, rows, now).await?;
         }
         if last {
             return Ok(sent);
@@ -61,10 +63,7 @@ async fn due(
         .find_also_related(events::Entity)
         .filter(A::RemindedAt.is_null())
         .filter(A::IsDeleted.eq(false))
-        .filter(A::Status.is_in([
-            AttendeeStatus::Registered.as_str(),
-            AttendeeStatus::Confirmed.as_str(),
-        ]))
+        .filter(A::Status.is_in(REMINDED))
         .filter(E::IsDeleted.eq(false))
         .filter(E::Status.is_not_in([
             EventStatus::Cancelled.as_str(),
@@ -88,22 +87,48 @@ async fn remind(
     broker: &dyn crate::realtime::Broker,
     org: Uuid,
     rows: Vec<(event_attendees::Model, events::Model)>,
+    now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
     let scope = Scoped::system(org, "the organization of the registrations being reminded");
     let txn = crate::db::write_txn(db).await?;
     let t = super::now();
+    // Read again inside the transaction: an event cancelled or moved since the scan is not
+    // reminded of (nor is a registration cancelled since: the UPDATE below checks it).
+    let mut event_ids: Vec<Uuid> = rows.iter().map(|(_, e)| e.id).collect();
+    event_ids.sort_unstable();
+    event_ids.dedup();
+    let still: std::collections::HashMap<Uuid, events::Model> = scope
+        .live::<events::Entity>()
+        .filter(events::Column::Id.is_in(event_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
     let mut items = Vec::new();
-    for (attendee, event) in rows {
+    for (attendee, _) in rows {
+        let Some(event) = still.get(&attendee.event_id).filter(|e| {
+            let start = e.start_date.with_timezone(&Utc);
+            !matches!(
+                e.status.parse::<EventStatus>(),
+                Ok(EventStatus::Cancelled | EventStatus::Completed)
+            ) && start > now
+                && start <= now + LEAD
+        }) else {
+            continue;
+        };
         let taken = scope
             .update_many::<event_attendees::Entity>()
             .col_expr(event_attendees::Column::RemindedAt, Expr::value(t))
             .filter(event_attendees::Column::Id.eq(attendee.id))
             .filter(event_attendees::Column::RemindedAt.is_null())
+            .filter(event_attendees::Column::IsDeleted.eq(false))
+            .filter(event_attendees::Column::Status.is_in(REMINDED))
             .exec(&txn)
             .await?
             .rows_affected;
         if taken == 1 {
-            items.push(reminder(&attendee, &event));
+            items.push(reminder(&attendee, event));
         }
     }
     let n = items.len();

@@ -304,14 +304,23 @@ pub async fn confirm(
         ));
     }
     let t = now();
-    actor
+    let confirmed = actor
         .scope()
         .update_many::<two_factor_credentials::Entity>()
         .col_expr(two_factor_credentials::Column::ConfirmedAt, Expr::value(t))
         .col_expr(two_factor_credentials::Column::UpdatedAt, Expr::value(t))
         .filter(two_factor_credentials::Column::Id.eq(cred.id))
+        .filter(two_factor_credentials::Column::ConfirmedAt.is_null())
         .exec(&w.txn)
-        .await?;
+        .await?
+        .rows_affected;
+    if confirmed != 1 {
+        // Another confirmation won the race: its recovery codes stand.
+        return Err(AppError::Conflict {
+            message: "two-factor sign-in was just turned on by another request".into(),
+            field: None,
+        });
+    }
     let codes = replace_recovery_codes(&w.txn, actor).await?;
     audit::by_actor(
         &w.txn,

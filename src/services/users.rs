@@ -263,6 +263,13 @@ pub async fn update(
     a.updated_by = Set(Some(actor.user_id));
     let user = a.update(&w.txn).await?;
     if new_email.is_some() {
+        // Links mailed to the old address stop working.
+        for p in [
+            super::account_mail::Purpose::PasswordReset,
+            super::account_mail::Purpose::Verification,
+        ] {
+            super::account_mail::void(&w.txn, &user, p).await?;
+        }
         let purpose = if super::account_mail::is_invited(&user) {
             // An invitation follows the member to their corrected address.
             super::account_mail::Purpose::Invitation

@@ -165,6 +165,11 @@ impl<'a> Work<'a> {
     }
 
     pub async fn commit(self) -> Result<(), AppError> {
+        // A request with an Idempotency-Key: its change and the key's mark commit together, so
+        // a crash before the response is stored can never lead to a second run.
+        if let Some(key) = self.actor.meta.idempotency {
+            crate::db::idempotency::mark_committed(&self.txn, key).await?;
+        }
         self.outbox.commit(self.txn, self.broker).await
     }
 }

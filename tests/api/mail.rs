@@ -717,6 +717,27 @@ async fn registrants_are_reminded_once_24_hours_before_an_event_and_cancelled_on
         1,
         "still registered for Later: {cancelled_got:?}"
     );
+
+    // Moved two days later, an event is reminded of again before its new start.
+    let moved_to = start + chrono::Duration::days(2);
+    let r = app
+        .gql_as(
+            &admin.access,
+            "mutation($id: ID!, $s: DateTime!, $e: DateTime!) { updateEvent(id: $id, input: { startDate: $s, endDate: $e }) { id } }",
+            json!({ "id": ids[0], "s": moved_to.to_rfc3339(), "e": (moved_to + chrono::Duration::hours(2)).to_rfc3339() }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    let before_new_start = moved_to - chrono::Duration::hours(23);
+    plugs::services::reminders::send_due(&app.db, &*broker, before_new_start)
+        .await
+        .unwrap();
+    let soon: Vec<Value> = reminders(&going)
+        .await
+        .into_iter()
+        .filter(|n| n["title"] == "Reminder: Soon")
+        .collect();
+    assert_eq!(soon.len(), 2, "{soon:?}");
 }
 
 fn rand_days() -> i64 {

@@ -9,6 +9,7 @@ mod agenda;
 mod analytics;
 mod audit;
 mod auth;
+mod browser;
 mod cli;
 mod collections;
 mod constraints;

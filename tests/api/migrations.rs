@@ -3,7 +3,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::helpers::{TestDb, backend};
 
-const TABLES: [&str; 26] = [
+const TABLES: [&str; 27] = [
     "account_tokens",
     "analytics_events",
     "audit_logs",
@@ -14,6 +14,7 @@ const TABLES: [&str; 26] = [
     "events",
     "expense_approvals",
     "expenses",
+    "idempotency_keys",
     "import_runs",
     "integration_logs",
     "integrations",

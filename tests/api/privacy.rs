@@ -321,6 +321,22 @@ async fn an_erased_member_leaves_no_trace_while_counts_stay() {
             .unwrap();
     let event_id = uuid::Uuid::new_v4();
     track(&app, org, &member, event_id).await;
+    // Two-factor sign-in and a mailed link, which erasure removes with the rest.
+    crate::two_factor::turn_on(&app, &member).await;
+    let member_row =
+        plugs::entities::users::Entity::find_by_id(member.user_id.parse::<uuid::Uuid>().unwrap())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+    plugs::services::account_mail::issue(
+        &app.db,
+        &member_row,
+        plugs::services::account_mail::Purpose::PasswordReset,
+        None,
+    )
+    .await
+    .unwrap();
     let before = summary(&app, &admin).await;
     let seen = everything(&app, &admin).await;
     assert!(
@@ -380,6 +396,27 @@ async fn an_erased_member_leaves_no_trace_while_counts_stay() {
             .await
             .unwrap();
         assert_eq!(cleared, 1, "the event stays, without IP and user agent");
+    }
+    {
+        use plugs::entities::{account_tokens, recovery_codes, two_factor_credentials};
+        use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+        let id: uuid::Uuid = member.user_id.parse().unwrap();
+        let left = account_tokens::Entity::find()
+            .filter(account_tokens::Column::UserId.eq(id))
+            .count(&app.db)
+            .await
+            .unwrap()
+            + two_factor_credentials::Entity::find()
+                .filter(two_factor_credentials::Column::UserId.eq(id))
+                .count(&app.db)
+                .await
+                .unwrap()
+            + recovery_codes::Entity::find()
+                .filter(recovery_codes::Column::UserId.eq(id))
+                .count(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(left, 0, "links, second factor and recovery codes are gone");
     }
     // Their sessions ended.
     let gone = app.gql_as(&member.access, "{ me { id } }", json!({})).await;

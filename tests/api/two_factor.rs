@@ -204,6 +204,27 @@ async fn an_organization_that_requires_two_factor_lets_members_without_it_only_s
         r["data"]["twoFactor"]["requiredByOrganization"], true,
         "{r}"
     );
+    // `me` leads nowhere else: no organization, no lists.
+    for q in [
+        "{ me { organization { users { nodes { email } } } } }",
+        "{ me { contacts { totalCount } } }",
+        "{ me { registrations { totalCount } } }",
+    ] {
+        let r = app.gql_as(&token, q, json!({})).await;
+        assert_eq!(
+            error_code(&r),
+            Some("TWO_FACTOR_SETUP_REQUIRED"),
+            "{q}: {r}"
+        );
+    }
+    // Nor does the sign-in's own payload.
+    let r = app
+        .graphql(
+            "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { user { organization { users { nodes { email } } } } } }",
+            json!({ "e": member.email, "p": PASSWORD }),
+        )
+        .await;
+    assert_eq!(error_code(&r), Some("TWO_FACTOR_SETUP_REQUIRED"), "{r}");
     let export = app
         .client
         .get(app.url("/export/contacts.csv"))

@@ -20,6 +20,24 @@ pub struct User {
     pub scope: Scoped,
     pub uuid: uuid::Uuid,
     row: Arc<users::Model>,
+    /// Returned to a session that may only set up two-factor sign-in (`login`'s payload):
+    /// its own fields only, no relation.
+    setup_only: bool,
+}
+
+impl User {
+    /// The member as returned to a session that may only set up two-factor sign-in.
+    pub fn setup_only(mut self, yes: bool) -> Self {
+        self.setup_only = yes;
+        self
+    }
+
+    fn relations_allowed(&self, ctx: &Context<'_>) -> Result<(), crate::error::AppError> {
+        if self.setup_only {
+            return Err(crate::graphql::context::setup_required());
+        }
+        crate::graphql::context::setup_only_refused(ctx)
+    }
 }
 
 impl From<users::Model> for User {
@@ -34,6 +52,7 @@ impl From<Arc<users::Model>> for User {
             scope: super::row_scope(row.organization_id),
             uuid: row.id,
             row,
+            setup_only: false,
         }
     }
 }
@@ -128,6 +147,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Connection<EventAttendee>> {
+        self.relations_allowed(ctx)?;
         let args = PageArgs::new(first, after, last, before);
         let rel = &crate::services::registrations::OF_USER;
         children(ctx, rel, self.scope, self.uuid, Vec::new(), args).await
@@ -142,6 +162,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Contact>> {
+        self.relations_allowed(ctx)?;
         let args = PageArgs::new(first, after, last, before);
         let rel = &crate::services::contacts::BY_CREATOR;
         children(ctx, rel, self.scope, self.uuid, Vec::new(), args).await
@@ -172,6 +193,7 @@ impl User {
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        self.relations_allowed(ctx)?;
         let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?.get();
         let key = (self.scope, self.scope.organization_id());
         loaders
