@@ -97,6 +97,18 @@ pub async fn mark_committed(conn: &impl ConnectionTrait, id: Uuid) -> Result<(),
     Ok(())
 }
 
+/// `mark_committed` for the request `meta` describes, if it carries a key: for the account
+/// mutations that write in a transaction of their own rather than a `Work`.
+pub async fn mark_request(
+    conn: &impl ConnectionTrait,
+    meta: &crate::auth::RequestMeta,
+) -> Result<(), DbErr> {
+    match meta.idempotency {
+        Some(id) => mark_committed(conn, id).await,
+        None => Ok(()),
+    }
+}
+
 /// Whether a mutation's transaction marked the row.
 pub async fn state(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<String>, DbErr> {
     Ok(keys::Entity::find_by_id(id)

@@ -76,6 +76,11 @@ impl Executor {
         }))
     }
 
+    /// The document a persisted-query hash stands for, if this instance knows it.
+    pub fn persisted_text(&self, hash: &str) -> Option<String> {
+        self.0.persisted.peek(hash)
+    }
+
     /// Step 0 alone (GET runs its pre-parse guard on the text before `prepare`). A refusal
     /// comes back as the response to send (already counted).
     pub fn resolve_persisted(&self, request: &mut Request) -> Result<(), Box<Response>> {

@@ -180,6 +180,16 @@ impl Persisted {
         }
     }
 
+    /// The text registered under `hash`, if any (without using it).
+    pub fn peek(&self, hash: &str) -> Option<String> {
+        let hash = hash.to_ascii_lowercase();
+        match self.config.mode {
+            Mode::Trusted => self.config.manifest.get(&hash).cloned(),
+            Mode::Apq => self.cache().entries.get(&hash).map(|(t, _)| t.to_string()),
+            Mode::Off => None,
+        }
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, Lru> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -93,7 +93,11 @@ pub async fn preflight(request: Request, next: Next) -> Response {
 /// cookies are not the only ambient credential, so an upgrade whose `Origin` is present and
 /// neither this server's own nor an allowed one is refused. Clients that are not browsers send
 /// no `Origin`.
-pub fn websocket_origin_allowed(origins: &CorsOrigins, headers: &HeaderMap) -> bool {
+pub fn websocket_origin_allowed(
+    origins: &CorsOrigins,
+    public_url: Option<&str>,
+    headers: &HeaderMap,
+) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -101,6 +105,14 @@ pub fn websocket_origin_allowed(origins: &CorsOrigins, headers: &HeaderMap) -> b
         return false;
     };
     if origins.allows(origin) {
+        return true;
+    }
+    // The server's public address (behind a proxy that rewrites `Host`).
+    if let (Some(o), Some(public)) = (
+        normalize_origin(origin),
+        public_url.and_then(normalize_origin),
+    ) && o == public
+    {
         return true;
     }
     // Same origin: the page was served by this host (as the browser addressed it).

@@ -383,7 +383,8 @@ pub async fn ws_handler(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !super::cors::websocket_origin_allowed(&state.config.cors, &headers) {
+    let public_url = state.config.media.public_url.as_deref();
+    if !super::cors::websocket_origin_allowed(&state.config.cors, public_url, &headers) {
         return (
             StatusCode::FORBIDDEN,
             "this origin may not open a WebSocket here (PLUGS_CORS_ORIGINS)",

@@ -60,8 +60,9 @@ pub fn key_of(request: &Request, media: MediaType) -> Result<Option<String>, Box
     Ok(Some(text.to_owned()))
 }
 
-/// Whether a JSON GraphQL body (one operation or a batch) selects a mutation.
-fn runs_mutation(body: &[u8]) -> bool {
+/// Whether a JSON GraphQL body (one operation or a batch) selects a mutation; a persisted
+/// query sent by its hash alone is looked up.
+fn runs_mutation(state: &AppState, body: &[u8]) -> bool {
     use async_graphql::parser::types::OperationType;
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
         return false;
@@ -71,11 +72,22 @@ fn runs_mutation(body: &[u8]) -> bool {
         one => vec![one],
     };
     ops.iter().any(|op| {
-        let Some(query) = op.get("query").and_then(|q| q.as_str()) else {
+        let persisted = || {
+            op.pointer("/extensions/persistedQuery/sha256Hash")
+                .and_then(|h| h.as_str())
+                .and_then(|h| state.graphql.persisted_text(h))
+        };
+        let Some(query) = op
+            .get("query")
+            .and_then(|q| q.as_str())
+            .filter(|q| !q.trim().is_empty())
+            .map(str::to_owned)
+            .or_else(persisted)
+        else {
             return false;
         };
         let name = op.get("operationName").and_then(|n| n.as_str());
-        async_graphql::parser::parse_query(query).is_ok_and(|doc| {
+        async_graphql::parser::parse_query(&query).is_ok_and(|doc| {
             doc.operations.iter().any(|(n, o)| {
                 o.node.ty == OperationType::Mutation
                     && (name.is_none() || n.map(|n| n.as_str()) == name)
@@ -104,16 +116,16 @@ pub async fn run(
         }
     };
     let rebuilt = |bytes: bytes::Bytes| Request::from_parts(parts.clone(), Body::from(bytes));
-    if !runs_mutation(&bytes) {
+    if !runs_mutation(&state, &bytes) {
         return super::graphql::post(state, peer, rebuilt(bytes), None).await;
     }
     let (mut caller, mut meta) =
         super::graphql::request_context(&state, &parts.headers, peer).await;
     let (who, organization) = match &caller {
-        // A refused token is answered as without the header: nothing will run.
-        Caller::Refused(_) => return super::graphql::post(state, peer, rebuilt(bytes), None).await,
         Caller::Authenticated(a) => (format!("user:{}", a.user_id), Some(a.organization_id)),
-        Caller::Anonymous => (
+        // A refused token still runs the anonymous mutations (refreshToken, login): the key
+        // is the client network's, as without a token.
+        Caller::Refused(_) | Caller::Anonymous => (
             meta.ip
                 .map(crate::auth::rate_limit::network_key)
                 .unwrap_or_else(|| "ip:unknown".into()),
@@ -123,7 +135,7 @@ pub async fn run(
     let hash = crate::graphql::persisted::sha256_hex(&String::from_utf8_lossy(&bytes));
     let id = match claim(&state, organization, &who, &key, &hash).await {
         Ok(Claim::Mine(id)) => id,
-        Ok(Claim::Replay(row)) => return replay(*row),
+        Ok(Claim::Replay(row)) => return replay(*row, &state),
         Ok(Claim::Refused(resp)) => return resp(media),
         Err(e) => return response::refusal(media, StatusCode::INTERNAL_SERVER_ERROR, e),
     };
@@ -131,17 +143,33 @@ pub async fn run(
     if let Caller::Authenticated(a) = &mut caller {
         a.meta.idempotency = Some(id);
     }
-    let resp =
-        super::graphql::post(state.clone(), peer, rebuilt(bytes), Some((caller, meta))).await;
-    let (parts, body) = resp.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    if let Err(e) = settle(&state, id, &parts, &body).await {
-        tracing::error!(key = %id, "storing an idempotent response: {e:?}");
+    // On a task of its own: a client that disconnects (the retry case) does not stop the
+    // request half-way between its commit and storing its response.
+    let request = rebuilt(bytes);
+    let task = tokio::spawn(async move {
+        let resp = super::graphql::post(state.clone(), peer, request, Some((caller, meta))).await;
+        let (parts, body) = resp.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        if let Err(e) = settle(&state, id, &parts, &body).await {
+            tracing::error!(key = %id, "storing an idempotent response: {e:?}");
+        }
+        Response::from_parts(parts, Body::from(body))
+    });
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => response::refusal(
+            media,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal(format!("an idempotent request failed: {e}")),
+        ),
     }
-    Response::from_parts(parts, Body::from(body))
 }
+
+/// A `running` row this old belongs to a request that died (its process crashed): the key
+/// is taken over. Longer than any request runs.
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
 enum Claim {
     Mine(Uuid),
@@ -170,6 +198,10 @@ async fn claim(
             q::delete_expired_one(db, row.id, t).await?;
             continue;
         }
+        if row.state == q::RUNNING && row.updated_at <= t - ABANDONED_AFTER {
+            q::release(db, row.id).await?;
+            continue;
+        }
         if row.request_hash != hash {
             return Ok(Claim::Refused(|media| {
                 response::refusal(
@@ -178,6 +210,20 @@ async fn claim(
                     AppError::IdempotencyKeyReused(
                         "this Idempotency-Key was used with a different request".into(),
                     ),
+                )
+            }));
+        }
+        if row.state == q::COMMITTED {
+            return Ok(Claim::Refused(|media| {
+                response::refusal(
+                    media,
+                    StatusCode::CONFLICT,
+                    AppError::Conflict {
+                        message: "the request with this Idempotency-Key ran, but its response \
+                                  could not be kept: read the result instead of retrying"
+                            .into(),
+                        field: None,
+                    },
                 )
             }));
         }
@@ -202,13 +248,22 @@ async fn claim(
     ))
 }
 
-fn replay(row: crate::entities::idempotency_keys::Model) -> Response {
+fn aad(id: Uuid) -> String {
+    format!("plugs idempotent response v1 {id}")
+}
+
+fn replay(row: crate::entities::idempotency_keys::Model, state: &AppState) -> Response {
     let status = row
         .response_status
         .and_then(|s| u16::try_from(s).ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    let mut resp = Response::new(Body::from(row.response_body.unwrap_or_default()));
+    let body = row
+        .response_body
+        .as_deref()
+        .and_then(|sealed| state.config.keyring.decrypt(sealed, &aad(row.id)).ok())
+        .unwrap_or_default();
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let content_type = row
         .response_content_type
@@ -245,13 +300,14 @@ async fn settle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let text = String::from_utf8_lossy(body);
+    // Sealed: a stored response may hold session tokens (login, refreshToken).
+    let sealed = state.config.keyring.encrypt(body, &aad(id));
     q::complete(
         &state.db,
         id,
         parts.status.as_u16(),
         content_type,
-        &text,
+        &sealed,
         now(),
     )
     .await?;

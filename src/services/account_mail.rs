@@ -536,6 +536,7 @@ pub async fn reset_password(
         },
     )
     .await?;
+    crate::db::idempotency::mark_request(&txn, meta).await?;
     let mut outbox = crate::realtime::Outbox::new();
     outbox.push(crate::realtime::Signal::SessionsEnded {
         org: user.organization_id,

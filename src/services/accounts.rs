@@ -143,6 +143,7 @@ pub(crate) async fn sign_in(
     )
     .await?;
     let setup = super::two_factor::setup_pending(&txn, &user).await?;
+    crate::db::idempotency::mark_request(&txn, meta).await?;
     txn.commit().await?;
     session(auth, user, token, family, setup)
 }
@@ -213,6 +214,7 @@ pub async fn register(
         None,
     )
     .await?;
+    crate::db::idempotency::mark_request(&txn, meta).await?;
     txn.commit().await?;
     crate::jobs::wake(broker);
     session(auth, user, token, family, false)
@@ -447,6 +449,7 @@ pub async fn refresh(
             },
         )
         .await?;
+        crate::db::idempotency::mark_request(&txn, meta).await?;
         session_ended(&row, Some(row.family_id), None)
             .commit(txn, broker)
             .await?;
@@ -492,6 +495,7 @@ pub async fn refresh(
         },
     )
     .await?;
+    crate::db::idempotency::mark_request(&txn, meta).await?;
     txn.commit().await?;
     session(auth, user, token, row.family_id, setup)
 }
@@ -525,6 +529,7 @@ pub async fn logout(
         },
     )
     .await?;
+    crate::db::idempotency::mark_request(&txn, meta).await?;
     session_ended(&row, Some(row.family_id), None)
         .commit(txn, broker)
         .await?;

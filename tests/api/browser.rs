@@ -467,3 +467,82 @@ async fn ten_concurrent_requests_with_one_key_create_exactly_one_row() {
     let replay = create_with_key(&app, &s, &key, &name).await;
     assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
 }
+
+#[tokio::test]
+async fn a_refresh_retried_with_its_key_is_replayed_not_run_twice() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "query": "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }",
+        "variables": { "t": s.refresh },
+    });
+    // A client that still attaches its expired (here: malformed) access token.
+    let send = || {
+        app.client
+            .post(app.url("/graphql"))
+            .bearer_auth("expired.token.here")
+            .header("idempotency-key", &key)
+            .json(&body)
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    let new_refresh = first["data"]["refreshToken"]["refreshToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let again = send().await.unwrap();
+    assert_eq!(header(&again, "idempotent-replayed"), Some("true"));
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+    // Not run twice: the old token was not presented again, so the session lives on.
+    let next = app
+        .graphql(
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": new_refresh }),
+        )
+        .await;
+    assert!(
+        next["data"]["refreshToken"]["accessToken"].is_string(),
+        "{next}"
+    );
+}
+
+#[tokio::test]
+async fn a_mutation_sent_by_its_persisted_hash_is_idempotent_too() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let name = format!("Apq{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let doc = format!(
+        "mutation {{ createContact(input: {{ firstName: \"{name}\", lastName: \"Hash\" }}) {{ id }} }}"
+    );
+    let hash = sha(&doc);
+    let registered = post(
+        &app,
+        Some(&s.access),
+        json!({ "query": doc, "extensions": apq(&hash) }),
+    )
+    .await;
+    assert!(
+        registered["data"]["createContact"]["id"].is_string(),
+        "{registered}"
+    );
+    let key = uuid::Uuid::new_v4().to_string();
+    let by_hash = || {
+        app.client
+            .post(app.url("/graphql"))
+            .bearer_auth(&s.access)
+            .header("idempotency-key", &key)
+            .json(&json!({ "extensions": apq(&hash) }))
+            .send()
+    };
+    let first = by_hash().await.unwrap();
+    assert!(header(&first, "idempotent-replayed").is_none());
+    let again = by_hash().await.unwrap();
+    assert_eq!(header(&again, "idempotent-replayed"), Some("true"));
+    assert_eq!(
+        contacts_named(&app, &s, &name).await,
+        2,
+        "once by text, once by hash"
+    );
+}

@@ -86,6 +86,40 @@ fn bad_configuration_is_one_readable_line() {
     }
     let out = plugs(&["serve"], &[("PLUGS_STORAGE_URL", "ftp://files")]);
     assert_one_line_failure(&out, "PLUGS_STORAGE_URL");
+    let out = plugs(&["serve"], &[("PLUGS_SMTP_URL", "http://not-smtp")]);
+    assert_one_line_failure(&out, "PLUGS_SMTP_URL");
+    let out = plugs(
+        &["serve"],
+        &[("PLUGS_CORS_ORIGINS", "https://app.example.com/path")],
+    );
+    assert_one_line_failure(&out, "PLUGS_CORS_ORIGINS");
+    let out = plugs(
+        &["serve"],
+        &[
+            ("PLUGS_ENV", "production"),
+            ("PLUGS_JWT_SECRET", &"s".repeat(40)),
+            ("PLUGS_CORS_ORIGINS", "*"),
+        ],
+    );
+    assert_one_line_failure(&out, "PLUGS_CORS_ORIGINS");
+    // Trusted documents: a missing or bad manifest stops the server before it serves.
+    let out = plugs(&["serve"], &[("PLUGS_PERSISTED_QUERIES", "trusted")]);
+    assert_one_line_failure(&out, "PLUGS_TRUSTED_DOCUMENTS");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("documents.json");
+    std::fs::write(
+        &manifest,
+        r#"{"0000000000000000000000000000000000000000000000000000000000000000": "{ __typename }"}"#,
+    )
+    .unwrap();
+    let out = plugs(
+        &["serve"],
+        &[
+            ("PLUGS_PERSISTED_QUERIES", "trusted"),
+            ("PLUGS_TRUSTED_DOCUMENTS", manifest.to_str().unwrap()),
+        ],
+    );
+    assert_one_line_failure(&out, "is not the SHA-256 of its document");
 }
 
 #[tokio::test]
