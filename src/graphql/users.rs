@@ -23,18 +23,10 @@ pub struct UserFilter {
 
 #[derive(InputObject)]
 pub struct CreateUserInput {
-    email: String,
     /// The first password, 8 to 128 characters; the member changes it with `changePassword`.
     password: String,
-    first_name: String,
-    last_name: String,
-    is_admin: Option<bool>,
-    phone: Option<String>,
-    bio: Option<String>,
-    avatar_url: Option<String>,
-    job_title: Option<String>,
-    company: Option<String>,
-    linkedin_url: Option<String>,
+    #[graphql(flatten)]
+    member: InviteUserInput,
 }
 
 /// A member who chooses their own password: `inviteUser` mails them a one-time link (7 days).
@@ -50,6 +42,24 @@ pub struct InviteUserInput {
     job_title: Option<String>,
     company: Option<String>,
     linkedin_url: Option<String>,
+}
+
+impl InviteUserInput {
+    fn member(self, password: Option<String>) -> users::NewUser {
+        users::NewUser {
+            email: self.email,
+            password,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            is_admin: self.is_admin.unwrap_or(false),
+            phone: self.phone,
+            bio: self.bio,
+            avatar_url: self.avatar_url,
+            job_title: self.job_title,
+            company: self.company,
+            linkedin_url: self.linkedin_url,
+        }
+    }
 }
 
 /// Omitted fields stay as they are; `null` clears an optional field.
@@ -112,6 +122,14 @@ impl UsersQuery {
     }
 }
 
+async fn add_member(ctx: &Context<'_>, new: users::NewUser) -> Res<User> {
+    let actor = ctx.admin()?;
+    let auth = ctx.auth_service();
+    Ok(users::create(ctx.store(), auth, ctx.composer(), actor, new)
+        .await?
+        .into())
+}
+
 #[derive(Default)]
 pub struct UsersMutation;
 
@@ -119,49 +137,14 @@ pub struct UsersMutation;
 impl UsersMutation {
     /// Adds a member (admins only).
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Res<User> {
-        let actor = ctx.admin()?;
-        let new = users::NewUser {
-            email: input.email,
-            password: Some(input.password),
-            first_name: input.first_name,
-            last_name: input.last_name,
-            is_admin: input.is_admin.unwrap_or(false),
-            phone: input.phone,
-            bio: input.bio,
-            avatar_url: input.avatar_url,
-            job_title: input.job_title,
-            company: input.company,
-            linkedin_url: input.linkedin_url,
-        };
-        Ok(
-            users::create(ctx.store(), ctx.auth_service(), ctx.composer(), actor, new)
-                .await?
-                .into(),
-        )
+        let new = input.member.member(Some(input.password));
+        add_member(ctx, new).await
     }
 
     /// Adds a member without a password and mails them a one-time link to choose one and sign
     /// in (`acceptInvitation`; 7 days). Admins only.
     async fn invite_user(&self, ctx: &Context<'_>, input: InviteUserInput) -> Res<User> {
-        let actor = ctx.admin()?;
-        let new = users::NewUser {
-            email: input.email,
-            password: None,
-            first_name: input.first_name,
-            last_name: input.last_name,
-            is_admin: input.is_admin.unwrap_or(false),
-            phone: input.phone,
-            bio: input.bio,
-            avatar_url: input.avatar_url,
-            job_title: input.job_title,
-            company: input.company,
-            linkedin_url: input.linkedin_url,
-        };
-        Ok(
-            users::create(ctx.store(), ctx.auth_service(), ctx.composer(), actor, new)
-                .await?
-                .into(),
-        )
+        add_member(ctx, input.member(None)).await
     }
 
     /// Mails an invited member a new link; the earlier one stops working. Admins only.

@@ -27,6 +27,25 @@ pub fn register(r: Registry) -> Registry {
         .with::<PasswordResetRequest>()
         .with::<SendEventReminders>()
         .with::<PurgeIdempotencyKeys>()
+        .with::<PurgeAccountTokens>()
+}
+
+/// Deletes mailed links a day past their expiry (hourly).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeAccountTokens {}
+
+impl Job for PurgeAccountTokens {
+    const KIND: &'static str = "accounts.purge_links";
+
+    fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async move {
+            let n = crate::services::account_mail::purge_expired(&ctx.db).await?;
+            if n > 0 {
+                tracing::info!("deleted {n} expired account link(s)");
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Deletes `Idempotency-Key` rows past their 24 hours (hourly).

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
 use super::kinds::{
-    PurgeAnalytics, PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports,
+    PurgeAccountTokens, PurgeAnalytics, PurgeDeleted, PurgeDeletedMedia, PurgeExpiredExports,
     PurgeExpiredNotifications, PurgeIdempotencyKeys, SendEventReminders,
 };
 use super::{Enqueue, Job, JobContext, enqueue_system, wake};
@@ -70,6 +70,7 @@ pub async fn tick(ctx: &JobContext, now: DateTime<Utc>) -> Result<usize, crate::
     added += usize::from(enqueue_slot(ctx, &job, hourly, now).await?);
     added += usize::from(enqueue_slot(ctx, &PurgeExpiredExports {}, hourly, now).await?);
     added += usize::from(enqueue_slot(ctx, &PurgeIdempotencyKeys {}, hourly, now).await?);
+    added += usize::from(enqueue_slot(ctx, &PurgeAccountTokens {}, hourly, now).await?);
     let reminders = Duration::from_secs(REMINDER_SCAN_SECS);
     added += usize::from(enqueue_slot(ctx, &SendEventReminders {}, reminders, now).await?);
     added += crate::services::integrations::schedule_due(&ctx.db, now).await?;

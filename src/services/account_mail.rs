@@ -547,3 +547,18 @@ pub async fn reset_password(
     outbox.commit(txn, broker).await?;
     Ok(true)
 }
+
+/// Deletes links that expired more than a day ago (used or not); how many. Hourly job.
+pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, AppError> {
+    let before = now() - Duration::days(1);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "housekeeping across organizations: only expired links go"
+    )]
+    let n = account_tokens::Entity::delete_many()
+        .filter(account_tokens::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(n)
+}

@@ -210,6 +210,20 @@ fn new_recovery_code() -> String {
     format!("{}-{}", &chars[..5], &chars[5..])
 }
 
+/// One audit row on the member for a change of their second factor.
+async fn record(txn: &impl ConnectionTrait, actor: &Actor, what: &str) -> Result<(), AppError> {
+    audit::by_actor(
+        txn,
+        actor,
+        "users",
+        actor.user_id,
+        crate::domain::enums::AuditAction::Update,
+        None,
+        Some(json!({ "two_factor": what })),
+    )
+    .await
+}
+
 /// `enableTwoFactor`: a new pending secret (replacing an earlier pending one).
 pub async fn enable(store: Store<'_>, keyring: &Keyring, actor: &Actor) -> Result<Setup, AppError> {
     let w = Work::begin(store, actor).await?;
@@ -248,16 +262,7 @@ pub async fn enable(store: Store<'_>, keyring: &Keyring, actor: &Actor) -> Resul
             .await?;
         }
     }
-    audit::by_actor(
-        &w.txn,
-        actor,
-        "users",
-        actor.user_id,
-        crate::domain::enums::AuditAction::Update,
-        None,
-        Some(json!({ "two_factor": "setup_started" })),
-    )
-    .await?;
+    record(&w.txn, actor, "setup_started").await?;
     w.commit().await?;
     let totp = totp(secret, &user.email)?;
     let uri = totp
@@ -322,16 +327,7 @@ pub async fn confirm(
         });
     }
     let codes = replace_recovery_codes(&w.txn, actor).await?;
-    audit::by_actor(
-        &w.txn,
-        actor,
-        "users",
-        actor.user_id,
-        crate::domain::enums::AuditAction::Update,
-        None,
-        Some(json!({ "two_factor": "enabled" })),
-    )
-    .await?;
+    record(&w.txn, actor, "enabled").await?;
     w.commit().await?;
     Ok(codes)
 }
@@ -436,16 +432,7 @@ pub async fn disable(
         .filter(recovery_codes::Column::UserId.eq(actor.user_id))
         .exec(&w.txn)
         .await?;
-    audit::by_actor(
-        &w.txn,
-        actor,
-        "users",
-        actor.user_id,
-        crate::domain::enums::AuditAction::Update,
-        None,
-        Some(json!({ "two_factor": "disabled" })),
-    )
-    .await?;
+    record(&w.txn, actor, "disabled").await?;
     w.commit().await?;
     Ok(true)
 }
@@ -462,16 +449,7 @@ pub async fn regenerate_recovery_codes(
     let w = Work::begin(store, actor).await?;
     reauthenticate(&w, auth, keyring, actor, password, code).await?;
     let codes = replace_recovery_codes(&w.txn, actor).await?;
-    audit::by_actor(
-        &w.txn,
-        actor,
-        "users",
-        actor.user_id,
-        crate::domain::enums::AuditAction::Update,
-        None,
-        Some(json!({ "two_factor": "recovery_codes_regenerated" })),
-    )
-    .await?;
+    record(&w.txn, actor, "recovery_codes_regenerated").await?;
     w.commit().await?;
     Ok(codes)
 }

@@ -343,12 +343,24 @@ async fn an_expired_invitation_is_refused() {
         .unwrap()
         .unwrap();
     let mut a: plugs::entities::account_tokens::ActiveModel = row.into();
-    a.expires_at = Set((chrono::Utc::now() - chrono::Duration::seconds(1)).fixed_offset());
+    a.expires_at = Set((chrono::Utc::now() - chrono::Duration::days(2)).fixed_offset());
     a.update(&app.db).await.unwrap();
     let r = app
         .graphql(ACCEPT, json!({ "t": token, "p": PASSWORD }))
         .await;
     assert_eq!(error_field(&r), Some("token"), "{r}");
+    // A day past its expiry, the hourly job deletes it.
+    use plugs::jobs::Job as _;
+    plugs::jobs::kinds::PurgeAccountTokens {}
+        .run(app.job_context())
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    let gone = plugs::entities::account_tokens::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap();
+    assert!(gone.is_none());
 }
 
 const VERIFY: &str = "mutation($t: String!) { verifyEmail(token: $t) }";
