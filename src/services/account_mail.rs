@@ -299,6 +299,32 @@ pub async fn revoke_invitation(
     Ok(user)
 }
 
+/// A link that sets a password: the password checked (as `field`) and hashed first, then the
+/// link taken in a new write transaction, with the member it is for.
+async fn redeem(
+    db: &DatabaseConnection,
+    auth: &Auth,
+    purpose: Purpose,
+    token: &str,
+    password_text: String,
+    field: &str,
+) -> Result<
+    (
+        sea_orm::DatabaseTransaction,
+        account_tokens::Model,
+        users::Model,
+        String,
+    ),
+    AppError,
+> {
+    password::validate(&password_text, field)?;
+    let hash = auth.hasher.hash(password_text).await?;
+    let txn = crate::db::write_txn(db).await?;
+    let row = consume(&txn, purpose, token).await?;
+    let (user, _) = holder(&txn, &row).await?;
+    Ok((txn, row, user, hash))
+}
+
 /// `acceptInvitation`: the invited member chooses a password and is signed in; their address
 /// is verified (the link reached it).
 pub async fn accept_invitation(
@@ -308,11 +334,15 @@ pub async fn accept_invitation(
     password_text: String,
     meta: &RequestMeta,
 ) -> Result<Session, AppError> {
-    password::validate(&password_text, "password")?;
-    let hash = auth.hasher.hash(password_text).await?;
-    let txn = crate::db::write_txn(db).await?;
-    let row = consume(&txn, Purpose::Invitation, token).await?;
-    let (user, _) = holder(&txn, &row).await?;
+    let (txn, row, user, hash) = redeem(
+        db,
+        auth,
+        Purpose::Invitation,
+        token,
+        password_text,
+        "password",
+    )
+    .await?;
     if !is_invited(&user) {
         return Err(bad_link());
     }
@@ -509,11 +539,15 @@ pub async fn reset_password(
     new_password: String,
     meta: &RequestMeta,
 ) -> Result<bool, AppError> {
-    password::validate(&new_password, "newPassword")?;
-    let hash = auth.hasher.hash(new_password).await?;
-    let txn = crate::db::write_txn(db).await?;
-    let row = consume(&txn, Purpose::PasswordReset, token).await?;
-    let (user, _) = holder(&txn, &row).await?;
+    let (txn, row, user, hash) = redeem(
+        db,
+        auth,
+        Purpose::PasswordReset,
+        token,
+        new_password,
+        "newPassword",
+    )
+    .await?;
     if row.email.as_deref() != Some(user.email.as_str()) {
         // Mailed to an address the member no longer has.
         return Err(bad_link());
