@@ -163,7 +163,7 @@ impl AccountMutation {
 
     /// Confirms a member's e-mail address with the token of the link mailed to it.
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Res<bool> {
-        Ok(account_mail::verify_email(ctx.db(), &token).await?)
+        Ok(account_mail::verify_email(ctx.db(), &token, &ctx.meta()).await?)
     }
 
     /// Mails the signed-in member a new verification link (the earlier one stops working).

@@ -80,14 +80,19 @@ pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
         .route("/uploads/{id}", axum::routing::put(media::upload))
         .layer(cors::layer(origins, &[Method::PUT, Method::OPTIONS]));
-    // Responses over 1 KiB are compressed when the client accepts gzip, br or zstd (images
-    // are compressed already; a WebSocket upgrade has no body to compress).
+    // Responses over 1 KiB are compressed when the client accepts gzip, br or zstd. Media that
+    // is compressed already (images but SVG, video, audio, PDF, archives) is sent as it is; a
+    // WebSocket upgrade has no body to compress.
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     let compress = tower_http::compression::CompressionLayer::new().compress_when(
         SizeAbove::new(1024)
             .and(NotForContentType::GRPC)
             .and(NotForContentType::IMAGES)
-            .and(NotForContentType::SSE),
+            .and(NotForContentType::SSE)
+            .and(NotForContentType::const_new("video/"))
+            .and(NotForContentType::const_new("audio/"))
+            .and(NotForContentType::const_new("application/pdf"))
+            .and(NotForContentType::const_new("application/zip")),
     );
     api.merge(uploads)
         .layer(compress)

@@ -370,7 +370,11 @@ async fn set_password(
 }
 
 /// `verifyEmail`: the link proves the member reads this address (if it is still theirs).
-pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool, AppError> {
+pub async fn verify_email(
+    db: &DatabaseConnection,
+    token: &str,
+    meta: &RequestMeta,
+) -> Result<bool, AppError> {
     let txn = crate::db::write_txn(db).await?;
     let row = consume(&txn, Purpose::Verification, token).await?;
     let (user, _) = holder(&txn, &row).await?;
@@ -390,7 +394,7 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool, 
             Entry {
                 organization_id: user.organization_id,
                 user_id: Some(user.id),
-                meta: &RequestMeta::default(),
+                meta,
                 table: "users",
                 record_id: user.id,
                 action: AuditAction::Update,
@@ -400,6 +404,7 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool, 
         )
         .await?;
     }
+    crate::db::idempotency::mark_request(&txn, meta).await?;
     txn.commit().await?;
     Ok(true)
 }
