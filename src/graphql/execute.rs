@@ -84,9 +84,25 @@ impl Executor {
     /// Step 0 alone (GET runs its pre-parse guard on the text before `prepare`). A refusal
     /// comes back as the response to send (already counted).
     pub fn resolve_persisted(&self, request: &mut Request) -> Result<(), Box<Response>> {
-        self.0.persisted.resolve(request).map_err(|e| {
-            Box::new(self.finish(Response::from_errors(vec![e]), None, Instant::now()))
-        })
+        match self.0.persisted.resolve(request) {
+            Err(e) => Err(Box::new(self.finish(
+                Response::from_errors(vec![e]),
+                None,
+                Instant::now(),
+            ))),
+            // A text to register: `prepare` sees the hash again and registers it after the
+            // limits.
+            Ok(Some(hash)) => {
+                let ext = async_graphql::Value::from_json(serde_json::json!({
+                    "version": 1,
+                    "sha256Hash": hash,
+                }))
+                .unwrap_or_default();
+                request.extensions.0.insert("persistedQuery".into(), ext);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+        }
     }
 
     /// The instance's rate-limit buckets.
@@ -104,9 +120,10 @@ impl Executor {
                 start,
             )))
         };
-        if let Err(e) = self.0.persisted.resolve(&mut request) {
-            return refuse(e);
-        }
+        let register = match self.0.persisted.resolve(&mut request) {
+            Ok(r) => r,
+            Err(e) => return refuse(e),
+        };
         if let Err(e) = limits::check_text(&request.query, &self.0.limits) {
             return refuse(e);
         }
@@ -118,6 +135,9 @@ impl Executor {
             match limits::check(&doc, name, &request.variables, &self.0.limits) {
                 Ok(c) => cost = c,
                 Err(e) => return refuse(e),
+            }
+            if let Some(hash) = register {
+                self.0.persisted.register(hash, &request.query);
             }
             operation = selected(&doc, name);
             request.set_parsed_query(ExecutableDocument::clone(&doc));

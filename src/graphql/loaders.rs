@@ -386,6 +386,25 @@ impl Loader<CollectionKey> for CollectionItemsLoader {
     }
 }
 
+/// `User.twoFactorEnabled` across a page of members: one statement per organization. Only
+/// members with two-factor sign-in on are in the answer.
+pub struct TwoFactorByUser {
+    db: DatabaseConnection,
+}
+
+impl Loader<ScopedKey> for TwoFactorByUser {
+    type Value = bool;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ScopedKey]) -> Result<HashMap<ScopedKey, bool>, Self::Error> {
+        by_scope(keys, |scope, ids| async move {
+            let on = crate::services::two_factor::enabled_among(&self.db, scope, ids).await?;
+            Ok(on.into_iter().map(|id| (id, true)).collect())
+        })
+        .await
+    }
+}
+
 /// The loaders of one request (or one WebSocket operation), created on first use: an idle
 /// subscription holds none, and each delivery starts from an empty set. Cheap to clone.
 #[derive(Clone)]
@@ -410,6 +429,7 @@ pub struct LoaderSet {
     pub spending: Arc<Cached<SpendingByEvent>>,
     pub approvals: Arc<Cached<ApprovalsByExpense>>,
     pub collection_items: Arc<Cached<CollectionItemsLoader>>,
+    pub two_factor: Arc<Cached<TwoFactorByUser>>,
 }
 
 pub type Cached<T> = DataLoader<T, async_graphql::dataloader::HashMapCache>;
@@ -472,6 +492,7 @@ impl LoaderSet {
             spending: loader(SpendingByEvent { db: db.clone() }, delay),
             approvals: loader(ApprovalsByExpense { db: db.clone() }, delay),
             collection_items: loader(CollectionItemsLoader { db: db.clone() }, delay),
+            two_factor: loader(TwoFactorByUser { db: db.clone() }, delay),
         }
     }
 }

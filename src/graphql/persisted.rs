@@ -125,9 +125,10 @@ impl Persisted {
         }
     }
 
-    /// Fills in the request's text from its hash (or checks and registers the text it sent);
-    /// removes the extension, so a second call changes nothing.
-    pub fn resolve(&self, request: &mut Request) -> Result<(), ServerError> {
+    /// Fills in the request's text from its hash (or checks the text it sent against the
+    /// hash); removes the extension, so a second call changes nothing. `Some(hash)`: a text
+    /// to `register` once it has passed the limits (a document they refuse is not kept).
+    pub fn resolve(&self, request: &mut Request) -> Result<Option<String>, ServerError> {
         let ext = request.extensions.0.remove("persistedQuery");
         let hash = match &ext {
             None => None,
@@ -138,12 +139,12 @@ impl Persisted {
                 "PERSISTED_QUERY_NOT_SUPPORTED",
                 "PersistedQueryNotSupported",
             )),
-            (Mode::Off, _) | (Mode::Apq, None) => Ok(()),
+            (Mode::Off, _) | (Mode::Apq, None) => Ok(None),
             (Mode::Apq, Some(hash)) => {
                 if request.query.is_empty() {
                     let text = self.cache().get(&hash).ok_or_else(not_found)?;
                     request.query = text.to_string();
-                    return Ok(());
+                    return Ok(None);
                 }
                 if sha256_hex(&request.query) != hash {
                     return Err(error(
@@ -151,8 +152,7 @@ impl Persisted {
                         "provided sha256Hash does not match the query",
                     ));
                 }
-                self.cache().put(hash, &request.query);
-                Ok(())
+                Ok(Some(hash))
             }
             (Mode::Trusted, Some(hash)) => {
                 let doc = self.config.manifest.get(&hash).ok_or_else(not_found)?;
@@ -163,7 +163,7 @@ impl Persisted {
                     ));
                 }
                 request.query.clone_from(doc);
-                Ok(())
+                Ok(None)
             }
             (Mode::Trusted, None) => {
                 if request.query.is_empty()
@@ -172,12 +172,17 @@ impl Persisted {
                         .manifest
                         .contains_key(&sha256_hex(&request.query))
                 {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(not_found())
                 }
             }
         }
+    }
+
+    /// Keeps `text` under `hash` (what `resolve` asked for, once the limits passed).
+    pub fn register(&self, hash: String, text: &str) {
+        self.cache().put(hash, text);
     }
 
     /// The text registered under `hash`, if any (without using it).

@@ -90,6 +90,24 @@ pub async fn is_enabled(
         .is_some_and(|c| c.confirmed_at.is_some()))
 }
 
+/// Which of these members have two-factor sign-in on (one statement).
+pub async fn enabled_among(
+    conn: &impl ConnectionTrait,
+    scope: Scoped,
+    user_ids: Vec<Uuid>,
+) -> Result<Vec<Uuid>, AppError> {
+    use sea_orm::QuerySelect;
+    Ok(scope
+        .find::<two_factor_credentials::Entity>()
+        .filter(two_factor_credentials::Column::UserId.is_in(user_ids))
+        .filter(two_factor_credentials::Column::ConfirmedAt.is_not_null())
+        .select_only()
+        .column(two_factor_credentials::Column::UserId)
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
 /// The organization requires two-factor sign-in (`settings.requireTwoFactor`).
 pub fn required_by(org: &organizations::Model) -> bool {
     org.settings.get("requireTwoFactor") == Some(&serde_json::Value::Bool(true))

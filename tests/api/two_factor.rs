@@ -80,6 +80,24 @@ async fn a_member_turns_two_factor_on_and_then_signs_in_with_a_code_or_a_recover
     assert_eq!(codes.len(), 10);
     let again = app.gql_as(&s.access, ENABLE, json!({})).await;
     assert_eq!(error_code(&again), Some("CONFLICT"), "{again}");
+    // Admins (and the member) see who signs in with a second factor; other members do not.
+    let list = "{ users { nodes { id twoFactorEnabled } } }";
+    let seen = app.gql_as(&admin.access, list, json!({})).await;
+    let state = |body: &Value, id: &str| {
+        body["data"]["users"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == id)
+            .map(|u| u["twoFactorEnabled"].clone())
+            .unwrap()
+    };
+    assert_eq!(state(&seen, &s.user_id), json!(true), "{seen}");
+    assert_eq!(state(&seen, &admin.user_id), json!(false), "{seen}");
+    let other = app.member(&admin, false).await;
+    let hidden = app.gql_as(&other.access, list, json!({})).await;
+    assert_eq!(state(&hidden, &s.user_id), Value::Null, "{hidden}");
+    assert_eq!(state(&hidden, &other.user_id), json!(false), "{hidden}");
 
     let missing = login(&app, &s, PASSWORD, None).await;
     assert_eq!(

@@ -118,6 +118,20 @@ impl User {
         crate::services::account_mail::is_invited(&self.row)
     }
 
+    /// Whether the member signs in with a second factor: for admins and the member
+    /// themselves; `null` for anyone else.
+    async fn two_factor_enabled(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<bool>> {
+        let Ok(actor) = ctx.actor_for_setup() else {
+            return Ok(None);
+        };
+        if !actor.is_admin && actor.user_id != self.uuid {
+            return Ok(None);
+        }
+        let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?.get();
+        let on = loaders.two_factor.load_one((self.scope, self.uuid)).await?;
+        Ok(Some(on.unwrap_or(false)))
+    }
+
     async fn verified_at(&self) -> Option<DateTime<Utc>> {
         utc_opt(self.row.verified_at)
     }
