@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::accounts::{self, Session};
-use super::audit::{self, Entry};
+use super::audit;
 use super::work::{Store, Work};
 use super::{Actor, RequestMeta, now};
 use crate::auth::{Auth, password, refresh};
@@ -389,18 +389,13 @@ pub async fn verify_email(
         a.verified_at = Set(Some(t));
         a.updated_at = Set(t);
         a.update(&txn).await?;
-        audit::record(
+        let new = json!({ "is_verified": true, "email": user.email });
+        audit::by_member(
             &txn,
-            Entry {
-                organization_id: user.organization_id,
-                user_id: Some(user.id),
-                meta,
-                table: "users",
-                record_id: user.id,
-                action: AuditAction::Update,
-                old: Some(json!({ "is_verified": false })),
-                new: Some(json!({ "is_verified": true, "email": user.email })),
-            },
+            &user,
+            meta,
+            Some(json!({ "is_verified": false })),
+            new,
         )
         .await?;
     }
@@ -561,20 +556,8 @@ pub async fn reset_password(
     // An invitation still pending is answered by the reset: its link must not work after it.
     void(&txn, &user, Purpose::Invitation).await?;
     let revoked = accounts::end_all_sessions(&txn, &user).await?;
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: user.organization_id,
-            user_id: Some(user.id),
-            meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Update,
-            old: None,
-            new: Some(json!({ "password_reset": true, "sessions_revoked": revoked })),
-        },
-    )
-    .await?;
+    let new = json!({ "password_reset": true, "sessions_revoked": revoked });
+    audit::by_member(&txn, &user, meta, None, new).await?;
     crate::db::idempotency::mark_request(&txn, meta).await?;
     let mut outbox = crate::realtime::Outbox::new();
     outbox.push(crate::realtime::Signal::SessionsEnded {

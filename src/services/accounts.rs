@@ -122,26 +122,11 @@ pub(crate) async fn sign_in(
     let user = active.update(&txn).await?;
     let family = Uuid::new_v4();
     let (token, _) = start_session(&txn, auth, &user, family, meta, None).await?;
-    audit::record(
-        &txn,
-        Entry {
-            organization_id: user.organization_id,
-            user_id: Some(user.id),
-            meta,
-            table: "users",
-            record_id: user.id,
-            action: AuditAction::Update,
-            old: None,
-            new: Some({
-                let mut new = json!({ "last_login": user.last_login });
-                if let (Some(n), serde_json::Value::Object(extra)) = (new.as_object_mut(), event) {
-                    n.extend(extra);
-                }
-                new
-            }),
-        },
-    )
-    .await?;
+    let mut new = json!({ "last_login": user.last_login });
+    if let (Some(n), serde_json::Value::Object(extra)) = (new.as_object_mut(), event) {
+        n.extend(extra);
+    }
+    audit::by_member(&txn, &user, meta, None, new).await?;
     let setup = super::two_factor::setup_pending(&txn, &user).await?;
     crate::db::idempotency::mark_request(&txn, meta).await?;
     txn.commit().await?;

@@ -98,6 +98,31 @@ pub async fn change<T: Serialize>(
     .await
 }
 
+/// The audit row of a change a member made to their own row before any actor exists
+/// (sign-in, a mailed link): written by them, on `users`.
+pub async fn by_member(
+    db: &impl ConnectionTrait,
+    user: &crate::entities::users::Model,
+    meta: &RequestMeta,
+    old: Option<Value>,
+    new: Value,
+) -> Result<(), DbErr> {
+    record(
+        db,
+        Entry {
+            organization_id: user.organization_id,
+            user_id: Some(user.id),
+            meta,
+            table: "users",
+            record_id: user.id,
+            action: AuditAction::Update,
+            old,
+            new: Some(new),
+        },
+    )
+    .await
+}
+
 /// The audit row of a change made by `actor` (the common case).
 pub async fn by_actor(
     db: &impl ConnectionTrait,

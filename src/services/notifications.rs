@@ -270,8 +270,8 @@ pub async fn notify(
     Ok(ids)
 }
 
-/// The preferences of the recipients that might get an e-mail (one statement; none when no
-/// item could be mailed: e-mail is off by default for every type but reminders).
+/// The e-mail preferences of the recipients (one statement per 500 of them): any type may be
+/// mailed if a member chose it.
 async fn recipients_mailed(
     txn: &impl ConnectionTrait,
     organization_id: Uuid,

@@ -576,3 +576,32 @@ async fn a_mutation_sent_by_its_persisted_hash_is_idempotent_too() {
         "once by text, once by hash"
     );
 }
+
+#[tokio::test]
+async fn with_persisted_queries_off_a_hash_alone_is_not_supported() {
+    let app = spawn_app_with(|c| {
+        c.persisted = plugs::graphql::persisted::PersistedConfig {
+            mode: plugs::graphql::persisted::Mode::Off,
+            manifest: Arc::default(),
+        }
+    })
+    .await;
+    let hash_only = post(
+        &app,
+        None,
+        json!({ "extensions": apq(&sha("{ __typename }")) }),
+    )
+    .await;
+    assert_eq!(
+        error_code(&hash_only),
+        Some("PERSISTED_QUERY_NOT_SUPPORTED"),
+        "{hash_only}"
+    );
+    let with_text = post(
+        &app,
+        None,
+        json!({ "query": "{ __typename }", "extensions": apq(&sha("{ __typename }")) }),
+    )
+    .await;
+    assert_eq!(with_text["data"]["__typename"], "Query", "{with_text}");
+}
