@@ -92,6 +92,8 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS provider (as the server is).
+    plugs::crypto::install_tls_provider();
     let mut args = std::env::args().skip(1);
     let base = args
         .next()

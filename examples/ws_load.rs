@@ -58,6 +58,8 @@ fn rss_mib(pid: Option<u32>) -> String {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS provider (as the server is).
+    plugs::crypto::install_tls_provider();
     let mut args = std::env::args().skip(1);
     let base = args
         .next()

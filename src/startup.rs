@@ -107,7 +107,7 @@ impl Application {
             rate.clone(),
             &config,
         );
-        let state = AppState {
+        let state = AppState::new(crate::http::Shared {
             graphql: Executor::new(
                 schema,
                 &config.limits,
@@ -123,7 +123,7 @@ impl Application {
             broker: broker.clone(),
             storage: storage.clone(),
             links,
-        };
+        });
         Ok(Self {
             listener,
             router: router(state),

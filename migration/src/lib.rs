@@ -29,6 +29,7 @@ mod m20261201_000017_data_portability;
 mod m20261201_000018_analytics_page;
 mod m20261201_000019_accounts_by_email;
 mod m20261201_000020_idempotency_keys;
+mod m20261202_000021_contacts_by_lead_score;
 pub mod schema;
 
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_analytics_page::Migration),
             Box::new(m20261201_000019_accounts_by_email::Migration),
             Box::new(m20261201_000020_idempotency_keys::Migration),
+            Box::new(m20261202_000021_contacts_by_lead_score::Migration),
         ]
     }
 }

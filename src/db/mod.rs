@@ -59,6 +59,11 @@ pub async fn connect_url(
         .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection on every checkout by default: a round trip to PostgreSQL
+        // before each statement (and it pings again when the connection is returned). Only a
+        // connection idle long enough to have been dropped by the server or a proxy is tested
+        // now; a busy one was proven alive by its last statement (#14).
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     if kind == DatabaseKind::Sqlite {
         opts.map_sqlx_sqlite_opts(|o| {

@@ -157,9 +157,16 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Res<EventAttendeeChange>> + use<>> {
         let actor = ctx.actor()?;
         let event = parse_id(&event_id, "eventId")?;
-        crate::services::live::<crate::entities::events::Entity>(ctx.db(), actor, event)
-            .await?
-            .ok_or_else(|| AppError::NotFound("no such event".into()))?;
+        // Boxed: async-graphql keeps this resolver's future inside the subscription's stream
+        // for the subscription's whole life, sized for its largest state (the query: 3 KiB
+        // per idle subscription unboxed, #14).
+        Box::pin(crate::services::live::<crate::entities::events::Entity>(
+            ctx.db(),
+            actor,
+            event,
+        ))
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such event".into()))?;
         let topic = Topic::Event {
             org: actor.organization_id,
             event,

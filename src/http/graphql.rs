@@ -122,7 +122,8 @@ pub(crate) async fn post(
             },
         );
     }
-    let request_headers = request.headers().clone();
+    let (parts, body) = request.into_parts();
+    let request_headers = parts.headers;
     // An upload is read (its files spooled to disk) before any operation runs: only a signed-in
     // member may make the server do that, and only for one operation (a batch would share one
     // spooled file between operations running at once).
@@ -141,7 +142,7 @@ pub(crate) async fn post(
     } else {
         None
     };
-    let batch = match read_batch(request, state.config.media.upload_bytes).await {
+    let batch = match read_batch(&request_headers, body, state.config.media.upload_bytes).await {
         Ok(b) => b,
         Err(refused) => {
             return response::refusal(
@@ -218,13 +219,13 @@ pub(crate) async fn post(
 
 /// The request body as GraphQL requests: JSON, or a multipart upload (`http::multipart`).
 async fn read_batch(
-    request: axum::extract::Request,
+    headers: &HeaderMap,
+    body: axum::body::Body,
     max_file: usize,
 ) -> Result<BatchRequest, super::multipart::Refused> {
     use futures_util::TryStreamExt;
     use tokio_util::compat::TokioAsyncReadCompatExt;
-    let content_type = request
-        .headers()
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(ToString::to_string);
@@ -238,10 +239,9 @@ async fn read_batch(
             status: StatusCode::BAD_REQUEST,
             message: format!("malformed multipart request: {e}"),
         })?;
-        return super::multipart::read(request.into_body(), &boundary, max_file as u64).await;
+        return super::multipart::read(body, &boundary, max_file as u64).await;
     }
-    let body = request
-        .into_body()
+    let body = body
         .into_data_stream()
         .map_err(|e| std::io::Error::other(e.to_string()));
     let reader = tokio_util::io::StreamReader::new(body).compat();

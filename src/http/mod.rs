@@ -21,8 +21,25 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
+/// What every handler and socket shares. One allocation: axum clones the state for every
+/// request, and every open socket keeps a clone (#14).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub graphql: crate::graphql::Executor,
     pub auth: crate::auth::Auth,
     pub db: DatabaseConnection,

@@ -141,7 +141,7 @@ async fn migrate_commands_and_the_demo_seed_work_on_an_empty_database() {
     let out = plugs(&["migrate", "status"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     let status = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(status.lines().count(), 20, "{status}");
+    assert_eq!(status.lines().count(), 21, "{status}");
     assert!(status.lines().all(|l| l.starts_with("Pending")), "{status}");
 
     let out = plugs(&["migrate", "up"], &env);

@@ -62,26 +62,29 @@ pub(crate) async fn related<E, N>(
 where
     E: crate::db::scoped::TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
-    N: From<std::sync::Arc<E::Model>>,
+    N: From<std::sync::Arc<E::Model>> + Send,
 {
     related_opt(loader, scope, Some(id))
         .await?
         .ok_or_else(|| dangling(what))
 }
 
-/// As `related`, for an optional foreign key.
-pub(crate) async fn related_opt<E, N>(
-    loader: &crate::graphql::loaders::Cached<crate::graphql::loaders::ById<E>>,
+/// As `related`, for an optional foreign key. Boxed, as `connection::children` is: the
+/// loader's state would otherwise be copied into every field future of the parent object.
+pub(crate) fn related_opt<'a, E, N>(
+    loader: &'a crate::graphql::loaders::Cached<crate::graphql::loaders::ById<E>>,
     scope: Scoped,
     id: Option<uuid::Uuid>,
-) -> async_graphql::Result<Option<N>>
+) -> futures_util::future::BoxFuture<'a, async_graphql::Result<Option<N>>>
 where
     E: crate::db::scoped::TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
-    N: From<std::sync::Arc<E::Model>>,
+    N: From<std::sync::Arc<E::Model>> + Send + 'a,
 {
-    let Some(id) = id else { return Ok(None) };
-    Ok(loader.load_one((scope, id)).await?.map(N::from))
+    Box::pin(async move {
+        let Some(id) = id else { return Ok(None) };
+        Ok(loader.load_one((scope, id)).await?.map(N::from))
+    })
 }
 
 /// A GraphQL type built from a row the loaders share: types that copy their fields take a copy
