@@ -10,10 +10,12 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, NullOrdering, Query, WindowStatement};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, JoinType, NullOrdering, Query, WindowStatement,
+};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Order, QueryFilter,
-    QuerySelect, QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
+    QueryFilter, QuerySelect, QueryTrait, Select,
 };
 use uuid::Uuid;
 
@@ -58,8 +60,53 @@ impl<E: TenantEntity> Children<E> {
     where
         E::Model: FromQueryResult,
     {
+        if db.get_database_backend() == DbBackend::Postgres && !parents.is_empty() {
+            return self
+                .first_pages_lateral(db, scope, parents, limit, statuses)
+                .await;
+        }
         let inner = self.select(scope, parents, statuses);
         first_pages(db, inner, self.parent, &self.keyset, parents, limit).await
+    }
+
+    /// PostgreSQL's form of `first_pages`: each parent's page is its own `LIMIT` under a
+    /// `LATERAL` join, so only `limit + 1` rows per parent are read (in index order where an
+    /// index serves the ordering), instead of numbering every child of every parent and sorting
+    /// them. Same rows, same order; about half the database time of the window form on a page of
+    /// 100 contacts' interactions at scale S (#14). SQLite has no `LATERAL`.
+    async fn first_pages_lateral(
+        &self,
+        db: &impl ConnectionTrait,
+        scope: Scoped,
+        parents: &[Uuid],
+        limit: u16,
+        statuses: &[String],
+    ) -> Result<HashMap<Uuid, (Vec<E::Model>, bool)>, DbErr>
+    where
+        E::Model: FromQueryResult,
+    {
+        let k = &self.keyset;
+        let (values, parent_id) = (Alias::new("plugs_parents"), Alias::new("column1"));
+        let mut inner = scope
+            .live::<E>()
+            .filter(Expr::col((E::default(), self.parent)).equals((values.clone(), parent_id)));
+        if let (Some(col), false) = (self.status, statuses.is_empty()) {
+            inner = inner.filter(col.is_in(statuses.iter().cloned()));
+        }
+        let inner = order(inner, k).limit(u64::from(limit) + 1).into_query();
+        let page = Alias::new("plugs_page");
+        let mut outer = Query::select();
+        outer
+            .column((page.clone(), Asterisk))
+            .from_values(parents.iter().copied(), values)
+            .join_lateral(JoinType::InnerJoin, inner, page.clone(), Expr::cust("TRUE"))
+            .order_by((page.clone(), self.parent), Order::Asc);
+        let outer = order_statement(outer, k, page);
+        let backend = db.get_database_backend();
+        let rows = E::Model::find_by_statement(backend.build(&outer))
+            .all(db)
+            .await?;
+        Ok(group::<E>(rows, self.parent, parents, limit))
     }
 
     /// How many live children (of the given statuses) each parent has, in one statement.
@@ -122,6 +169,17 @@ where
     let rows = E::Model::find_by_statement(backend.build(&outer))
         .all(db)
         .await?;
+    Ok(group::<E>(rows, parent, parents, limit))
+}
+
+/// Rows ordered by parent and then in page order, as pages of `limit` per parent and whether
+/// more follow (the `limit + 1`th row).
+fn group<E: EntityTrait>(
+    rows: Vec<E::Model>,
+    parent: E::Column,
+    parents: &[Uuid],
+    limit: u16,
+) -> HashMap<Uuid, (Vec<E::Model>, bool)> {
     let mut out: HashMap<Uuid, (Vec<E::Model>, bool)> =
         parents.iter().map(|p| (*p, (Vec::new(), false))).collect();
     for row in rows {
@@ -134,7 +192,37 @@ where
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// `select` in `k`'s order (nulls last, then the id the same way).
+fn order<E: EntityTrait>(select: Select<E>, k: &Keyset<E>) -> Select<E> {
+    use sea_orm::QueryOrder;
+    let select = if k.nullable {
+        select.order_by_with_nulls(k.sort, k.direction.clone(), NullOrdering::Last)
+    } else {
+        select.order_by(k.sort, k.direction.clone())
+    };
+    select.order_by(k.id, k.direction.clone())
+}
+
+/// The same order on a derived table's columns.
+fn order_statement<E: EntityTrait>(
+    mut statement: sea_orm::sea_query::SelectStatement,
+    k: &Keyset<E>,
+    table: Alias,
+) -> sea_orm::sea_query::SelectStatement {
+    if k.nullable {
+        statement.order_by_with_nulls(
+            (table.clone(), k.sort),
+            k.direction.clone(),
+            NullOrdering::Last,
+        );
+    } else {
+        statement.order_by((table.clone(), k.sort), k.direction.clone());
+    }
+    statement.order_by((table, k.id), k.direction.clone());
+    statement
 }
 
 /// The parent id a child row points at.

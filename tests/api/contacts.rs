@@ -557,7 +557,7 @@ async fn the_nested_contacts_page_runs_a_constant_number_of_statements() {
         .unwrap();
 
     let q = "query($n: Int) { contacts(first: $n) { totalCount nodes { id createdBy { id } updatedBy { email } interactionCount
-        interactions(first: 5) { totalCount pageInfo { hasNextPage } nodes { id user { id } } } } } }";
+        interactions(first: 5) { totalCount pageInfo { hasNextPage } nodes { id interactionDate user { id } } } } } }";
     let mut deltas = Vec::new();
     for n in [10, 100] {
         let before = app.statements().await;
@@ -572,6 +572,28 @@ async fn the_nested_contacts_page_runs_a_constant_number_of_statements() {
             assert_eq!(page.len() as i64, count.min(5));
             assert_eq!(node["interactions"]["totalCount"], count);
             assert_eq!(node["interactions"]["pageInfo"]["hasNextPage"], count > 5);
+            // Each parent's page holds its newest interactions, newest first.
+            let dates: Vec<&str> = page
+                .iter()
+                .map(|i| i["interactionDate"].as_str().unwrap())
+                .collect();
+            let expected: Vec<String> = (0..count.min(5))
+                .map(|j| {
+                    (t0 - Duration::hours(j + 1))
+                        .with_timezone(&Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                })
+                .collect();
+            let ours: Vec<String> = dates
+                .iter()
+                .map(|d| {
+                    chrono::DateTime::parse_from_rfc3339(d)
+                        .unwrap()
+                        .with_timezone(&Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                })
+                .collect();
+            assert_eq!(ours, expected, "{node}");
         }
         deltas.push(after - before);
     }
