@@ -49,6 +49,12 @@ impl<E: TenantEntity> Children<E> {
     }
 
     /// The first `limit` children of each parent, and whether more follow, in one statement.
+    ///
+    /// On PostgreSQL each parent's page is its own `LIMIT` under a `LATERAL` join, so only
+    /// `limit + 1` rows per parent are read (in index order where an index serves the
+    /// ordering), instead of numbering every child of every parent and sorting them: same rows,
+    /// same order, about half the database time of the window form on a page of 100 contacts'
+    /// interactions at scale S (#14). SQLite has no `LATERAL` and takes the window form.
     pub async fn first_pages(
         &self,
         db: &impl ConnectionTrait,
@@ -60,31 +66,10 @@ impl<E: TenantEntity> Children<E> {
     where
         E::Model: FromQueryResult,
     {
-        if db.get_database_backend() == DbBackend::Postgres && !parents.is_empty() {
-            return self
-                .first_pages_lateral(db, scope, parents, limit, statuses)
-                .await;
+        if db.get_database_backend() != DbBackend::Postgres || parents.is_empty() {
+            let inner = self.select(scope, parents, statuses);
+            return first_pages(db, inner, self.parent, &self.keyset, parents, limit).await;
         }
-        let inner = self.select(scope, parents, statuses);
-        first_pages(db, inner, self.parent, &self.keyset, parents, limit).await
-    }
-
-    /// PostgreSQL's form of `first_pages`: each parent's page is its own `LIMIT` under a
-    /// `LATERAL` join, so only `limit + 1` rows per parent are read (in index order where an
-    /// index serves the ordering), instead of numbering every child of every parent and sorting
-    /// them. Same rows, same order; about half the database time of the window form on a page of
-    /// 100 contacts' interactions at scale S (#14). SQLite has no `LATERAL`.
-    async fn first_pages_lateral(
-        &self,
-        db: &impl ConnectionTrait,
-        scope: Scoped,
-        parents: &[Uuid],
-        limit: u16,
-        statuses: &[String],
-    ) -> Result<HashMap<Uuid, (Vec<E::Model>, bool)>, DbErr>
-    where
-        E::Model: FromQueryResult,
-    {
         let k = &self.keyset;
         let (values, parent_id) = (Alias::new("plugs_parents"), Alias::new("column1"));
         let mut inner = scope
