@@ -71,6 +71,10 @@ impl<E: TenantEntity> Children<E> {
             return first_pages(db, inner, self.parent, &self.keyset, parents, limit).await;
         }
         let k = &self.keyset;
+        // A parent listed twice would get its page twice (an `IN` list reads it once).
+        let mut unique = parents.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
         let (values, parent_id) = (Alias::new("plugs_parents"), Alias::new("column1"));
         let mut inner = scope
             .live::<E>()
@@ -83,7 +87,7 @@ impl<E: TenantEntity> Children<E> {
         let mut outer = Query::select();
         outer
             .column((page.clone(), Asterisk))
-            .from_values(parents.iter().copied(), values)
+            .from_values(unique, values)
             .join_lateral(JoinType::InnerJoin, inner, page.clone(), Expr::cust("TRUE"))
             .order_by((page.clone(), self.parent), Order::Asc);
         let outer = order_statement(outer, k, page);
