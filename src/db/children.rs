@@ -82,7 +82,10 @@ impl<E: TenantEntity> Children<E> {
         if let (Some(col), false) = (self.status, statuses.is_empty()) {
             inner = inner.filter(col.is_in(statuses.iter().cloned()));
         }
-        let inner = order(inner, k).limit(u64::from(limit) + 1).into_query();
+        let inner = k
+            .ordered(inner, false)
+            .limit(u64::from(limit) + 1)
+            .into_query();
         let page = Alias::new("plugs_page");
         let mut outer = Query::select();
         outer
@@ -91,8 +94,7 @@ impl<E: TenantEntity> Children<E> {
             .join_lateral(JoinType::InnerJoin, inner, page.clone(), Expr::cust("TRUE"))
             .order_by((page.clone(), self.parent), Order::Asc);
         let outer = order_statement(outer, k, page);
-        let backend = db.get_database_backend();
-        let rows = E::Model::find_by_statement(backend.build(&outer))
+        let rows = E::Model::find_by_statement(DbBackend::Postgres.build(&outer))
             .all(db)
             .await?;
         Ok(group::<E>(rows, self.parent, parents, limit))
@@ -182,17 +184,6 @@ fn group<E: EntityTrait>(
         }
     }
     out
-}
-
-/// `select` in `k`'s order (nulls last, then the id the same way).
-fn order<E: EntityTrait>(select: Select<E>, k: &Keyset<E>) -> Select<E> {
-    use sea_orm::QueryOrder;
-    let select = if k.nullable {
-        select.order_by_with_nulls(k.sort, k.direction.clone(), NullOrdering::Last)
-    } else {
-        select.order_by(k.sort, k.direction.clone())
-    };
-    select.order_by(k.id, k.direction.clone())
 }
 
 /// The same order on a derived table's columns.

@@ -229,6 +229,23 @@ impl<E: EntityTrait> Keyset<E> {
     pub fn cursor(&self, m: &E::Model) -> String {
         encode_cursor(self.name, (self.value)(m), (self.id_of)(m))
     }
+
+    /// `select` in this order, then by id the same way; `backward` reads it in reverse (NULLs
+    /// then first). NULLS FIRST/LAST only where NULLs exist: on a NOT NULL column the clause
+    /// would stop PostgreSQL from walking a plain `col DESC` index in order.
+    pub fn ordered(&self, select: Select<E>, backward: bool) -> Select<E> {
+        let (order, nulls) = if backward {
+            (flip(&self.direction), NullOrdering::First)
+        } else {
+            (self.direction.clone(), NullOrdering::Last)
+        };
+        let select = if self.nullable {
+            select.order_by_with_nulls(self.sort, order.clone(), nulls)
+        } else {
+            select.order_by(self.sort, order.clone())
+        };
+        select.order_by(self.id, order)
+    }
 }
 
 /// Validates the arguments and runs one page (plus one row to learn whether more exist).
@@ -277,21 +294,9 @@ where
     if let Some(c) = &before {
         q = q.filter(beyond(keyset, c, false));
     }
-    // Backward pages read the canonical order in reverse (NULLs then first), then flip back.
-    let (order, nulls) = if backward {
-        (flip(&keyset.direction), NullOrdering::First)
-    } else {
-        (keyset.direction.clone(), NullOrdering::Last)
-    };
-    // NULLS FIRST/LAST only where NULLs exist: on a NOT NULL column the clause would stop
-    // PostgreSQL from walking a plain `col DESC` index in order.
-    let q = if keyset.nullable {
-        q.order_by_with_nulls(keyset.sort, order.clone(), nulls)
-    } else {
-        q.order_by(keyset.sort, order.clone())
-    };
-    let mut rows = q
-        .order_by(keyset.id, order)
+    // Backward pages read the canonical order in reverse, then flip back.
+    let mut rows = keyset
+        .ordered(q, backward)
         .limit(limit as u64 + 1)
         .all(db)
         .await?;
