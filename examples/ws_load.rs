@@ -10,6 +10,8 @@
 //! #                                         server URL            sockets subs/socket changes server pid
 //! ```
 //! The client runs on the same machine, so its own scheduling is part of what it measures.
+//! `WS_LOAD_VIEWERS=n` spreads the sockets over n members of the organization (the admin and
+//! n-1 more), round robin: identical subscriptions share one execution only per viewer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,12 +19,15 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 async fn gql(client: &reqwest::Client, url: &str, token: &str, query: &str, vars: Value) -> Value {
-    let body: Value = client
-        .post(url)
-        .bearer_auth(token)
+    let mut request = client.post(url);
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request
         .json(&json!({ "query": query, "variables": vars }))
         .send()
         .await
@@ -84,6 +89,35 @@ async fn main() {
         .as_str()
         .unwrap_or_else(|| panic!("register: {reg}"))
         .to_owned();
+    // Viewers: the admin, then members created and signed in one by one.
+    let viewers: usize = std::env::var("WS_LOAD_VIEWERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut tokens = vec![token.clone()];
+    for i in 1..viewers {
+        let email = format!("m{i}@ws-{}.test", &tag[..10]);
+        gql(&client, &url, &token, "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+            json!({ "i": { "email": email, "password": "ws load password", "firstName": "M", "lastName": "V" } })).await;
+        let login = gql(
+            &client,
+            &url,
+            "",
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+            json!({ "i": { "email": email, "password": "ws load password" } }),
+        )
+        .await;
+        tokens.push(
+            login["data"]["login"]["accessToken"]
+                .as_str()
+                .expect("a token")
+                .to_owned(),
+        );
+    }
+    if viewers > 1 {
+        println!("{viewers} viewers signed in");
+    }
     let start = chrono::Utc::now() + chrono::Duration::days(7);
     let e = gql(&client, &url, &token, "mutation($i: CreateEventInput!) { createEvent(input: $i) { id } }",
         json!({ "i": { "title": "Load", "startDate": start.to_rfc3339(), "endDate": (start + chrono::Duration::hours(2)).to_rfc3339() } })).await;
@@ -122,10 +156,10 @@ async fn main() {
     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let opened = Instant::now();
     let mut ready = Vec::new();
-    for _ in 0..sockets {
+    for socket in 0..sockets {
         let (ws_url, token, event, tx, gate) = (
             ws_url.clone(),
-            token.clone(),
+            tokens[socket % tokens.len()].clone(),
             event.clone(),
             tx.clone(),
             gate.clone(),
@@ -139,9 +173,13 @@ async fn main() {
                 "sec-websocket-protocol",
                 "graphql-transport-ws".parse().unwrap(),
             );
-            let (mut ws, _) = tokio_tungstenite::connect_async(req)
-                .await
-                .expect("upgrade");
+            // tungstenite's default 128 KiB read buffer is zeroed on every read: with 10,000
+            // sockets that was half of this client's CPU, taken from the server it measures.
+            let config = WebSocketConfig::default().read_buffer_size(4096);
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(req, Some(config), false)
+                    .await
+                    .expect("upgrade");
             ws.send(Message::text(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }).to_string())).await.unwrap();
             // The protocol allows subscribing only once the server acknowledged (graphql-ws
             // closes a socket that subscribes earlier with 4401).

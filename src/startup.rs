@@ -123,6 +123,7 @@ impl Application {
             broker: broker.clone(),
             storage: storage.clone(),
             links,
+            fanout: Default::default(),
         });
         Ok(Self {
             listener,

@@ -19,8 +19,13 @@ const schema = buildSchema(`
   input RegisterInput { organizationName: String! organizationDomain: String! email: String! password: String! firstName: String! lastName: String! }
   input CreateEventInput { title: String! startDate: String! endDate: String! }
   input UpdateAttendeeInput { notes: String }
+  input CreateUserInput { email: String! password: String! firstName: String! lastName: String! isAdmin: Boolean }
+  input LoginInput { email: String! password: String! }
+  type User { id: ID! }
   type Mutation {
     register(input: RegisterInput!): AuthPayload!
+    createUser(input: CreateUserInput!): User!
+    login(input: LoginInput!): AuthPayload!
     createEvent(input: CreateEventInput!): Event!
     publishEvent(id: ID!): Event!
     registerForEvent(eventId: ID!): EventAttendee!
@@ -52,6 +57,8 @@ function subscribe(eventId) {
 const root = {
   apiVersion: () => "baseline",
   register: () => ({ accessToken: randomUUID() }),
+  createUser: () => ({ id: randomUUID() }),
+  login: () => ({ accessToken: randomUUID() }),
   createEvent: () => ({ id: randomUUID() }),
   publishEvent: ({ id }) => ({ id }),
   registerForEvent: ({ eventId }) => {

@@ -124,16 +124,19 @@ impl WsControl {
         }
     }
 
+    /// The close request made so far, if any.
+    pub fn pending(&self) -> Option<(u16, String)> {
+        self.0
+            .request
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Resolves with the first close request.
     pub async fn requested(&self) -> (u16, String) {
         loop {
-            if let Some(r) = self
-                .0
-                .request
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-            {
+            if let Some(r) = self.pending() {
                 return r;
             }
             self.0.notify.notified().await;

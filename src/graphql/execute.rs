@@ -56,6 +56,17 @@ impl Prepared {
     pub fn operation_type(&self) -> Option<OperationType> {
         self.operation
     }
+
+    /// The request as it will run (a persisted query's text resolved).
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// Adds data for the resolvers.
+    pub fn with_data<D: std::any::Any + Send + Sync>(mut self, data: D) -> Self {
+        self.request.data.insert(data);
+        self
+    }
 }
 
 impl Executor {
@@ -187,16 +198,20 @@ impl Executor {
     pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
         match self.prepare(request) {
             Err(refused) => futures_util::stream::once(async move { *refused }).boxed(),
-            Ok(prepared) => self
-                .0
-                .schema
-                .execute_stream(prepared.request)
-                .map(|mut r| {
-                    with_codes(&mut r);
-                    r
-                })
-                .boxed(),
+            Ok(prepared) => self.stream(prepared),
         }
+    }
+
+    /// Steps 4-5 of a prepared request, as a stream of responses.
+    pub fn stream(&self, prepared: Prepared) -> BoxStream<'static, Response> {
+        self.0
+            .schema
+            .execute_stream(prepared.request)
+            .map(|mut r| {
+                with_codes(&mut r);
+                r
+            })
+            .boxed()
     }
 
     fn finish(

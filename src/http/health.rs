@@ -41,6 +41,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .metrics
             .render_jobs(&counts.ok().and_then(Result::ok).unwrap_or_default()),
     );
+    let (executions, members) = state.fanout.running();
+    text.push_str(&format!(
+        "# HELP plugs_subscription_executions Running subscription executions (identical \
+         subscriptions of one viewer share one).\n# TYPE plugs_subscription_executions gauge\n\
+         plugs_subscription_executions {executions}\n\
+         # HELP plugs_subscription_members Subscriptions served by those executions.\n\
+         # TYPE plugs_subscription_members gauge\nplugs_subscription_members {members}\n"
+    ));
     text.push_str(
         "# HELP plugs_rate_limited_total Operations refused for a spent budget, by bucket.\n",
     );

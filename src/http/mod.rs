@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod auth;
 pub mod cors;
 pub mod export;
+pub mod fanout;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub broker: crate::realtime::SharedBroker,
     pub storage: crate::storage::Storage,
     pub links: crate::services::media::Links,
+    /// Subscriptions shared by identical operations of one viewer.
+    pub fanout: fanout::Groups,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +23,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::AppState;
 use super::auth::resolve_caller;
+use super::fanout::{Item, Key, Out};
 use crate::auth::Caller;
 use crate::graphql::context::WsControl;
 use crate::graphql::execute::is_request_error;
@@ -105,13 +107,14 @@ struct Connection {
     acked: bool,
     /// When the access token expires (the socket closes then).
     expires: Option<Instant>,
-    /// The session the socket was opened with, and its user's signals (to hear it end).
+    /// The session the socket was opened with, and its user's signals (to hear it end):
+    /// handed to the loop once set.
     session: Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>,
     /// Active operations by id, each with the number it was started under (an id may be
     /// reused once its operation is over; a late item of the old one must not touch the new).
     active: HashMap<String, (u64, AbortHandle)>,
     started: u64,
-    streams: SelectAll<BoxStream<'static, (String, u64, Option<async_graphql::Response>)>>,
+    streams: SelectAll<BoxStream<'static, (String, u64, Option<Out>)>>,
 }
 
 /// Serves one upgraded socket. The subprotocol is the one negotiated at the upgrade
@@ -122,7 +125,8 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         _ => Protocol::Transport,
     };
     let cfg = state.config.realtime.clone();
-    let (mut sink, mut incoming) = socket.split();
+    // One owner reads and writes in turn (a split socket pays a lock on every poll).
+    let mut socket = socket;
     let control = WsControl::new();
     let close_requests = control.clone();
     let mut interrupted = state.broker.hub().interruptions();
@@ -140,13 +144,38 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         started: 0,
         streams: SelectAll::new(),
     };
-    let init_deadline = Instant::now() + cfg.init_timeout;
-    let mut keepalive = tokio::time::interval_at(Instant::now() + cfg.keepalive, cfg.keepalive);
+    // The futures the loop waits on besides messages and results, made once: a socket wakes
+    // once per delivery, and re-arming timers and waiters on every wake-up cost more than
+    // writing the delivery (#14).
+    let init_deadline = sleep_until(Instant::now() + cfg.init_timeout);
     let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let expiry = sleep_until(far);
+    let close_requested = close_requests.requested();
+    let feed_interrupted = async {
+        match interrupted.changed().await {
+            Ok(()) => (),
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let mut session_over: futures_util::future::BoxFuture<'static, Close> =
+        Box::pin(std::future::pending());
+    tokio::pin!(init_deadline, expiry, close_requested, feed_interrupted);
+    let mut keepalive = tokio::time::interval_at(Instant::now() + cfg.keepalive, cfg.keepalive);
 
+    let mut expiry_armed = false;
     let end = loop {
+        // Set once, by `connection_init`.
+        if let Some(at) = conn.expires
+            && !expiry_armed
+        {
+            expiry.as_mut().reset(at);
+            expiry_armed = true;
+        }
+        if let Some((family, rx)) = conn.session.take() {
+            session_over = Box::pin(session_ended(family, rx));
+        }
         let out: Result<Vec<Message>, End> = tokio::select! {
-            msg = incoming.next() => match msg {
+            msg = socket.next() => match msg {
                 // Boxed: handling a message (signing in reads the database) must not size the
                 // future every idle socket keeps.
                 Some(Ok(Message::Text(text))) => Box::pin(conn.on_message(text.as_str())).await,
@@ -157,7 +186,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                 ))),
                 Some(Ok(Message::Close(_))) => {
                     // tungstenite queued its reply; let it out.
-                    let _ = tokio::time::timeout(cfg.write_timeout, sink.flush()).await;
+                    let _ = tokio::time::timeout(cfg.write_timeout, socket.flush()).await;
                     Err(End::Gone)
                 }
                 None | Some(Err(_)) => Err(End::Gone),
@@ -166,10 +195,10 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
             Some((id, n, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
                 Ok(conn.on_item(id, n, item))
             }
-            _ = sleep_until(init_deadline), if conn.authorization.is_none() => {
+            _ = &mut init_deadline, if conn.authorization.is_none() => {
                 Err(End::Close(Close::new(4408, "Connection initialisation timeout")))
             }
-            _ = sleep_until(conn.expires.unwrap_or(far)), if conn.expires.is_some() => {
+            _ = &mut expiry, if conn.expires.is_some() => {
                 Err(End::Close(Close::new(4403, "the access token has expired; reconnect with a fresh one")))
             }
             _ = keepalive.tick() => Ok(match (conn.acked, conn.protocol) {
@@ -177,9 +206,9 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                 (true, Protocol::Transport) => vec![text(json!({"type": "ping"}))],
                 (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
             }),
-            (code, reason) = close_requests.requested() => Err(End::Close(Close(code, reason))),
-            close = session_ended(&mut conn.session) => Err(End::Close(close)),
-            Ok(()) = interrupted.changed() => Err(End::Close(Close::new(
+            (code, reason) = &mut close_requested => Err(End::Close(Close(code, reason))),
+            close = &mut session_over => Err(End::Close(close)),
+            () = &mut feed_interrupted => Err(End::Close(Close::new(
                 1012,
                 "the realtime feed was interrupted; reconnect and re-query",
             ))),
@@ -188,7 +217,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
             Ok(messages) => {
                 let mut delivered = true;
                 for m in messages {
-                    if !send(&mut sink, m, cfg.write_timeout).await {
+                    if !send(&mut socket, m, cfg.write_timeout).await {
                         delivered = false;
                         break;
                     }
@@ -207,22 +236,18 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         if protocol == Protocol::Legacy && code == 4403 {
             // The legacy protocol reports a refused init with a message before closing.
             let refused = text(json!({"type": "connection_error", "payload": {"message": reason}}));
-            let _ = send(&mut sink, refused, cfg.write_timeout).await;
+            let _ = send(&mut socket, refused, cfg.write_timeout).await;
         }
         let frame = Message::Close(Some(CloseFrame {
             code,
             reason: Utf8Bytes::from(limit_reason(reason)),
         }));
-        let _ = tokio::time::timeout(cfg.write_timeout, sink.send(frame)).await;
+        let _ = tokio::time::timeout(cfg.write_timeout, socket.send(frame)).await;
     }
 }
 
 /// `false` when the socket is gone or did not take the message in time.
-async fn send(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    m: Message,
-    timeout: Duration,
-) -> bool {
+async fn send(sink: &mut WebSocket, m: Message, timeout: Duration) -> bool {
     matches!(
         tokio::time::timeout(timeout, sink.send(m)).await,
         Ok(Ok(()))
@@ -234,16 +259,11 @@ fn text(v: Value) -> Message {
 }
 
 /// Resolves when a signal ends the socket's session (or when such a signal may have been
-/// missed); never without a session.
-async fn session_ended(
-    session: &mut Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>,
-) -> Close {
-    let Some((family, rx)) = session else {
-        return std::future::pending().await;
-    };
+/// missed).
+async fn session_ended(family: uuid::Uuid, mut rx: broadcast::Receiver<Arc<Delivery>>) -> Close {
     loop {
         match rx.recv().await {
-            Ok(d) if d.signal.ends_session(*family) => {
+            Ok(d) if d.signal.ends_session(family) => {
                 return Close::new(
                     4403,
                     "the session has ended (signed out, password changed or account deactivated)",
@@ -422,17 +442,40 @@ impl Connection {
         // subscription's whole life (memory per idle subscription).
         let stream = futures_util::stream::once(Box::pin(async move {
             let caller = caller(&state, &meta, &authorization).await;
+            let actor = match &caller {
+                Caller::Authenticated(actor) => Some(actor.clone()),
+                _ => None,
+            };
             let mut meta = meta;
             meta.request_id = uuid::Uuid::new_v4();
-            let request = request
-                .data(caller)
-                .data(meta)
-                .data(control)
-                .data(Loaders::new(
-                    &state.db,
-                    LoaderDelay(state.config.loader_delay),
-                ));
-            state.graphql.execute_stream(request)
+            let prepared = match state.graphql.prepare(request.data(caller).data(meta)) {
+                Ok(prepared) => prepared,
+                Err(refused) => return futures_util::stream::iter([Out::Own(refused)]).boxed(),
+            };
+            let loaders = Loaders::new(&state.db, LoaderDelay(state.config.loader_delay));
+            // A signed-in caller's subscription joins an identical one of the same viewer
+            // (`fanout`); everything else runs on its own.
+            let shared = match (&actor, prepared.operation_type()) {
+                (Some(actor), Some(OperationType::Subscription)) => {
+                    Key::new(prepared.request(), actor)
+                }
+                _ => None,
+            };
+            match shared {
+                Some(key) => {
+                    let executor = state.graphql.clone();
+                    state
+                        .fanout
+                        .join(key, state.config.realtime.buffer, move |control| {
+                            executor.stream(prepared.with_data(control).with_data(loaders))
+                        })
+                }
+                None => state
+                    .graphql
+                    .stream(prepared.with_data(control).with_data(loaders))
+                    .map(|r| Out::Own(Box::new(r)))
+                    .boxed(),
+            }
         }))
         .flatten();
         let (handle, registration) = AbortHandle::new_pair();
@@ -461,27 +504,22 @@ impl Connection {
         )
     }
 
-    fn on_item(
-        &mut self,
-        id: String,
-        n: u64,
-        item: Option<async_graphql::Response>,
-    ) -> Vec<Message> {
+    fn on_item(&mut self, id: String, n: u64, item: Option<Out>) -> Vec<Message> {
         if self.active.get(&id).map(|(m, _)| *m) != Some(n) {
             return Vec::new(); // completed (or ended) meanwhile
         }
+        let kind = match self.protocol {
+            Protocol::Transport => "next",
+            Protocol::Legacy => "data",
+        };
         match item {
-            Some(r) if is_request_error(&r) => {
+            Some(Out::Own(r)) if is_request_error(&r) => {
                 self.active.remove(&id);
                 let errors = serde_json::to_value(&r.errors).unwrap_or(Value::Null);
                 vec![self.error(&id, errors)]
             }
-            Some(r) => {
-                let kind = match self.protocol {
-                    Protocol::Transport => "next",
-                    Protocol::Legacy => "data",
-                };
-                // Written straight from the response: a fan-out writes thousands of these.
+            Some(Out::Own(r)) => {
+                // Written straight from the response.
                 #[derive(serde::Serialize)]
                 struct Next<'a> {
                     #[serde(rename = "type")]
@@ -502,6 +540,37 @@ impl Connection {
                                  "extensions": { "code": "INTERNAL_SERVER_ERROR" } }]),
                     )],
                 }
+            }
+            Some(Out::Shared(shared)) => match &*shared {
+                // A fan-out writes thousands of these: the payload was serialized once.
+                Item::Next(payload) => {
+                    let id = Value::String(id).to_string();
+                    let mut s = String::with_capacity(payload.len() + id.len() + 32);
+                    s.push_str(r#"{"type":""#);
+                    s.push_str(kind);
+                    s.push_str(r#"","id":"#);
+                    s.push_str(&id);
+                    s.push_str(r#","payload":"#);
+                    s.push_str(payload);
+                    s.push('}');
+                    vec![Message::Text(Utf8Bytes::from(s))]
+                }
+                Item::Refused(errors) => {
+                    self.active.remove(&id);
+                    vec![self.error(&id, errors.clone())]
+                }
+                Item::Close(code, reason) => {
+                    self.control.close(*code, reason.clone());
+                    Vec::new()
+                }
+                Item::Complete => Vec::new(),
+            },
+            Some(Out::Lagged(missed)) => {
+                self.control.close(
+                    crate::graphql::context::CLOSE_TOO_SLOW,
+                    format!("subscriber too slow: {missed} events missed; reconnect and re-query"),
+                );
+                Vec::new()
             }
             None => {
                 self.active.remove(&id);

@@ -1,4 +1,5 @@
-//! Fan-out: nothing delivered for a rolled-back change, a thousand subscribers on one event, a subscriber too slow for its buffer, and
+//! Fan-out: nothing delivered for a rolled-back change, a thousand subscribers on one event, a subscriber too slow for its buffer,
+//! identical subscriptions of one viewer sharing one execution (and other viewers not), and
 //! (PostgreSQL) changes crossing instances over LISTEN/NOTIFY and a lost LISTEN connection.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use crate::helpers::{spawn_app, spawn_app_with};
 use crate::subscriptions::{
     ATTENDEE_CHANGED, NOTIFICATION_RECEIVED, delivered, live_subscription, open_event, subscribed,
 };
-use crate::ws::{Socket, connect_as, expect_close, next_json};
+use crate::ws::{Socket, assert_silent, connect_as, expect_close, next_json, send_json, subscribe};
 
 #[tokio::test]
 async fn a_subscriber_that_falls_behind_is_dropped_with_a_reason() {
@@ -79,6 +80,162 @@ async fn a_thousand_subscribers_on_one_event_all_receive_one_change() {
         "{:?}",
         got.iter().find(|k| *k != "REGISTERED")
     );
+}
+
+/// The subscription gauges of `/metrics`: (running executions, subscriptions they serve).
+async fn executions(app: &crate::helpers::TestApp) -> (u64, u64) {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    (
+        gauge("plugs_subscription_executions "),
+        gauge("plugs_subscription_members "),
+    )
+}
+
+/// Waits until the gauges read `want` (a socket's end is noticed by the server a moment later).
+async fn executions_become(app: &crate::helpers::TestApp, want: (u64, u64)) {
+    let mut seen = (0, 0);
+    for _ in 0..100 {
+        seen = executions(app).await;
+        if seen == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("executions and members: wanted {want:?}, saw {seen:?}");
+}
+
+/// A subscription whose payload depends on who watches: `twoFactorEnabled` is answered for
+/// admins and the member themselves, `null` for anyone else.
+const WITH_TWO_FACTOR: &str = "subscription($e: ID!) { eventAttendeeChanged(eventId: $e) { kind attendee { user { id twoFactorEnabled } } } }";
+
+#[tokio::test]
+async fn identical_subscriptions_of_one_viewer_share_one_execution_and_other_viewers_do_not() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let member = app.member(&admin, false).await;
+    let newcomer = app.member(&admin, false).await;
+    let event = open_event(&app, &admin, None).await;
+    let vars = json!({ "e": event });
+    let mut admin_1 = connect_as(&app, &admin.access).await;
+    subscribed(&mut admin_1, "a", WITH_TWO_FACTOR, vars.clone()).await;
+    let mut admin_2 = connect_as(&app, &admin.access).await;
+    subscribed(&mut admin_2, "a", WITH_TWO_FACTOR, vars.clone()).await;
+    let mut watcher = connect_as(&app, &member.access).await;
+    subscribed(&mut watcher, "a", WITH_TWO_FACTOR, vars.clone()).await;
+    let mut other_query = connect_as(&app, &admin.access).await;
+    subscribed(&mut other_query, "b", ATTENDEE_CHANGED, vars.clone()).await;
+    // The two admin sockets asking the same thing share one; the member and the other
+    // document have their own.
+    executions_become(&app, (3, 4)).await;
+
+    assert!(register(&app, &newcomer, &event, None).await["errors"].is_null());
+    for ws in [&mut admin_1, &mut admin_2] {
+        let m = delivered(ws, "a").await;
+        let change = &m["payload"]["data"]["eventAttendeeChanged"];
+        assert_eq!(
+            change["attendee"]["user"]["id"],
+            newcomer.user_id.as_str(),
+            "{m}"
+        );
+        assert_eq!(change["attendee"]["user"]["twoFactorEnabled"], false, "{m}");
+    }
+    let m = delivered(&mut watcher, "a").await;
+    let change = &m["payload"]["data"]["eventAttendeeChanged"];
+    assert_eq!(
+        change["attendee"]["user"]["id"],
+        newcomer.user_id.as_str(),
+        "{m}"
+    );
+    // Another member's sign-in settings are not the watcher's to see, however many admins
+    // watch the same operation.
+    assert!(
+        change["attendee"]["user"]["twoFactorEnabled"].is_null(),
+        "{m}"
+    );
+    let m = delivered(&mut other_query, "b").await;
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["kind"], "REGISTERED",
+        "{m}"
+    );
+
+    // One member leaving does not end the execution for the other.
+    send_json(&mut admin_1, json!({ "type": "complete", "id": "a" })).await;
+    executions_become(&app, (3, 3)).await;
+    assert!(register(&app, &admin, &event, None).await["errors"].is_null());
+    let m = delivered(&mut admin_2, "a").await;
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["attendee"]["user"]["id"],
+        admin.user_id.as_str(),
+        "{m}"
+    );
+    assert_silent(&mut admin_1, 300).await;
+
+    // The last member leaving ends it; the same operation subscribed again starts afresh.
+    drop(admin_2);
+    executions_become(&app, (2, 2)).await;
+    subscribed(&mut admin_1, "again", WITH_TWO_FACTOR, vars.clone()).await;
+    executions_become(&app, (3, 3)).await;
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+            json!({ "e": event }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let m = delivered(&mut admin_1, "again").await;
+    assert_eq!(
+        m["payload"]["data"]["eventAttendeeChanged"]["kind"], "CANCELLED",
+        "{m}"
+    );
+    drop((admin_1, watcher, other_query));
+    executions_become(&app, (0, 0)).await;
+}
+
+#[tokio::test]
+async fn an_operation_that_ended_is_not_joined_later() {
+    let app = spawn_app().await;
+    let admin = app.register().await;
+    let attacker = app.register().await;
+    let event = open_event(&app, &admin, None).await;
+    // The same refused operation, one socket after the other: each is answered (a second
+    // subscriber must not wait on an execution that is over).
+    for _ in 0..2 {
+        let mut ws = connect_as(&app, &attacker.access).await;
+        subscribe(&mut ws, "x", ATTENDEE_CHANGED, json!({ "e": event })).await;
+        let m = delivered(&mut ws, "x").await;
+        assert_eq!(
+            m["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{m}"
+        );
+        assert_eq!(delivered(&mut ws, "x").await["type"], "complete");
+    }
+    // An invalid document is refused to each subscriber with an `error` message.
+    for _ in 0..2 {
+        let mut ws = connect_as(&app, &attacker.access).await;
+        subscribe(&mut ws, "y", "subscription { noSuchField }", json!({})).await;
+        let m = delivered(&mut ws, "y").await;
+        assert_eq!(m["type"], "error", "{m}");
+        assert_eq!(
+            m["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{m}"
+        );
+    }
+    executions_become(&app, (0, 0)).await;
 }
 
 /// PostgreSQL only: several instances share a database there. Ignored on SQLite (the runner
