@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::realtime::channel::RecvError;
 use async_graphql::{Context, ID, SimpleObject, Subscription};
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::entities::event_attendees;
 use crate::error::AppError;
@@ -34,7 +34,7 @@ pub struct Subscription;
 
 /// What a subscription needs after its resolver returned (the context does not live on).
 struct Listener {
-    rx: tokio::sync::broadcast::Receiver<Arc<Delivery>>,
+    rx: crate::realtime::channel::Receiver<Arc<Delivery>>,
     db: DatabaseConnection,
     actor: Actor,
     loaders: Option<Loaders>,

@@ -25,6 +25,7 @@ use futures_util::stream::BoxStream;
 use crate::auth::Actor;
 use crate::graphql::context::WsControl;
 use crate::graphql::execute::is_request_error;
+use crate::realtime::channel::{self, RecvError};
 
 /// What makes two subscriptions the same: the operation as sent, and the viewer.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -86,7 +87,8 @@ pub struct Groups {
 struct Group {
     id: u64,
     key: Key,
-    channel: Arc<Channel>,
+    /// Holds nothing while idle (`realtime::channel`): cheap when few share an execution.
+    channel: Arc<channel::Sender<Arc<Item>>>,
     driver: tokio::task::AbortHandle,
     registry: Weak<Registry>,
 }
@@ -123,16 +125,16 @@ impl Groups {
             Some(group) => {
                 // Under the lock: an execution that ends unregisters itself under it before
                 // it sends `Complete`, so a member that found it here receives that.
-                let member = group.channel.member();
+                let member = group.channel.subscribe();
                 (group, member)
             }
             None => {
                 let id = self
                     .next_id
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let channel = Arc::new(Channel::new(buffer));
+                let channel = Arc::new(channel::channel(buffer));
                 // A member before the execution starts: its first result is not missed.
-                let member = channel.member();
+                let member = channel.subscribe();
                 let control = WsControl::new();
                 let stream = start(control.clone());
                 let driver = tokio::spawn(drive(
@@ -159,9 +161,10 @@ impl Groups {
         // The member before the group: leaving, it must not count as a reader of anything.
         futures_util::stream::unfold((member, group), |(mut member, group)| async move {
             match member.recv().await {
-                Received::Item(item) if matches!(*item, Item::Complete) => None,
-                Received::Item(item) => Some((Out::Shared(item), (member, group))),
-                Received::Lagged(n) => Some((Out::Lagged(n), (member, group))),
+                Ok(item) if matches!(*item, Item::Complete) => None,
+                Ok(item) => Some((Out::Shared(item), (member, group))),
+                Err(RecvError::Lagged(n)) => Some((Out::Lagged(n), (member, group))),
+                Err(RecvError::Closed) => None,
             }
         })
         .boxed()
@@ -175,128 +178,8 @@ impl Groups {
         };
         // Read (and dropped) outside the registry's lock: the last pointer to a group may be
         // one of these, and dropping it takes that lock.
-        let members = groups.iter().map(|g| g.channel.lock().members).sum();
+        let members = groups.iter().map(|g| g.channel.receiver_count()).sum();
         (groups.len(), members)
-    }
-}
-
-/// What an execution's members read from: the items not yet read by every member, at most
-/// `capacity` of them (a member further behind is told so). Unlike a preallocated ring it
-/// holds nothing while idle: an execution per viewer must stay cheap when few share it.
-struct Channel {
-    state: Mutex<State>,
-    notify: tokio::sync::Notify,
-    capacity: usize,
-}
-
-struct State {
-    /// Each item with how many members have yet to read it.
-    items: std::collections::VecDeque<(Arc<Item>, usize)>,
-    /// The number of `items[0]`.
-    first: u64,
-    members: usize,
-}
-
-impl Channel {
-    fn new(capacity: usize) -> Self {
-        Self {
-            state: Mutex::new(State {
-                items: Default::default(),
-                first: 0,
-                members: 0,
-            }),
-            notify: tokio::sync::Notify::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A new member reads what is sent from now on.
-    fn member(self: &Arc<Self>) -> Member {
-        let mut state = self.lock();
-        state.members += 1;
-        Member {
-            channel: self.clone(),
-            next: state.first + state.items.len() as u64,
-        }
-    }
-
-    fn send(&self, item: Item) {
-        let mut state = self.lock();
-        if state.members > 0 {
-            let members = state.members;
-            state.items.push_back((Arc::new(item), members));
-            while state.items.len() > self.capacity {
-                state.items.pop_front();
-                state.first += 1;
-            }
-        }
-        drop(state);
-        self.notify.notify_waiters();
-    }
-}
-
-impl State {
-    /// Drops the items every member has read.
-    fn trim(&mut self) {
-        while self.items.front().is_some_and(|(_, unread)| *unread == 0) {
-            self.items.pop_front();
-            self.first += 1;
-        }
-    }
-}
-
-struct Member {
-    channel: Arc<Channel>,
-    /// The number of the next item to read.
-    next: u64,
-}
-
-enum Received {
-    Item(Arc<Item>),
-    Lagged(u64),
-}
-
-impl Member {
-    async fn recv(&mut self) -> Received {
-        loop {
-            let notified = self.channel.notify.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a send in between is not missed.
-            notified.as_mut().enable();
-            {
-                let mut state = self.channel.lock();
-                if self.next < state.first {
-                    let missed = state.first - self.next;
-                    self.next = state.first;
-                    return Received::Lagged(missed);
-                }
-                let at = (self.next - state.first) as usize;
-                if let Some((item, unread)) = state.items.get_mut(at) {
-                    *unread -= 1;
-                    let item = item.clone();
-                    self.next += 1;
-                    state.trim();
-                    return Received::Item(item);
-                }
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let mut state = self.channel.lock();
-        state.members -= 1;
-        let from = self.next.saturating_sub(state.first) as usize;
-        for (_, unread) in state.items.iter_mut().skip(from) {
-            *unread -= 1;
-        }
-        state.trim();
     }
 }
 
@@ -304,7 +187,7 @@ impl Drop for Member {
 async fn drive(
     mut stream: BoxStream<'static, Response>,
     control: WsControl,
-    channel: Arc<Channel>,
+    channel: Arc<channel::Sender<Arc<Item>>>,
     key: Key,
     id: u64,
     registry: Weak<Registry>,
@@ -334,7 +217,7 @@ async fn drive(
         if may_end || last {
             ending.unregister();
         }
-        channel.send(item);
+        channel.send(Arc::new(item));
         if last {
             break;
         }
@@ -342,7 +225,7 @@ async fn drive(
 }
 
 struct Ending {
-    channel: Arc<Channel>,
+    channel: Arc<channel::Sender<Arc<Item>>>,
     key: Key,
     id: u64,
     registry: Weak<Registry>,
@@ -361,7 +244,7 @@ impl Drop for Ending {
         // Unregistered first: a later subscriber starts a new execution instead of joining
         // one that has ended.
         self.unregister();
-        self.channel.send(Item::Complete);
+        self.channel.send(Arc::new(Item::Complete));
     }
 }
 

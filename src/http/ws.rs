@@ -18,7 +18,6 @@ use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep_until};
 
 use super::AppState;
@@ -28,7 +27,7 @@ use crate::auth::Caller;
 use crate::graphql::context::WsControl;
 use crate::graphql::execute::is_request_error;
 use crate::graphql::loaders::{LoaderDelay, Loaders};
-use crate::realtime::{Delivery, Topic};
+use crate::realtime::{Delivery, Topic, channel};
 use crate::services::RequestMeta;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +108,7 @@ struct Connection {
     expires: Option<Instant>,
     /// The session the socket was opened with, and its user's signals (to hear it end):
     /// handed to the loop once set.
-    session: Option<(uuid::Uuid, broadcast::Receiver<Arc<Delivery>>)>,
+    session: Option<(uuid::Uuid, channel::Receiver<Arc<Delivery>>)>,
     /// Active operations by id, each with the number it was started under (an id may be
     /// reused once its operation is over; a late item of the old one must not touch the new).
     active: HashMap<String, (u64, AbortHandle)>,
@@ -260,7 +259,7 @@ fn text(v: Value) -> Message {
 
 /// Resolves when a signal ends the socket's session (or when such a signal may have been
 /// missed).
-async fn session_ended(family: uuid::Uuid, mut rx: broadcast::Receiver<Arc<Delivery>>) -> Close {
+async fn session_ended(family: uuid::Uuid, mut rx: channel::Receiver<Arc<Delivery>>) -> Close {
     loop {
         match rx.recv().await {
             Ok(d) if d.signal.ends_session(family) => {
@@ -270,13 +269,13 @@ async fn session_ended(family: uuid::Uuid, mut rx: broadcast::Receiver<Arc<Deliv
                 );
             }
             Ok(_) => continue,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
+            Err(channel::RecvError::Lagged(_)) => {
                 return Close::new(
                     crate::graphql::context::CLOSE_TOO_SLOW,
                     "too many events missed; reconnect and re-query",
                 );
             }
-            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+            Err(channel::RecvError::Closed) => return std::future::pending().await,
         }
     }
 }

@@ -310,7 +310,7 @@ impl Worker {
                 // A dropped sender (the application is gone) stops the worker too.
                 r = self.shutdown.changed() => if r.is_err() { return },
                 r = wake.recv() => {
-                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                    if let Err(crate::realtime::channel::RecvError::Closed) = r {
                         wake = self.ctx.broker.hub().subscribe(Topic::Jobs);
                     }
                 }

@@ -17,6 +17,7 @@
 //! 1012 so the client knows), may have missed signals; after reconnecting it re-queries
 //! (`notifications`, `event.attendees`) and sees everything that was committed.
 
+pub mod channel;
 pub mod postgres;
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use futures_util::future::{BoxFuture, Shared};
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
@@ -156,7 +157,7 @@ impl Delivery {
 /// Each channel is bounded: a receiver that falls `capacity` deliveries behind is told it
 /// lagged (its socket is then closed) and publishers never wait for it.
 pub struct Hub {
-    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<Delivery>>>>,
+    topics: Mutex<HashMap<Topic, channel::Sender<Arc<Delivery>>>>,
     capacity: usize,
     /// Bumped when the feed was interrupted (the LISTEN connection was lost): open sockets
     /// are closed so their clients reconnect and re-query.
@@ -198,17 +199,15 @@ impl Hub {
         }
     }
 
-    fn topics(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<Delivery>>>> {
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, channel::Sender<Arc<Delivery>>>> {
         self.topics.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Delivery>> {
+    pub fn subscribe(&self, topic: Topic) -> channel::Receiver<Arc<Delivery>> {
         let mut topics = self.topics();
         topics
             .entry(topic)
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .or_insert_with(|| channel::channel(self.capacity))
             .subscribe()
     }
 
@@ -221,7 +220,7 @@ impl Hub {
             if tx.receiver_count() == 0 {
                 topics.remove(&topic);
             } else {
-                let _ = tx.send(Arc::new(Delivery::new(signal)));
+                tx.send(Arc::new(Delivery::new(signal)));
             }
         }
     }

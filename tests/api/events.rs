@@ -42,6 +42,18 @@ pub async fn register(app: &TestApp, s: &Session, event: &str, user: Option<&str
     .await
 }
 
+/// `s` cancels their own registration to `event`; the cancellation must succeed.
+pub async fn cancel_own(app: &TestApp, s: &Session, event: &str) {
+    let body = app
+        .gql_as(
+            &s.access,
+            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
+            json!({ "e": event }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
 #[tokio::test]
 async fn events_move_through_their_lifecycle_only_by_allowed_steps() {
     let app = spawn_app().await;

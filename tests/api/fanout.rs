@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::events::register;
+use crate::events::{cancel_own, register};
 use crate::helpers::{spawn_app, spawn_app_with};
 use crate::subscriptions::{
     ATTENDEE_CHANGED, NOTIFICATION_RECEIVED, delivered, live_subscription, open_event, subscribed,
@@ -84,15 +84,7 @@ async fn a_thousand_subscribers_on_one_event_all_receive_one_change() {
 
 /// The subscription gauges of `/metrics`: (running executions, subscriptions they serve).
 async fn executions(app: &crate::helpers::TestApp) -> (u64, u64) {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let gauge = |name: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -189,14 +181,7 @@ async fn identical_subscriptions_of_one_viewer_share_one_execution_and_other_vie
     executions_become(&app, (2, 2)).await;
     subscribed(&mut admin_1, "again", WITH_TWO_FACTOR, vars.clone()).await;
     executions_become(&app, (3, 3)).await;
-    let body = app
-        .gql_as(
-            &admin.access,
-            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
-            json!({ "e": event }),
-        )
-        .await;
-    assert!(body["errors"].is_null(), "{body}");
+    cancel_own(&app, &admin, &event).await;
     let m = delivered(&mut admin_1, "again").await;
     assert_eq!(
         m["payload"]["data"]["eventAttendeeChanged"]["kind"], "CANCELLED",

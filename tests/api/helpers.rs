@@ -430,17 +430,21 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// SQL statements the server has run so far (`plugs_db_statements_total`).
-    pub async fn statements(&self) -> u64 {
-        let text = self
-            .client
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        self.client
             .get(self.url("/metrics"))
             .send()
             .await
             .expect("metrics answer")
             .text()
             .await
-            .expect("metrics text");
+            .expect("metrics text")
+    }
+
+    /// SQL statements the server has run so far (`plugs_db_statements_total`).
+    pub async fn statements(&self) -> u64 {
+        let text = self.metrics().await;
         text.lines()
             .find_map(|l| l.strip_prefix("plugs_db_statements_total "))
             .and_then(|n| n.trim().parse().ok())

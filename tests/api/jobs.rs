@@ -538,15 +538,7 @@ async fn admins_see_their_organizations_jobs_only() {
     let refused = app.gql_as(&member.access, list, json!({})).await;
     assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
     // The queue is visible to operators by state and kind.
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("plugs_jobs{state=\"available\",kind=\"test.organization_job\"}"),
         "{text}"

@@ -104,15 +104,7 @@ async fn members_then_their_organization_are_limited_and_others_are_not() {
         let h = app.client.get(app.url("/health")).send().await.unwrap();
         assert_eq!(h.status().as_u16(), 200);
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("plugs_rate_limited_total{bucket=\"user\"} 1")
             && metrics.contains("plugs_rate_limited_total{bucket=\"org\"} 1"),

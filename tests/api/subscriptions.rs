@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::events::{create_event, lifecycle, register};
+use crate::events::{cancel_own, create_event, lifecycle, register};
 use crate::helpers::{Session, TestApp, spawn_app, spawn_app_with};
 use crate::notifications::send;
 use crate::ws::{
@@ -133,14 +133,7 @@ async fn organizers_watch_attendees_arrive_live() {
         m["payload"]["data"]["eventAttendeeChanged"]["currentAttendees"],
         2
     );
-    let body = app
-        .gql_as(
-            &admin.access,
-            "mutation($e: ID!) { cancelRegistration(eventId: $e) { id } }",
-            json!({ "e": event }),
-        )
-        .await;
-    assert!(body["errors"].is_null(), "{body}");
+    cancel_own(&app, &admin, &event).await;
     let m = delivered(&mut ws, "a").await;
     let change = &m["payload"]["data"]["eventAttendeeChanged"];
     assert_eq!(

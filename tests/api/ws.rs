@@ -145,15 +145,7 @@ async fn a_socket_authenticates_in_connection_init() {
     let msg = run(&mut ws, "1", "{ me { id } }").await;
     assert_eq!(msg["type"], "next");
     assert_eq!(msg["payload"]["data"]["me"]["id"], s.user_id.as_str());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("plugs_websocket_connections 1\n"),
         "{metrics}"
