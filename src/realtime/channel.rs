@@ -109,6 +109,10 @@ impl<T> Drop for Sender<T> {
 
 impl<T: Clone> Receiver<T> {
     pub async fn recv(&mut self) -> Result<T, RecvError> {
+        // Counted against the task's budget, as tokio's own channels are: a receiver draining
+        // a long backlog yields now and then. Before anything is taken, so that a `recv`
+        // dropped while it yields loses nothing.
+        tokio::task::consume_budget().await;
         let shared = self.shared.clone();
         loop {
             let notified = shared.notify.notified();
