@@ -124,6 +124,14 @@ impl WsControl {
         }
     }
 
+    /// Asks for the socket to close with 1013: a subscriber missed `missed` items.
+    pub fn too_slow(&self, missed: u64) {
+        self.close(
+            CLOSE_TOO_SLOW,
+            format!("subscriber too slow: {missed} events missed; reconnect and re-query"),
+        );
+    }
+
     /// The close request made so far, if any.
     pub fn pending(&self) -> Option<(u16, String)> {
         self.0

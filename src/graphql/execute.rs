@@ -194,15 +194,8 @@ impl Executor {
         }
     }
 
-    /// A subscription (or any operation over a socket) as a stream of responses.
-    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
-        match self.prepare(request) {
-            Err(refused) => futures_util::stream::once(async move { *refused }).boxed(),
-            Ok(prepared) => self.stream(prepared),
-        }
-    }
-
-    /// Steps 4-5 of a prepared request, as a stream of responses.
+    /// Steps 4-5 of a prepared request as a stream of responses (operations over a socket:
+    /// a subscription's results, or a query's or mutation's one answer).
     pub fn stream(&self, prepared: Prepared) -> BoxStream<'static, Response> {
         self.0
             .schema

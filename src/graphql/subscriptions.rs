@@ -65,10 +65,7 @@ impl Listener {
             }
             Err(RecvError::Lagged(n)) => {
                 if let Some(c) = &self.control {
-                    c.close(
-                        crate::graphql::context::CLOSE_TOO_SLOW,
-                        format!("subscriber too slow: {n} events missed; reconnect and re-query"),
-                    );
+                    c.too_slow(n);
                 }
                 None
             }

@@ -204,7 +204,7 @@ async fn drive(
         let (item, may_end) = tokio::select! {
             r = stream.next() => match (r, control.pending()) {
                 // A result without data is an error the stream usually ends with.
-                (Some(r), _) => (item(&r), r.data == async_graphql::Value::Null),
+                (Some(r), _) => (Item::of(&r), r.data == async_graphql::Value::Null),
                 // A stream that ended because it asked to close its sockets.
                 (None, Some((code, reason))) => (Item::Close(code, reason), true),
                 (None, None) => break,
@@ -248,22 +248,25 @@ impl Drop for Ending {
     }
 }
 
-fn item(r: &Response) -> Item {
-    let unserializable = |e: serde_json::Error| {
-        Item::Refused(serde_json::json!([{
-            "message": format!("unserializable result: {e}"),
-            "extensions": { "code": "INTERNAL_SERVER_ERROR" },
-        }]))
-    };
-    if is_request_error(r) {
-        match serde_json::to_value(&r.errors) {
-            Ok(errors) => Item::Refused(errors),
-            Err(e) => unserializable(e),
-        }
-    } else {
-        match serde_json::to_string(r) {
-            Ok(payload) => Item::Next(payload),
-            Err(e) => unserializable(e),
+impl Item {
+    /// A response as its members receive it: a result, or the refusal of the operation.
+    pub fn of(r: &Response) -> Self {
+        let unserializable = |e: serde_json::Error| {
+            Item::Refused(serde_json::json!([{
+                "message": format!("unserializable result: {e}"),
+                "extensions": { "code": "INTERNAL_SERVER_ERROR" },
+            }]))
+        };
+        if is_request_error(r) {
+            match serde_json::to_value(&r.errors) {
+                Ok(errors) => Item::Refused(errors),
+                Err(e) => unserializable(e),
+            }
+        } else {
+            match serde_json::to_string(r) {
+                Ok(payload) => Item::Next(payload),
+                Err(e) => unserializable(e),
+            }
         }
     }
 }

@@ -25,7 +25,6 @@ use super::auth::resolve_caller;
 use super::fanout::{Item, Key, Out};
 use crate::auth::Caller;
 use crate::graphql::context::WsControl;
-use crate::graphql::execute::is_request_error;
 use crate::graphql::loaders::{LoaderDelay, Loaders};
 use crate::realtime::{Delivery, Topic, channel};
 use crate::services::RequestMeta;
@@ -512,69 +511,44 @@ impl Connection {
             Protocol::Legacy => "data",
         };
         match item {
-            Some(Out::Own(r)) if is_request_error(&r) => {
-                self.active.remove(&id);
-                let errors = serde_json::to_value(&r.errors).unwrap_or(Value::Null);
-                vec![self.error(&id, errors)]
-            }
-            Some(Out::Own(r)) => {
-                // Written straight from the response.
-                #[derive(serde::Serialize)]
-                struct Next<'a> {
-                    #[serde(rename = "type")]
-                    kind: &'static str,
-                    id: &'a str,
-                    payload: &'a async_graphql::Response,
-                }
-                let out = Next {
-                    kind,
-                    id: &id,
-                    payload: &r,
-                };
-                match serde_json::to_string(&out) {
-                    Ok(s) => vec![Message::Text(Utf8Bytes::from(s))],
-                    Err(e) => vec![self.error(
-                        &id,
-                        json!([{ "message": format!("unserializable result: {e}"),
-                                 "extensions": { "code": "INTERNAL_SERVER_ERROR" } }]),
-                    )],
-                }
-            }
-            Some(Out::Shared(shared)) => match &*shared {
-                // A fan-out writes thousands of these: the payload was serialized once.
-                Item::Next(payload) => {
-                    let id = Value::String(id).to_string();
-                    let mut s = String::with_capacity(payload.len() + id.len() + 32);
-                    s.push_str(r#"{"type":""#);
-                    s.push_str(kind);
-                    s.push_str(r#"","id":"#);
-                    s.push_str(&id);
-                    s.push_str(r#","payload":"#);
-                    s.push_str(payload);
-                    s.push('}');
-                    vec![Message::Text(Utf8Bytes::from(s))]
-                }
-                Item::Refused(errors) => {
-                    self.active.remove(&id);
-                    vec![self.error(&id, errors.clone())]
-                }
-                Item::Close(code, reason) => {
-                    self.control.close(*code, reason.clone());
-                    Vec::new()
-                }
-                Item::Complete => Vec::new(),
-            },
+            Some(Out::Own(r)) => self.on_result(id, kind, &Item::of(&r)),
+            Some(Out::Shared(shared)) => self.on_result(id, kind, &shared),
             Some(Out::Lagged(missed)) => {
-                self.control.close(
-                    crate::graphql::context::CLOSE_TOO_SLOW,
-                    format!("subscriber too slow: {missed} events missed; reconnect and re-query"),
-                );
+                self.control.too_slow(missed);
                 Vec::new()
             }
             None => {
                 self.active.remove(&id);
                 vec![text(json!({"type": "complete", "id": id}))]
             }
+        }
+    }
+
+    /// One result of an operation, its own or shared (`fanout`).
+    fn on_result(&mut self, id: String, kind: &str, item: &Item) -> Vec<Message> {
+        match item {
+            // A fan-out writes thousands of these: the payload was serialized once.
+            Item::Next(payload) => {
+                let id = Value::String(id).to_string();
+                let mut s = String::with_capacity(payload.len() + id.len() + 32);
+                s.push_str(r#"{"type":""#);
+                s.push_str(kind);
+                s.push_str(r#"","id":"#);
+                s.push_str(&id);
+                s.push_str(r#","payload":"#);
+                s.push_str(payload);
+                s.push('}');
+                vec![Message::Text(Utf8Bytes::from(s))]
+            }
+            Item::Refused(errors) => {
+                self.active.remove(&id);
+                vec![self.error(&id, errors.clone())]
+            }
+            Item::Close(code, reason) => {
+                self.control.close(*code, reason.clone());
+                Vec::new()
+            }
+            Item::Complete => Vec::new(),
         }
     }
 }
