@@ -339,7 +339,9 @@ impl Worker {
                         tracing::warn!(job = %job.id, "lost the lease of a running job");
                     }
                 }
-                _ = self.shutdown.changed(), if !self.stopping() => {
+                // Already stopping counts too: a shutdown between the claim and this point
+                // must release the job as well, not wait for it to finish.
+                () = async { drop(self.shutdown.wait_for(|stop| *stop).await) } => {
                     match tokio::time::timeout(self.ctx.config.grace, &mut task).await {
                         Ok(r) => break r,
                         Err(_) => {
