@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, OutputType, SimpleObject, TypeName};
+use async_graphql::{Context, Object, ObjectType, OutputType, SimpleObject, TypeName};
 use uuid::Uuid;
 
 use crate::db::children::Children;
@@ -13,6 +13,7 @@ use crate::db::pagination::{CountFn, DEFAULT_PAGE, Page, PageArgs, page_size, pa
 use crate::db::scoped::{Scoped, TenantEntity};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
+use crate::graphql::fast::Fast;
 use crate::graphql::loaders::{ChildKey, CountKey, Loaders};
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -35,33 +36,56 @@ impl<N: OutputType> TypeName for Edge<N> {
 }
 
 #[Object(name_type)]
-impl<N: OutputType + Clone> Edge<N> {
+impl<N: ObjectType + Clone> Edge<N> {
     /// Opaque; pass it as `after`/`before` to continue from this row.
     async fn cursor(&self) -> &str {
         &self.cursor
     }
 
-    async fn node(&self) -> &N {
-        &self.node
+    async fn node(&self) -> Fast<&N> {
+        Fast(&self.node)
     }
 }
 
-pub struct Connection<N> {
+/// A page of `N`s. Resolved as a [`Fast`] object: the connection of every parent on a page
+/// (`Contact.interactions`, ...) is one more object per row.
+pub struct Connection<N>(Fields<N>);
+
+/// The connection's GraphQL fields (`XConnection` in the schema).
+pub struct Fields<N> {
     edges: Vec<Edge<N>>,
     page_info: PageInfo,
     count: CountFn,
 }
 
-impl<N: OutputType> TypeName for Connection<N> {
+impl<N: OutputType> TypeName for Fields<N> {
     fn type_name() -> Cow<'static, str> {
         format!("{}Connection", <N as OutputType>::type_name()).into()
+    }
+}
+
+impl<N: ObjectType + Clone> OutputType for Connection<N> {
+    fn type_name() -> Cow<'static, str> {
+        <Fields<N> as OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Fields<N> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        crate::graphql::fast::resolve_fields_boxed(ctx, &self.0).await
     }
 }
 
 impl<N> Connection<N> {
     /// Counts with `count` instead (a batched count for nested connections).
     pub fn set_count(&mut self, count: CountFn) {
-        self.count = count;
+        self.0.count = count;
     }
 
     /// A connection from already-built edges (batched nested pages).
@@ -76,11 +100,11 @@ impl<N> Connection<N> {
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         };
-        Self {
+        Self(Fields {
             edges,
             page_info,
             count,
-        }
+        })
     }
 
     /// Builds the connection from a page of models, converting each to its GraphQL type.
@@ -102,23 +126,23 @@ impl<N> Connection<N> {
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         };
-        Self {
+        Self(Fields {
             edges,
             page_info,
             count: page.count,
-        }
+        })
     }
 }
 
 #[Object(name_type)]
-impl<N: OutputType + Clone> Connection<N> {
-    async fn edges(&self) -> &[Edge<N>] {
-        &self.edges
+impl<N: ObjectType + Clone> Fields<N> {
+    async fn edges(&self) -> Vec<Fast<&Edge<N>>> {
+        self.edges.iter().map(Fast).collect()
     }
 
     /// The nodes of `edges`, for clients that need no cursors.
-    async fn nodes(&self) -> Vec<&N> {
-        self.edges.iter().map(|e| &e.node).collect()
+    async fn nodes(&self) -> Vec<Fast<&N>> {
+        self.edges.iter().map(|e| Fast(&e.node)).collect()
     }
 
     async fn page_info(&self) -> &PageInfo {

@@ -100,7 +100,7 @@ impl From<import_runs::Model> for ImportRun {
 #[ComplexObject]
 impl ImportRun {
     /// The member who started it (contacts it creates are theirs).
-    async fn created_by(&self, ctx: &Context<'_>) -> Res<User> {
+    async fn created_by(&self, ctx: &Context<'_>) -> Res<crate::graphql::fast::Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.created_by_id, "user").await
     }

@@ -13,6 +13,7 @@ pub mod context;
 pub mod events;
 pub mod execute;
 pub mod expenses;
+pub mod fast;
 pub mod imports;
 pub mod integrations;
 pub mod interactions;

@@ -65,7 +65,7 @@ impl From<personal_data_exports::Model> for PersonalDataExport {
 #[ComplexObject]
 impl PersonalDataExport {
     /// The member who asked for it.
-    async fn requested_by(&self, ctx: &Context<'_>) -> Res<User> {
+    async fn requested_by(&self, ctx: &Context<'_>) -> Res<crate::graphql::fast::Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.requested_by_id, "user").await
     }

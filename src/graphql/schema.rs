@@ -95,7 +95,8 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 }
 
 /// The schema the server runs, with its shared services in the context. It has no extensions:
-/// limits, error codes and metrics run around it (`graphql::execute`).
+/// limits, error codes and metrics run around it (`graphql::execute`), and the objects of
+/// `graphql::fast` rely on that (they run no per-field extension hooks).
 pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,

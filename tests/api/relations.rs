@@ -461,3 +461,160 @@ async fn connection_fields(app: &TestApp) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A response's keys in the order the server wrote them, object by object (`serde_json`'s
+/// own map sorts them).
+#[derive(Debug)]
+enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    List(Vec<Ordered>),
+    Leaf,
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Ordered>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered::Object(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = s.next_element::<Ordered>()? {
+                    out.push(v);
+                }
+                Ok(Ordered::List(out))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Leaf)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Leaf)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Leaf)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Leaf)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Leaf)
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Leaf)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Ordered {
+    fn get(&self, key: &str) -> &Ordered {
+        match self {
+            Ordered::Object(fields) => &fields.iter().find(|(k, _)| k == key).unwrap().1,
+            other => panic!("no {key} in {other:?}"),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            Ordered::Object(fields) => fields.iter().map(|(k, _)| k.as_str()).collect(),
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    fn items(&self) -> &[Ordered] {
+        match self {
+            Ordered::List(items) => items,
+            other => panic!("not a list: {other:?}"),
+        }
+    }
+}
+
+/// GraphQL's rule: an object's keys come in the order its fields were selected, whichever
+/// resolved first (here the batched relations resolve after the columns beside them). Pages'
+/// rows are resolved by `graphql::fast` (#14), which keeps it.
+#[tokio::test]
+async fn response_keys_follow_the_selection_order() {
+    let app = spawn_app().await;
+    let w = world(&app, 4).await;
+    // Fragments on the row's own type count where they stand.
+    let q = "{ organization { users(first: 5) {
+        nodes { contacts(first: 3) { nodes { interactions(first: 2) { totalCount } ...Author id ... on Contact { firstName }
+                                               kind: __typename first: firstName } totalCount }
+                id email } pageInfo { hasNextPage } totalCount
+        edges { node { contacts(first: 1) { totalCount } id } cursor } } } }
+        fragment Author on Contact { createdBy { contacts(first: 1) { totalCount } lastName } createdBy { id } }";
+    let text = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&w.admin.access)
+        .json(&json!({ "query": q }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let body: Ordered = serde_json::from_str(&text).unwrap();
+    assert_eq!(body.keys(), ["data"], "{text}");
+    // Rows, their relations and connections keep the order (the top-level objects and mutation
+    // payloads are async-graphql's own, in the order their fields finish).
+    let users = body.get("data").get("organization").get("users");
+    assert_eq!(users.keys(), ["nodes", "pageInfo", "totalCount", "edges"]);
+    for edge in users.get("edges").items() {
+        assert_eq!(edge.keys(), ["node", "cursor"]);
+        assert_eq!(edge.get("node").keys(), ["contacts", "id"]);
+    }
+    let mut contacts = 0;
+    for user in users.get("nodes").items() {
+        assert_eq!(user.keys(), ["contacts", "id", "email"], "{text}");
+        assert_eq!(user.get("contacts").keys(), ["nodes", "totalCount"]);
+        for contact in user.get("contacts").get("nodes").items() {
+            let keys = [
+                "interactions",
+                "createdBy",
+                "id",
+                "firstName",
+                "kind",
+                "first",
+            ];
+            assert_eq!(contact.keys(), keys);
+            // `createdBy` selected twice merges into one object, in first-selected order.
+            assert_eq!(
+                contact.get("createdBy").keys(),
+                ["contacts", "lastName", "id"]
+            );
+            contacts += 1;
+        }
+    }
+    assert!(
+        contacts >= 3,
+        "the world gives the first members contacts: {text}"
+    );
+    // The same answer as any JSON reader sees it: values, aliases and `__typename` as selected.
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert!(value["errors"].is_null(), "{text}");
+    let admin = &value["data"]["organization"]["users"]["nodes"][0];
+    assert_eq!(admin["id"], w.admin.user_id.as_str());
+    let contact = &value["data"]["organization"]["users"]["nodes"][1]["contacts"]["nodes"][0];
+    assert_eq!(contact["kind"], "Contact");
+    assert_eq!(contact["first"], contact["firstName"]);
+    assert_eq!(contact["createdBy"]["id"], w.members[0].to_string());
+    assert!(contact["createdBy"]["lastName"].is_string());
+    assert!(contact["interactions"]["totalCount"].is_i64());
+}

@@ -1,5 +1,6 @@
 //! `AgendaItem`: one slot of an event's agenda.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -60,13 +61,13 @@ impl From<event_agenda_items::Model> for AgendaItem {
 
 #[ComplexObject]
 impl AgendaItem {
-    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<Event>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.events, self.scope, self.event_id, "event").await
     }
 
     /// The member presenting, if any.
-    async fn speaker(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn speaker(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<User>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.speaker_id).await
     }

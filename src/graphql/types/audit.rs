@@ -1,5 +1,6 @@
 //! `AuditLog`: one change to one record, written in the change's transaction.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -50,7 +51,7 @@ impl AuditLog {
     async fn user(
         &self,
         ctx: &async_graphql::Context<'_>,
-    ) -> async_graphql::Result<Option<super::User>> {
+    ) -> async_graphql::Result<Option<Fast<super::User>>> {
         let loaders = ctx.data::<crate::graphql::loaders::Loaders>()?.get();
         super::related_opt(&loaders.users, self.scope, self.user_id).await
     }

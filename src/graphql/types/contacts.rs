@@ -1,5 +1,6 @@
 //! `Contact`: a person in the organization's network.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -86,13 +87,13 @@ impl From<contacts::Model> for Contact {
 #[ComplexObject]
 impl Contact {
     /// The member who added the contact.
-    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.created_by_id, "user").await
     }
 
     /// The member who last changed the contact.
-    async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<User>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.updated_by_id).await
     }

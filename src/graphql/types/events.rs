@@ -1,5 +1,6 @@
 //! `Event`: a conference, workshop, networking night or meeting.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -107,7 +108,7 @@ impl Event {
 #[ComplexObject]
 impl Event {
     /// The member who created the event (its organizer).
-    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.created_by_id, "user").await
     }
@@ -131,14 +132,14 @@ impl Event {
     }
 
     /// The agenda by `sortOrder`, then start time (batched across a page of events).
-    async fn agenda(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgendaItem>> {
+    async fn agenda(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Fast<AgendaItem>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         let event: uuid::Uuid = self.id.parse().map_err(|_| dangling("event"))?;
         let items = loaders.agenda.load_one((self.scope, event)).await?;
         Ok(items
             .unwrap_or_default()
             .into_iter()
-            .map(AgendaItem::from)
+            .map(|row| Fast(AgendaItem::from(row)))
             .collect())
     }
 

@@ -1,5 +1,6 @@
 //! `Expense`, its approvals, an event's budget report and the expense summary.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -100,29 +101,29 @@ impl From<expenses::Model> for Expense {
 #[ComplexObject]
 impl Expense {
     /// The event it was spent for, if any (a deleted event still shows, with `deletedAt`).
-    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<Event>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.events, self.scope, self.ids.event).await
     }
 
     /// The member who submitted it.
-    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.ids.created_by, "user").await
     }
 
     /// The admin whose approval made it APPROVED (the second one when two were needed).
-    async fn approved_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn approved_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<User>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.ids.approved_by).await
     }
 
-    async fn rejected_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn rejected_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<User>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.ids.rejected_by).await
     }
 
-    async fn paid_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn paid_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<User>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related_opt(&loaders.users, self.scope, self.ids.paid_by).await
     }
@@ -145,14 +146,17 @@ impl Expense {
     /// Who approved it and when, oldest first. Above the organization's
     /// `expenseApproval.secondApprovalAbove` an expense needs two; until then it stays PENDING
     /// with one. Editing a pending expense clears them.
-    async fn approvals(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ExpenseApproval>> {
+    async fn approvals(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<Fast<ExpenseApproval>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         let id: Uuid = self.id.parse().map_err(|_| super::dangling("expense"))?;
         let rows = loaders.approvals.load_one((self.scope, id)).await?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()
-            .map(ExpenseApproval::from)
+            .map(|row| Fast(ExpenseApproval::from(row)))
             .collect())
     }
 }
@@ -180,7 +184,7 @@ impl From<expense_approvals::Model> for ExpenseApproval {
 
 #[ComplexObject]
 impl ExpenseApproval {
-    async fn approver(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn approver(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.approver_id, "user").await
     }

@@ -1,5 +1,6 @@
 //! `ContactInteraction`: a touchpoint with a contact.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -57,13 +58,13 @@ impl From<contact_interactions::Model> for ContactInteraction {
 
 #[ComplexObject]
 impl ContactInteraction {
-    async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Contact> {
+    async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<Contact>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.contacts, self.scope, self.contact_id, "contact").await
     }
 
     /// The member who had the interaction.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.user_id, "user").await
     }

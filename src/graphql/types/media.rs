@@ -1,3 +1,4 @@
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -100,21 +101,24 @@ impl Media {
         Ok(Some(ctx.data::<Links>()?.sign(m, variant)))
     }
 
-    async fn uploaded_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn uploaded_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         let scope = super::row_scope(self.row.organization_id);
         related(&loaders.users, scope, self.row.uploaded_by, "user").await
     }
 
     /// The event the item is about, if any.
-    async fn related_event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+    async fn related_event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Fast<Event>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         let scope = super::row_scope(self.row.organization_id);
         related_opt(&loaders.events, scope, self.row.related_event).await
     }
 
     /// The contact the item is about, if any.
-    async fn related_contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Contact>> {
+    async fn related_contact(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Fast<Contact>>> {
         let loaders = ctx.data::<Loaders>()?.get();
         let scope = super::row_scope(self.row.organization_id);
         related_opt(&loaders.contacts, scope, self.row.related_contact).await
@@ -156,7 +160,7 @@ impl From<media_collections::Model> for MediaCollection {
 
 #[ComplexObject]
 impl MediaCollection {
-    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         let scope = super::row_scope(self.row.organization_id);
         related(&loaders.users, scope, self.row.created_by, "user").await

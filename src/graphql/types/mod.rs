@@ -52,13 +52,15 @@ pub(crate) fn dangling(what: &str) -> async_graphql::Error {
     crate::error::AppError::Internal(format!("dangling reference to a {what}")).into()
 }
 
+use crate::graphql::fast::Fast;
+
 /// The row a required foreign key points at, through the request's batching loader.
 pub(crate) async fn related<E, N>(
     loader: &crate::graphql::loaders::Cached<crate::graphql::loaders::ById<E>>,
     scope: Scoped,
     id: uuid::Uuid,
     what: &str,
-) -> async_graphql::Result<N>
+) -> async_graphql::Result<Fast<N>>
 where
     E: crate::db::scoped::TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
@@ -75,7 +77,7 @@ pub(crate) fn related_opt<'a, E, N>(
     loader: &'a crate::graphql::loaders::Cached<crate::graphql::loaders::ById<E>>,
     scope: Scoped,
     id: Option<uuid::Uuid>,
-) -> futures_util::future::BoxFuture<'a, async_graphql::Result<Option<N>>>
+) -> futures_util::future::BoxFuture<'a, async_graphql::Result<Option<Fast<N>>>>
 where
     E: crate::db::scoped::TenantEntity + Send + Sync,
     E::Model: Clone + Send + Sync + 'static,
@@ -83,7 +85,10 @@ where
 {
     Box::pin(async move {
         let Some(id) = id else { return Ok(None) };
-        Ok(loader.load_one((scope, id)).await?.map(N::from))
+        Ok(loader
+            .load_one((scope, id))
+            .await?
+            .map(|row| Fast(N::from(row))))
     })
 }
 

@@ -1,5 +1,6 @@
 //! `EventAttendee`: a member's registration for an event.
 
+use crate::graphql::fast::Fast;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -54,12 +55,12 @@ impl From<event_attendees::Model> for EventAttendee {
 
 #[ComplexObject]
 impl EventAttendee {
-    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Event> {
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<Event>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.events, self.scope, self.event_id, "event").await
     }
 
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Fast<User>> {
         let loaders = ctx.data::<Loaders>()?.get();
         related(&loaders.users, self.scope, self.user_id, "user").await
     }
