@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod media;
 pub mod multipart;
 pub mod response;
+mod wake;
 pub mod ws;
 
 use axum::Router;

@@ -8,13 +8,14 @@
 //! `connection_init`; 1013 a subscriber fell behind its bounded buffer; 1012 this instance
 //! lost its realtime feed (reconnect and re-query). A socket that does not take a message within the write timeout is dropped.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
+use futures_util::stream::BoxStream;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,6 +24,7 @@ use tokio::time::{Instant, sleep_until};
 use super::AppState;
 use super::auth::resolve_caller;
 use super::fanout::{Item, Key, Out};
+use super::wake;
 use crate::auth::Caller;
 use crate::graphql::context::WsControl;
 use crate::graphql::loaders::{LoaderDelay, Loaders};
@@ -108,11 +110,74 @@ struct Connection {
     /// The session the socket was opened with, and its user's signals (to hear it end):
     /// handed to the loop once set.
     session: Option<(uuid::Uuid, channel::Receiver<Arc<Delivery>>)>,
-    /// Active operations by id, each with the number it was started under (an id may be
-    /// reused once its operation is over; a late item of the old one must not touch the new).
-    active: HashMap<String, (u64, AbortHandle)>,
-    started: u64,
-    streams: SelectAll<BoxStream<'static, (String, u64, Option<Out>)>>,
+    /// The running operations. One that is over (or that the client completed) is dropped,
+    /// and with it everything it was running.
+    ops: Operations,
+    task: wake::Task,
+}
+
+struct Operation {
+    id: String,
+    /// `id` as a JSON string, for the messages that carry it.
+    id_json: String,
+    stream: BoxStream<'static, Out>,
+    /// Raised when the stream woke the socket's task.
+    source: wake::Source,
+}
+
+#[derive(Default)]
+struct Operations {
+    list: Vec<Operation>,
+    /// Where the next look for a woken operation starts: one busy operation does not starve
+    /// the others.
+    next: usize,
+}
+
+enum OpEvent {
+    /// A result of the operation at this index.
+    Item(usize, Out),
+    /// The operation's stream ended; it has left the list.
+    Ended(Operation),
+}
+
+impl Operations {
+    fn get(&self, id: &str) -> Option<usize> {
+        self.list.iter().position(|op| op.id == id)
+    }
+
+    /// Polls the operations that were woken since they were last polled.
+    fn poll(&mut self) -> Poll<OpEvent> {
+        let n = self.list.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let op = &mut self.list[i];
+            if !op.source.take() {
+                continue;
+            }
+            let mut cx = Context::from_waker(op.source.waker());
+            match op.stream.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(out)) => {
+                    // It may hold more without waking anyone.
+                    op.source.raise();
+                    self.next = i + 1;
+                    return Poll::Ready(OpEvent::Item(i, out));
+                }
+                Poll::Ready(None) => {
+                    return Poll::Ready(OpEvent::Ended(self.list.swap_remove(i)));
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// What woke the socket's loop.
+enum Woke {
+    Message(Option<Result<Message, axum::Error>>),
+    Op(OpEvent),
+    Keepalive,
+    End(Close),
 }
 
 /// Serves one upgraded socket. The subprotocol is the one negotiated at the upgrade
@@ -138,13 +203,14 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         acked: false,
         expires: None,
         session: None,
-        active: HashMap::new(),
-        started: 0,
-        streams: SelectAll::new(),
+        ops: Operations::default(),
+        task: wake::Task::default(),
     };
     // The futures the loop waits on besides messages and results, made once: a socket wakes
     // once per delivery, and re-arming timers and waiters on every wake-up cost more than
-    // writing the delivery (#14).
+    // writing the delivery (#14). They are one source of wake-ups (`wake`): a delivery
+    // polls only the operation it woke, not these.
+    let rest = conn.task.source();
     let init_deadline = sleep_until(Instant::now() + cfg.init_timeout);
     let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let expiry = sleep_until(far);
@@ -161,26 +227,84 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
     let mut keepalive = tokio::time::interval_at(Instant::now() + cfg.keepalive, cfg.keepalive);
 
     let mut expiry_armed = false;
+    let mut rest_first = false;
     let end = loop {
-        // Set once, by `connection_init`.
+        // Set once, by `connection_init`; the source is raised so that the new waits are
+        // polled (and registered).
         if let Some(at) = conn.expires
             && !expiry_armed
         {
             expiry.as_mut().reset(at);
             expiry_armed = true;
+            rest.raise();
         }
         if let Some((family, rx)) = conn.session.take() {
             session_over = Box::pin(session_ended(family, rx));
+            rest.raise();
         }
-        let out: Result<Vec<Message>, End> = tokio::select! {
-            msg = socket.next() => match msg {
-                // Boxed: handling a message (signing in reads the database) must not size the
-                // future every idle socket keeps.
+        // When both have something, results and the rest take turns.
+        rest_first = !rest_first;
+        let (authorized, expires) = (conn.authorization.is_some(), conn.expires.is_some());
+        let woke = std::future::poll_fn(|cx| {
+            conn.task.register(cx);
+            if !rest_first && let Poll::Ready(e) = conn.ops.poll() {
+                return Poll::Ready(Woke::Op(e));
+            }
+            if rest.take() {
+                let mut cx = Context::from_waker(rest.waker());
+                let cx = &mut cx;
+                let woke = if let Poll::Ready(msg) = socket.poll_next_unpin(cx) {
+                    Some(Woke::Message(msg))
+                } else if !authorized && init_deadline.as_mut().poll(cx).is_ready() {
+                    Some(Woke::End(Close::new(
+                        4408,
+                        "Connection initialisation timeout",
+                    )))
+                } else if expires && expiry.as_mut().poll(cx).is_ready() {
+                    Some(Woke::End(Close::new(
+                        4403,
+                        "the access token has expired; reconnect with a fresh one",
+                    )))
+                } else if keepalive.poll_tick(cx).is_ready() {
+                    Some(Woke::Keepalive)
+                } else if let Poll::Ready((code, reason)) = close_requested.as_mut().poll(cx) {
+                    Some(Woke::End(Close(code, reason)))
+                } else if let Poll::Ready(close) = session_over.as_mut().poll(cx) {
+                    Some(Woke::End(close))
+                } else if feed_interrupted.as_mut().poll(cx).is_ready() {
+                    Some(Woke::End(Close::new(
+                        1012,
+                        "the realtime feed was interrupted; reconnect and re-query",
+                    )))
+                } else {
+                    None
+                };
+                if let Some(woke) = woke {
+                    rest.raise(); // the others were not looked at
+                    return Poll::Ready(woke);
+                }
+            }
+            if rest_first && let Poll::Ready(e) = conn.ops.poll() {
+                return Poll::Ready(Woke::Op(e));
+            }
+            Poll::Pending
+        })
+        .await;
+        let out: Result<Vec<Message>, End> = match woke {
+            // Boxed: handling a message (signing in reads the database) must not size the
+            // future every idle socket keeps.
+            Woke::Message(msg) => match msg {
                 Some(Ok(Message::Text(text))) => Box::pin(conn.on_message(text.as_str())).await,
-                Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(4400, "binary messages are not supported"))),
+                Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(
+                    4400,
+                    "binary messages are not supported",
+                ))),
                 Some(Err(e)) if e.to_string().contains("too long") => Err(End::Close(Close::new(
                     1009,
-                    format!("messages are limited to {} bytes", conn.state.config.limits.body_bytes),
+                    format!(
+                        "messages are limited to {} bytes",
+                        conn.state.config.limits.body_bytes
+                    ),
                 ))),
                 Some(Ok(Message::Close(_))) => {
                     // tungstenite queued its reply; let it out.
@@ -190,26 +314,13 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                 None | Some(Err(_)) => Err(End::Gone),
                 Some(Ok(_)) => Ok(Vec::new()), // ping/pong frames: axum answers pings itself
             },
-            Some((id, n, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
-                Ok(conn.on_item(id, n, item))
-            }
-            _ = &mut init_deadline, if conn.authorization.is_none() => {
-                Err(End::Close(Close::new(4408, "Connection initialisation timeout")))
-            }
-            _ = &mut expiry, if conn.expires.is_some() => {
-                Err(End::Close(Close::new(4403, "the access token has expired; reconnect with a fresh one")))
-            }
-            _ = keepalive.tick() => Ok(match (conn.acked, conn.protocol) {
+            Woke::Op(event) => Ok(conn.on_op(event)),
+            Woke::Keepalive => Ok(match (conn.acked, conn.protocol) {
                 (false, _) => Vec::new(),
                 (true, Protocol::Transport) => vec![text(json!({"type": "ping"}))],
                 (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
             }),
-            (code, reason) = &mut close_requested => Err(End::Close(Close(code, reason))),
-            close = &mut session_over => Err(End::Close(close)),
-            () = &mut feed_interrupted => Err(End::Close(Close::new(
-                1012,
-                "the realtime feed was interrupted; reconnect and re-query",
-            ))),
+            Woke::End(close) => Err(End::Close(close)),
         };
         match out {
             Ok(messages) => {
@@ -227,9 +338,7 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
             Err(end) => break end,
         }
     };
-    for (_, (_, handle)) in conn.active.drain() {
-        handle.abort();
-    }
+    drop(conn.ops);
     if let End::Close(Close(code, reason)) = end {
         if protocol == Protocol::Legacy && code == 4403 {
             // The legacy protocol reports a refused init with a message before closing.
@@ -246,10 +355,13 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
 
 /// `false` when the socket is gone or did not take the message in time.
 async fn send(sink: &mut WebSocket, m: Message, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, sink.send(m)).await,
-        Ok(Ok(()))
-    )
+    let mut sending = std::pin::pin!(sink.send(m));
+    // Nearly every message goes out at once: a timer only for one that has to wait.
+    let first = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(sent) => sent.is_ok(),
+        Poll::Pending => matches!(tokio::time::timeout(timeout, sending).await, Ok(Ok(()))),
+    }
 }
 
 fn text(v: Value) -> Message {
@@ -349,8 +461,8 @@ impl Connection {
                 self.on_subscribe(id, payload).await
             }
             ClientMessage::Complete { id } | ClientMessage::Stop { id } => {
-                if let Some((_, h)) = self.active.remove(&id) {
-                    h.abort();
+                if let Some(i) = self.ops.get(&id) {
+                    self.ops.list.swap_remove(i);
                 }
                 Ok(Vec::new())
             }
@@ -415,14 +527,14 @@ impl Connection {
         let Some(authorization) = self.authorization.clone() else {
             return Err(End::Close(Close::new(4401, "Unauthorized")));
         };
-        if self.active.contains_key(&id) {
+        if self.ops.get(&id).is_some() {
             return Err(End::Close(Close::new(
                 4409,
                 format!("Subscriber for {id} already exists"),
             )));
         }
         let max = self.state.config.realtime.max_subscriptions;
-        if self.active.len() >= max {
+        if self.ops.list.len() >= max {
             return Ok(vec![self.error(
                 &id,
                 json!([{
@@ -475,20 +587,14 @@ impl Connection {
                     .boxed(),
             }
         }))
-        .flatten();
-        let (handle, registration) = AbortHandle::new_pair();
-        self.started += 1;
-        let n = self.started;
-        let tagged = {
-            let id = id.clone();
-            let done = id.clone();
-            stream
-                .map(move |r| (id.clone(), n, Some(r)))
-                .chain(futures_util::stream::once(async move { (done, n, None) }))
-        };
-        self.streams
-            .push(Abortable::new(tagged, registration).boxed());
-        self.active.insert(id, (n, handle));
+        .flatten()
+        .boxed();
+        self.ops.list.push(Operation {
+            id_json: Value::String(id.clone()).to_string(),
+            id,
+            stream,
+            source: self.task.source(),
+        });
         Ok(Vec::new())
     }
 
@@ -502,47 +608,47 @@ impl Connection {
         )
     }
 
-    fn on_item(&mut self, id: String, n: u64, item: Option<Out>) -> Vec<Message> {
-        if self.active.get(&id).map(|(m, _)| *m) != Some(n) {
-            return Vec::new(); // completed (or ended) meanwhile
-        }
+    fn on_op(&mut self, event: OpEvent) -> Vec<Message> {
+        let (i, item) = match event {
+            OpEvent::Item(i, item) => (i, item),
+            OpEvent::Ended(op) => {
+                return vec![text(json!({"type": "complete", "id": op.id}))];
+            }
+        };
         let kind = match self.protocol {
             Protocol::Transport => "next",
             Protocol::Legacy => "data",
         };
         match item {
-            Some(Out::Own(r)) => self.on_result(id, kind, &Item::of(&r)),
-            Some(Out::Shared(shared)) => self.on_result(id, kind, &shared),
-            Some(Out::Lagged(missed)) => {
+            Out::Own(r) => self.on_result(i, kind, &Item::of(&r)),
+            Out::Shared(shared) => self.on_result(i, kind, &shared),
+            Out::Lagged(missed) => {
                 self.control.too_slow(missed);
                 Vec::new()
-            }
-            None => {
-                self.active.remove(&id);
-                vec![text(json!({"type": "complete", "id": id}))]
             }
         }
     }
 
     /// One result of an operation, its own or shared (`fanout`).
-    fn on_result(&mut self, id: String, kind: &str, item: &Item) -> Vec<Message> {
+    fn on_result(&mut self, i: usize, kind: &str, item: &Item) -> Vec<Message> {
         match item {
             // A fan-out writes thousands of these: the payload was serialized once.
             Item::Next(payload) => {
-                let id = Value::String(id).to_string();
+                let id = &self.ops.list[i].id_json;
                 let mut s = String::with_capacity(payload.len() + id.len() + 32);
                 s.push_str(r#"{"type":""#);
                 s.push_str(kind);
                 s.push_str(r#"","id":"#);
-                s.push_str(&id);
+                s.push_str(id);
                 s.push_str(r#","payload":"#);
                 s.push_str(payload);
                 s.push('}');
                 vec![Message::Text(Utf8Bytes::from(s))]
             }
             Item::Refused(errors) => {
-                self.active.remove(&id);
-                vec![self.error(&id, errors.clone())]
+                // Refused: no `complete` follows the error.
+                let op = self.ops.list.swap_remove(i);
+                vec![self.error(&op.id, errors.clone())]
             }
             Item::Close(code, reason) => {
                 self.control.close(*code, reason.clone());

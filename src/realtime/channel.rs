@@ -8,6 +8,7 @@
 //! most of what an idle socket of a distinct user cost (#14).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -16,6 +17,10 @@ struct Shared<T> {
     state: Mutex<State<T>>,
     notify: tokio::sync::Notify,
     capacity: usize,
+    /// The number the next item sent will have, `u64::MAX` once closed: a receiver that
+    /// has read everything sees so without taking the lock (thousands of receivers look
+    /// after every item, #14).
+    end: AtomicU64,
 }
 
 struct State<T> {
@@ -66,6 +71,7 @@ pub fn channel<T: Clone>(capacity: usize) -> Sender<T> {
         }),
         notify: tokio::sync::Notify::new(),
         capacity: capacity.max(1),
+        end: AtomicU64::new(0),
     }))
 }
 
@@ -91,6 +97,8 @@ impl<T: Clone> Sender<T> {
             state.items.pop_front();
             state.first += 1;
         }
+        let end = state.first + state.items.len() as u64;
+        self.0.end.store(end, Ordering::Release);
         drop(state);
         self.0.notify.notify_waiters();
     }
@@ -103,6 +111,7 @@ impl<T: Clone> Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         self.0.lock().closed = true;
+        self.0.end.store(u64::MAX, Ordering::Release);
         self.0.notify.notify_waiters();
     }
 }
@@ -113,19 +122,29 @@ impl<T: Clone> Receiver<T> {
         // a long backlog yields now and then. Before anything is taken, so that a `recv`
         // dropped while it yields loses nothing.
         tokio::task::consume_budget().await;
-        let shared = self.shared.clone();
         loop {
-            let notified = shared.notify.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a send in between is not missed.
-            notified.as_mut().enable();
+            if self.waiting() {
+                let notified = self.shared.notify.notified();
+                tokio::pin!(notified);
+                // Registered before looking again, so a send in between is not missed.
+                notified.as_mut().enable();
+                if self.waiting() {
+                    notified.await;
+                }
+                continue;
+            }
             match self.try_recv() {
                 Ok(value) => return Ok(value),
                 Err(TryRecvError::Lagged(missed)) => return Err(RecvError::Lagged(missed)),
                 Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => notified.await,
+                Err(TryRecvError::Empty) => unreachable!("an item was announced"),
             }
         }
+    }
+
+    /// Whether every item sent so far was read, and the sender is still there.
+    fn waiting(&self) -> bool {
+        self.shared.end.load(Ordering::Acquire) == self.next
     }
 
     /// The next item if one is waiting.
