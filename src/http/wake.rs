@@ -2,10 +2,11 @@
 //!
 //! A WebSocket task waits on many things at once (the socket, its operations, timers, close
 //! requests) and wakes once per delivery. `tokio::select!` polls every branch on every
-//! wake-up, and after each delivery polls them all again to find them pending: at 10,000
-//! subscribers that was a third of the server's own work per delivery (#14). Here each source
-//! is polled with a waker of its own that raises its flag and wakes the task, and the task
-//! polls only the sources whose flag is up.
+//! wake-up, and after each delivery polls them all again to find them pending. Here each
+//! source is polled with a waker of its own that raises its flag and wakes the task, and the
+//! task polls only the sources whose flag is up: with the operations kept in a plain list
+//! instead of `SelectAll`, the server's CPU per delivery to 10,000 subscribers fell by about a
+//! fifth (#14).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -110,8 +110,8 @@ struct Connection {
     /// The session the socket was opened with, and its user's signals (to hear it end):
     /// handed to the loop once set.
     session: Option<(uuid::Uuid, channel::Receiver<Arc<Delivery>>)>,
-    /// The running operations. One that is over (or that the client completed) is dropped,
-    /// and with it everything it was running.
+    /// The running operations. One that is over (or refused, or completed by the client) is
+    /// dropped, and with it everything it was running.
     ops: Operations,
     task: wake::Task,
 }
@@ -253,9 +253,9 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
             if rest.take() {
                 let mut cx = Context::from_waker(rest.waker());
                 let cx = &mut cx;
-                let woke = if let Poll::Ready(msg) = socket.poll_next_unpin(cx) {
-                    Some(Woke::Message(msg))
-                } else if !authorized && init_deadline.as_mut().poll(cx).is_ready() {
+                // The socket last: a client that keeps it readable must not hold off its
+                // timeouts and close requests (each of those ends the loop).
+                let woke = if !authorized && init_deadline.as_mut().poll(cx).is_ready() {
                     Some(Woke::End(Close::new(
                         4408,
                         "Connection initialisation timeout",
@@ -265,8 +265,6 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                         4403,
                         "the access token has expired; reconnect with a fresh one",
                     )))
-                } else if keepalive.poll_tick(cx).is_ready() {
-                    Some(Woke::Keepalive)
                 } else if let Poll::Ready((code, reason)) = close_requested.as_mut().poll(cx) {
                     Some(Woke::End(Close(code, reason)))
                 } else if let Poll::Ready(close) = session_over.as_mut().poll(cx) {
@@ -276,6 +274,10 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
                         1012,
                         "the realtime feed was interrupted; reconnect and re-query",
                     )))
+                } else if keepalive.poll_tick(cx).is_ready() {
+                    Some(Woke::Keepalive)
+                } else if let Poll::Ready(msg) = socket.poll_next_unpin(cx) {
+                    Some(Woke::Message(msg))
                 } else {
                     None
                 };
@@ -635,14 +637,21 @@ impl Connection {
             // A fan-out writes thousands of these: the payload was serialized once.
             Item::Next(payload) => {
                 let id = &self.ops.list[i].id_json;
-                let mut s = String::with_capacity(payload.len() + id.len() + 32);
-                s.push_str(r#"{"type":""#);
-                s.push_str(kind);
-                s.push_str(r#"","id":"#);
-                s.push_str(id);
-                s.push_str(r#","payload":"#);
-                s.push_str(payload);
-                s.push('}');
+                let parts = [
+                    r#"{"type":""#,
+                    kind,
+                    r#"","id":"#,
+                    id,
+                    r#","payload":"#,
+                    payload,
+                    "}",
+                ];
+                // Exactly as long as it needs: the bytes are then handed on without another
+                // allocation.
+                let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+                for part in parts {
+                    s.push_str(part);
+                }
                 vec![Message::Text(Utf8Bytes::from(s))]
             }
             Item::Refused(errors) => {
