@@ -401,10 +401,13 @@ pub async fn ws_handler(
         // growing for them (10,000 idle sockets: 11.3 KiB each with 4 KiB, 8.2 KiB with 1 KiB).
         .read_buffer_size(1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |socket| {
             state.metrics.ws_opened();
-            let _guard = WsGuard(state.metrics.clone());
-            super::ws::serve(socket, state, meta).await;
+            let guard = WsGuard(state.metrics.clone());
+            // Not wrapped in another `async` block, which would hold the socket's future twice.
+            futures_util::FutureExt::map(super::ws::serve(socket, state, meta), move |()| {
+                drop(guard)
+            })
         })
         .into_response()
 }

@@ -9,6 +9,7 @@
 //! lost its realtime feed (reconnect and re-query). A socket that does not take a message within the write timeout is dropped.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -182,14 +183,22 @@ enum Woke {
 
 /// Serves one upgraded socket. The subprotocol is the one negotiated at the upgrade
 /// (`graphql-transport-ws` when the client named none).
-pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
+///
+/// The returned future is what every open socket costs while it waits, so what it keeps is
+/// made here and moved into it once: an `async fn` would hold its arguments twice (as given
+/// and as locals), and the socket alone is 368 bytes (#14).
+pub fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    meta: RequestMeta,
+) -> impl Future<Output = ()> + Send + 'static {
     let protocol = match socket.protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::Transport,
     };
-    let cfg = state.config.realtime.clone();
-    // One owner reads and writes in turn (a split socket pays a lock on every poll).
-    let mut socket = socket;
+    let cfg = &state.config.realtime;
+    let (init_timeout, keepalive_every, write_timeout) =
+        (cfg.init_timeout, cfg.keepalive, cfg.write_timeout);
     let control = WsControl::new();
     let close_requests = control.clone();
     let mut interrupted = state.broker.hub().interruptions();
@@ -206,163 +215,174 @@ pub async fn serve(socket: WebSocket, state: AppState, meta: RequestMeta) {
         ops: Operations::default(),
         task: wake::Task::default(),
     };
-    // The futures the loop waits on besides messages and results, made once: a socket wakes
-    // once per delivery, and re-arming timers and waiters on every wake-up cost more than
-    // writing the delivery (#14). They are one source of wake-ups (`wake`): a delivery
-    // polls only the operation it woke, not these.
-    let rest = conn.task.source();
-    let init_deadline = sleep_until(Instant::now() + cfg.init_timeout);
-    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let expiry = sleep_until(far);
-    let close_requested = close_requests.requested();
-    let feed_interrupted = async {
-        match interrupted.changed().await {
-            Ok(()) => (),
-            Err(_) => std::future::pending().await,
-        }
-    };
-    let mut session_over: futures_util::future::BoxFuture<'static, Close> =
-        Box::pin(std::future::pending());
-    tokio::pin!(init_deadline, expiry, close_requested, feed_interrupted);
-    let mut keepalive = tokio::time::interval_at(Instant::now() + cfg.keepalive, cfg.keepalive);
-
-    let mut expiry_armed = false;
-    let mut rest_first = false;
-    let end = loop {
-        // Set once, by `connection_init`; the source is raised so that the new waits are
-        // polled (and registered).
-        if let Some(at) = conn.expires
-            && !expiry_armed
-        {
-            expiry.as_mut().reset(at);
-            expiry_armed = true;
-            rest.raise();
-        }
-        if let Some((family, rx)) = conn.session.take() {
-            session_over = Box::pin(session_ended(family, rx));
-            rest.raise();
-        }
-        // When both have something, results and the rest take turns.
-        rest_first = !rest_first;
-        let (authorized, expires) = (conn.authorization.is_some(), conn.expires.is_some());
-        let woke = std::future::poll_fn(|cx| {
-            conn.task.register(cx);
-            if !rest_first && let Poll::Ready(e) = conn.ops.poll() {
-                return Poll::Ready(Woke::Op(e));
+    // One owner reads and writes in turn (a split socket pays a lock on every poll). Inside,
+    // everything captured is used where it lies, never moved to a local.
+    async move {
+        // The futures the loop waits on besides messages and results, made once: a socket wakes
+        // once per delivery, and re-arming timers and waiters on every wake-up cost more than
+        // writing the delivery (#14). They are one source of wake-ups (`wake`): a delivery
+        // polls only the operation it woke, not these.
+        let rest = conn.task.source();
+        // `connection_init` in time, then the access token's expiry: one timer.
+        let deadline = sleep_until(Instant::now() + init_timeout);
+        let close_requested = close_requests.requested();
+        let feed_interrupted = async {
+            match interrupted.changed().await {
+                Ok(()) => (),
+                Err(_) => std::future::pending().await,
             }
-            if rest.take() {
-                let mut cx = Context::from_waker(rest.waker());
-                let cx = &mut cx;
-                // The socket last: a client that keeps it readable must not hold off its
-                // timeouts and close requests (each of those ends the loop).
-                let woke = if !authorized && init_deadline.as_mut().poll(cx).is_ready() {
-                    Some(Woke::End(Close::new(
-                        4408,
-                        "Connection initialisation timeout",
-                    )))
-                } else if expires && expiry.as_mut().poll(cx).is_ready() {
-                    Some(Woke::End(Close::new(
-                        4403,
-                        "the access token has expired; reconnect with a fresh one",
-                    )))
-                } else if let Poll::Ready((code, reason)) = close_requested.as_mut().poll(cx) {
-                    Some(Woke::End(Close(code, reason)))
-                } else if let Poll::Ready(close) = session_over.as_mut().poll(cx) {
-                    Some(Woke::End(close))
-                } else if feed_interrupted.as_mut().poll(cx).is_ready() {
-                    Some(Woke::End(Close::new(
-                        1012,
-                        "the realtime feed was interrupted; reconnect and re-query",
-                    )))
-                } else if keepalive.poll_tick(cx).is_ready() {
-                    Some(Woke::Keepalive)
-                } else if let Poll::Ready(msg) = socket.poll_next_unpin(cx) {
-                    Some(Woke::Message(msg))
-                } else {
-                    None
-                };
-                if let Some(woke) = woke {
-                    rest.raise(); // the others were not looked at
-                    return Poll::Ready(woke);
-                }
-            }
-            if rest_first && let Poll::Ready(e) = conn.ops.poll() {
-                return Poll::Ready(Woke::Op(e));
-            }
-            Poll::Pending
-        })
-        .await;
-        let out: Result<Vec<Message>, End> = match woke {
-            // Boxed: handling a message (signing in reads the database) must not size the
-            // future every idle socket keeps.
-            Woke::Message(msg) => match msg {
-                Some(Ok(Message::Text(text))) => Box::pin(conn.on_message(text.as_str())).await,
-                Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(
-                    4400,
-                    "binary messages are not supported",
-                ))),
-                Some(Err(e)) if e.to_string().contains("too long") => Err(End::Close(Close::new(
-                    1009,
-                    format!(
-                        "messages are limited to {} bytes",
-                        conn.state.config.limits.body_bytes
-                    ),
-                ))),
-                Some(Ok(Message::Close(_))) => {
-                    // tungstenite queued its reply; let it out.
-                    let _ = tokio::time::timeout(cfg.write_timeout, socket.flush()).await;
-                    Err(End::Gone)
-                }
-                None | Some(Err(_)) => Err(End::Gone),
-                Some(Ok(_)) => Ok(Vec::new()), // ping/pong frames: axum answers pings itself
-            },
-            Woke::Op(event) => Ok(conn.on_op(event)),
-            Woke::Keepalive => Ok(match (conn.acked, conn.protocol) {
-                (false, _) => Vec::new(),
-                (true, Protocol::Transport) => vec![text(json!({"type": "ping"}))],
-                (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
-            }),
-            Woke::End(close) => Err(End::Close(close)),
         };
-        match out {
-            Ok(messages) => {
-                let mut delivered = true;
-                for m in messages {
-                    if !send(&mut socket, m, cfg.write_timeout).await {
-                        delivered = false;
-                        break;
+        let mut session_over: futures_util::future::BoxFuture<'static, Close> =
+            Box::pin(std::future::pending());
+        tokio::pin!(deadline, close_requested, feed_interrupted);
+        let mut keepalive =
+            tokio::time::interval_at(Instant::now() + keepalive_every, keepalive_every);
+
+        let mut expiry_armed = false;
+        let mut rest_first = false;
+        let end = loop {
+            // Set once, by `connection_init`; the source is raised so that the new waits are
+            // polled (and registered).
+            if let Some(at) = conn.expires
+                && !expiry_armed
+            {
+                deadline.as_mut().reset(at);
+                expiry_armed = true;
+                rest.raise();
+            }
+            if let Some((family, rx)) = conn.session.take() {
+                session_over = Box::pin(session_ended(family, rx));
+                rest.raise();
+            }
+            // When both have something, results and the rest take turns.
+            rest_first = !rest_first;
+            let authorized = conn.authorization.is_some();
+            let woke = std::future::poll_fn(|cx| {
+                conn.task.register(cx);
+                if !rest_first && let Poll::Ready(e) = conn.ops.poll() {
+                    return Poll::Ready(Woke::Op(e));
+                }
+                if rest.take() {
+                    let mut cx = Context::from_waker(rest.waker());
+                    let cx = &mut cx;
+                    // The socket last: a client that keeps it readable must not hold off its
+                    // timeouts and close requests (each of those ends the loop).
+                    let woke = if deadline.as_mut().poll(cx).is_ready() {
+                        Some(Woke::End(if authorized {
+                            Close::new(
+                                4403,
+                                "the access token has expired; reconnect with a fresh one",
+                            )
+                        } else {
+                            Close::new(4408, "Connection initialisation timeout")
+                        }))
+                    } else if let Poll::Ready((code, reason)) = close_requested.as_mut().poll(cx) {
+                        Some(Woke::End(Close(code, reason)))
+                    } else if let Poll::Ready(close) = session_over.as_mut().poll(cx) {
+                        Some(Woke::End(close))
+                    } else if feed_interrupted.as_mut().poll(cx).is_ready() {
+                        Some(Woke::End(Close::new(
+                            1012,
+                            "the realtime feed was interrupted; reconnect and re-query",
+                        )))
+                    } else if keepalive.poll_tick(cx).is_ready() {
+                        Some(Woke::Keepalive)
+                    } else if let Poll::Ready(msg) = socket.poll_next_unpin(cx) {
+                        Some(Woke::Message(msg))
+                    } else {
+                        None
+                    };
+                    if let Some(woke) = woke {
+                        rest.raise(); // the others were not looked at
+                        return Poll::Ready(woke);
                     }
                 }
-                if !delivered {
-                    break End::Gone;
+                if rest_first && let Poll::Ready(e) = conn.ops.poll() {
+                    return Poll::Ready(Woke::Op(e));
                 }
+                Poll::Pending
+            })
+            .await;
+            let out: Result<Vec<Message>, End> = match woke {
+                // Boxed: handling a message (signing in reads the database) must not size the
+                // future every idle socket keeps.
+                Woke::Message(msg) => match msg {
+                    Some(Ok(Message::Text(text))) => Box::pin(conn.on_message(text.as_str())).await,
+                    Some(Ok(Message::Binary(_))) => Err(End::Close(Close::new(
+                        4400,
+                        "binary messages are not supported",
+                    ))),
+                    Some(Err(e)) if e.to_string().contains("too long") => {
+                        Err(End::Close(Close::new(
+                            1009,
+                            format!(
+                                "messages are limited to {} bytes",
+                                conn.state.config.limits.body_bytes
+                            ),
+                        )))
+                    }
+                    Some(Ok(Message::Close(_))) => {
+                        // tungstenite queued its reply; let it out.
+                        let _ = Box::pin(tokio::time::timeout(write_timeout, socket.flush())).await;
+                        Err(End::Gone)
+                    }
+                    None | Some(Err(_)) => Err(End::Gone),
+                    Some(Ok(_)) => Ok(Vec::new()), // ping/pong frames: axum answers pings itself
+                },
+                Woke::Op(event) => Ok(conn.on_op(event)),
+                Woke::Keepalive => Ok(match (conn.acked, conn.protocol) {
+                    (false, _) => Vec::new(),
+                    (true, Protocol::Transport) => vec![text(json!({"type": "ping"}))],
+                    (true, Protocol::Legacy) => vec![text(json!({"type": "ka"}))],
+                }),
+                Woke::End(close) => Err(End::Close(close)),
+            };
+            match out {
+                Ok(messages) => {
+                    let mut delivered = true;
+                    for m in messages {
+                        if !send(&mut socket, m, write_timeout).await {
+                            delivered = false;
+                            break;
+                        }
+                    }
+                    if !delivered {
+                        break End::Gone;
+                    }
+                }
+                Err(end) => break end,
             }
-            Err(end) => break end,
+        };
+        drop(conn.ops);
+        if let End::Close(Close(code, reason)) = end {
+            if protocol == Protocol::Legacy && code == 4403 {
+                // The legacy protocol reports a refused init with a message before closing.
+                let refused =
+                    text(json!({"type": "connection_error", "payload": {"message": reason}}));
+                let _ = send(&mut socket, refused, write_timeout).await;
+            }
+            let frame = Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(limit_reason(reason)),
+            }));
+            let _ = send(&mut socket, frame, write_timeout).await;
         }
-    };
-    drop(conn.ops);
-    if let End::Close(Close(code, reason)) = end {
-        if protocol == Protocol::Legacy && code == 4403 {
-            // The legacy protocol reports a refused init with a message before closing.
-            let refused = text(json!({"type": "connection_error", "payload": {"message": reason}}));
-            let _ = send(&mut socket, refused, cfg.write_timeout).await;
-        }
-        let frame = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(limit_reason(reason)),
-        }));
-        let _ = tokio::time::timeout(cfg.write_timeout, socket.send(frame)).await;
     }
 }
 
 /// `false` when the socket is gone or did not take the message in time.
-async fn send(sink: &mut WebSocket, m: Message, timeout: Duration) -> bool {
-    let mut sending = std::pin::pin!(sink.send(m));
-    // Nearly every message goes out at once: a timer only for one that has to wait.
-    let first = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(sent) => sent.is_ok(),
-        Poll::Pending => matches!(tokio::time::timeout(timeout, sending).await, Ok(Ok(()))),
+fn send(sink: &mut WebSocket, m: Message, timeout: Duration) -> impl Future<Output = bool> + '_ {
+    let mut sending = SinkExt::send(sink, m); // (`Unpin`, unlike `WebSocket::send`)
+    async move {
+        // Nearly every message goes out at once: a timer only for one that has to wait, and
+        // boxed, so that the rare wait does not size every socket's future.
+        match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut sending).poll(cx))).await {
+            Poll::Ready(sent) => sent.is_ok(),
+            Poll::Pending => matches!(
+                Box::pin(tokio::time::timeout(timeout, sending)).await,
+                Ok(Ok(()))
+            ),
+        }
     }
 }
 
