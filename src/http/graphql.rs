@@ -404,7 +404,8 @@ pub async fn ws_handler(
         .on_upgrade(move |socket| {
             state.metrics.ws_opened();
             let guard = WsGuard(state.metrics.clone());
-            // Not wrapped in another `async` block, which would hold the socket's future twice.
+            // Not wrapped in another `async` block, which would keep the socket twice
+            // (captured there, and in `serve`'s future).
             futures_util::FutureExt::map(super::ws::serve(socket, state, meta), move |()| {
                 drop(guard)
             })

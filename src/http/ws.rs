@@ -323,6 +323,7 @@ pub fn serve(
                     }
                     Some(Ok(Message::Close(_))) => {
                         // tungstenite queued its reply; let it out.
+                        // Boxed: only a client's close waits here.
                         let _ = Box::pin(tokio::time::timeout(write_timeout, socket.flush())).await;
                         Err(End::Gone)
                     }
