@@ -368,6 +368,12 @@ impl Session {
 impl TestApp {
     /// POSTs one operation with `Authorization: Bearer <token>`.
     pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let text = self.gql_text_as(token, query, variables).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON body ({e}): {text}"))
+    }
+
+    /// The same, the response body as sent (for what `Value` does not keep, such as key order).
+    pub async fn gql_text_as(&self, token: &str, query: &str, variables: Value) -> String {
         self.client
             .post(self.url("/graphql"))
             .bearer_auth(token)
@@ -375,9 +381,9 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
-            .json()
+            .text()
             .await
-            .expect("JSON body")
+            .expect("a body")
     }
 
     /// A new organization with a unique domain, and its admin signed in.

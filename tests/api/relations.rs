@@ -559,17 +559,7 @@ async fn response_keys_follow_the_selection_order() {
                 id email } pageInfo { hasNextPage } totalCount
         edges { node { contacts(first: 1) { totalCount } id } cursor } } } }
         fragment Author on Contact { createdBy { contacts(first: 1) { totalCount } lastName } createdBy { id } }";
-    let text = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(&w.admin.access)
-        .json(&json!({ "query": q }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.gql_text_as(&w.admin.access, q, json!({})).await;
     let body: Ordered = serde_json::from_str(&text).unwrap();
     assert_eq!(body.keys(), ["data"], "{text}");
     // Rows, their relations and connections keep the order (the top-level objects and mutation
