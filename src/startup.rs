@@ -98,7 +98,7 @@ impl Application {
         );
         let rate = crate::graphql::rate::RateLimits::new(config.rate);
         rate.spawn_pruning();
-        let schema = build_schema(
+        let (schema, validated) = build_schema(
             db.clone(),
             auth.clone(),
             broker.clone(),
@@ -110,6 +110,7 @@ impl Application {
         let state = AppState::new(crate::http::Shared {
             graphql: Executor::new(
                 schema,
+                validated,
                 &config.limits,
                 metrics.clone(),
                 rate,

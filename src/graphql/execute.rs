@@ -5,7 +5,10 @@
 //! 2. one parse per distinct document, kept by its text (a client sends the same few documents
 //!    over and over);
 //! 3. depth, complexity, aliases and required variables, with this request's variables;
-//! 4. async-graphql's validation and execution;
+//! 4. async-graphql's validation and execution. A document that passed validation once is not
+//!    walked by every rule again: only its variables change between requests, and when they
+//!    are plainly valid (`plain_variables`) it runs on a twin schema in async-graphql's `Fast`
+//!    mode. Any other request takes the full validation, with its errors unchanged;
 //! 5. every error gets an `extensions.code` (async-graphql's own parse and validation errors
 //!    carry none, and they are the client's mistakes), and the operation is counted.
 //!
@@ -14,11 +17,14 @@
 //! CPU (#14). These are all request-level steps.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{BatchRequest, BatchResponse, Request, Response};
+use async_graphql::parser::types::{BaseType, ExecutableDocument, OperationType};
+use async_graphql::{
+    BatchRequest, BatchResponse, ID, Request, Response, ScalarType, Value, Variables,
+};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -35,6 +41,9 @@ pub struct Executor(Arc<Inner>);
 
 struct Inner {
     schema: AppSchema,
+    /// The same schema in async-graphql's `Fast` validation mode, for documents that passed the
+    /// full validation before (step 4).
+    validated: AppSchema,
     limits: Limits,
     metrics: Metrics,
     documents: Documents,
@@ -45,6 +54,8 @@ struct Inner {
 /// A request that passed the checks before validation, with its parsed document attached.
 pub struct Prepared {
     request: Request,
+    /// The cached document, when it parsed.
+    document: Option<Arc<Document>>,
     operation: Option<OperationType>,
     start: Instant,
     /// The rate-limit headers of the charge.
@@ -70,8 +81,10 @@ impl Prepared {
 }
 
 impl Executor {
+    /// `validated` is the same schema built with `ValidationMode::Fast` (step 4).
     pub fn new(
         schema: AppSchema,
+        validated: AppSchema,
         limits: &Limits,
         metrics: Metrics,
         rate: RateLimits,
@@ -79,6 +92,7 @@ impl Executor {
     ) -> Self {
         Self(Arc::new(Inner {
             schema,
+            validated,
             limits: limits.clone(),
             metrics,
             documents: Documents::default(),
@@ -141,17 +155,19 @@ impl Executor {
         // A document that does not parse is left to async-graphql, which reports where.
         let mut operation = None;
         let mut cost = 1;
-        if let Some(doc) = self.0.documents.get(&request.query) {
+        let document = self.0.documents.get(&request.query);
+        if let Some(cached) = &document {
+            let doc = &cached.doc;
             let name = request.operation_name.as_deref();
-            match limits::check(&doc, name, &request.variables, &self.0.limits) {
+            match limits::check(doc, name, &request.variables, &self.0.limits) {
                 Ok(c) => cost = c,
                 Err(e) => return refuse(e),
             }
             if let Some(hash) = register {
                 self.0.persisted.register(hash, &request.query);
             }
-            operation = selected(&doc, name);
-            request.set_parsed_query(ExecutableDocument::clone(&doc));
+            operation = selected(doc, name);
+            request.set_parsed_query(ExecutableDocument::clone(doc));
         }
         let cost = u32::try_from(cost).unwrap_or(u32::MAX);
         let headers = match self.0.rate.charge(payer(&request), cost) {
@@ -164,6 +180,7 @@ impl Executor {
         };
         Ok(Prepared {
             request,
+            document,
             operation,
             start,
             headers,
@@ -172,7 +189,28 @@ impl Executor {
 
     /// Steps 4-5 of a prepared request.
     pub async fn run(&self, prepared: Prepared) -> Response {
-        let mut response = self.0.schema.execute(prepared.request).await;
+        let request = prepared.request;
+        let document = prepared.document;
+        let (schema, learn) = match &document {
+            Some(d) if d.validated.load(Ordering::Relaxed) => {
+                let name = request.operation_name.as_deref();
+                if plain_variables(&d.doc, name, &request.variables) {
+                    (&self.0.validated, None)
+                } else {
+                    (&self.0.schema, None)
+                }
+            }
+            // Validation depends on the variables only where they are substituted into
+            // arguments, and it checks only those given: a run with all of them tells.
+            Some(d) if all_variables_given(&d.doc, &request.variables) => (&self.0.schema, Some(d)),
+            _ => (&self.0.schema, None),
+        };
+        let mut response = schema.execute(request).await;
+        if let Some(d) = learn
+            && !is_request_error(&response)
+        {
+            d.validated.store(true, Ordering::Relaxed);
+        }
         response.http_headers.extend(prepared.headers);
         self.finish(response, prepared.operation, prepared.start)
     }
@@ -283,17 +321,27 @@ pub fn operation_type_name(ty: OperationType) -> &'static str {
 /// Parsed documents by their text. Bounded in entries and in the size of what it keeps; when
 /// full it starts over (a flood of distinct documents costs a parse each, as with no cache).
 #[derive(Default)]
-struct Documents(Mutex<HashMap<String, Arc<ExecutableDocument>>>);
+struct Documents(Mutex<HashMap<String, Arc<Document>>>);
+
+/// A parsed document, and whether it passed async-graphql's full validation (with all of its
+/// variables given, so that every rule looked at everything).
+struct Document {
+    doc: ExecutableDocument,
+    validated: AtomicBool,
+}
 
 const DOCUMENTS: usize = 512;
 const DOCUMENT_BYTES: usize = 16 * 1024;
 
 impl Documents {
-    fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+    fn get(&self, query: &str) -> Option<Arc<Document>> {
         if let Some(doc) = self.0.lock().ok()?.get(query) {
             return Some(doc.clone());
         }
-        let doc = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+        let doc = Arc::new(Document {
+            doc: async_graphql::parser::parse_query(query).ok()?,
+            validated: AtomicBool::new(false),
+        });
         if query.len() <= DOCUMENT_BYTES
             && let Ok(mut map) = self.0.lock()
         {
@@ -304,4 +352,49 @@ impl Documents {
         }
         Some(doc)
     }
+}
+
+/// Whether every variable of every operation in the document is given a value.
+fn all_variables_given(doc: &ExecutableDocument, variables: &Variables) -> bool {
+    doc.operations.iter().all(|(_, op)| {
+        op.node
+            .variable_definitions
+            .iter()
+            .all(|v| variables.contains_key(&v.node.name.node))
+    })
+}
+
+/// Whether the selected operation's variables are such that async-graphql's full validation
+/// of an already validated document would pass: every variable is of a built-in scalar type
+/// (lists, enums, input objects and custom scalars take the full validation) and every value
+/// given is non-null and valid for that scalar, by the scalar's own check. Validation checks
+/// a variable's value against the argument it fills, whose type the document's validation
+/// found compatible with the declared one; a null given to a nullable variable in a non-null
+/// position (allowed there when it has a default) is the one case that differs, and nulls
+/// take the full validation. Erring towards `false` only costs the full walk.
+fn plain_variables(doc: &ExecutableDocument, name: Option<&str>, variables: &Variables) -> bool {
+    let Some((_, op)) = doc
+        .operations
+        .iter()
+        .find(|(n, _)| name.is_none_or(|name| n.is_some_and(|n| n.as_str() == name)))
+    else {
+        return false;
+    };
+    op.node.variable_definitions.iter().all(|v| {
+        let BaseType::Named(ty) = &v.node.var_type.node.base else {
+            return false;
+        };
+        let Some(value) = variables.get(&v.node.name.node) else {
+            return true;
+        };
+        match ty.as_str() {
+            "ID" => <ID as ScalarType>::is_valid(value),
+            "String" => <String as ScalarType>::is_valid(value),
+            "Boolean" => <bool as ScalarType>::is_valid(value),
+            // `Int` is registered by whichever integer type comes first, signed or not.
+            "Int" => matches!(value, Value::Number(n) if n.is_i64() && n.is_u64()),
+            "Float" => <f32 as ScalarType>::is_valid(value) && <f64 as ScalarType>::is_valid(value),
+            _ => false,
+        }
+    })
 }

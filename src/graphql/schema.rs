@@ -94,9 +94,11 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     ))
 }
 
-/// The schema the server runs, with its shared services in the context. It has no extensions:
-/// limits, error codes and metrics run around it (`graphql::execute`), and the objects of
-/// `graphql::fast` rely on that (they run no per-field extension hooks).
+/// The schema the server runs, with its shared services in the context, twice: in
+/// async-graphql's full validation mode, and in its `Fast` mode for documents that passed the
+/// full validation before (`graphql::execute`, step 4). It has no extensions: limits, error
+/// codes and metrics run around it (`graphql::execute`), and the objects of `graphql::fast`
+/// rely on that (they run no per-field extension hooks).
 pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,
@@ -105,29 +107,36 @@ pub fn build_schema(
     links: crate::services::media::Links,
     rate: crate::graphql::rate::RateLimits,
     config: &crate::config::Config,
-) -> AppSchema {
-    let mut b = builder()
-        .data(rate)
-        .data(db)
-        .data(auth)
-        .data(broker)
-        .data(storage)
-        .data(links)
-        .data(crate::services::media::DirectUploads {
-            max_bytes: config.media.direct_upload_bytes,
-            ticket_ttl: config.media.upload_ticket_ttl,
-        })
-        .data(WebhookSettings {
-            keyring: config.keyring.clone(),
-            allow_private: config.webhook_allow_private,
-        })
-        .data(AnalyticsRetention(config.jobs.analytics_retention))
-        .data(config.composer())
-        .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
-    if !config.introspection() {
-        b = b.disable_introspection();
-    }
-    b.finish()
+) -> (AppSchema, AppSchema) {
+    let build = |validation| {
+        let mut b = builder()
+            .validation_mode(validation)
+            .data(rate.clone())
+            .data(db.clone())
+            .data(auth.clone())
+            .data(broker.clone())
+            .data(storage.clone())
+            .data(links.clone())
+            .data(crate::services::media::DirectUploads {
+                max_bytes: config.media.direct_upload_bytes,
+                ticket_ttl: config.media.upload_ticket_ttl,
+            })
+            .data(WebhookSettings {
+                keyring: config.keyring.clone(),
+                allow_private: config.webhook_allow_private,
+            })
+            .data(AnalyticsRetention(config.jobs.analytics_retention))
+            .data(config.composer())
+            .data(crate::graphql::loaders::LoaderDelay(config.loader_delay));
+        if !config.introspection() {
+            b = b.disable_introspection();
+        }
+        b.finish()
+    };
+    (
+        build(async_graphql::ValidationMode::Strict),
+        build(async_graphql::ValidationMode::Fast),
+    )
 }
 
 /// The SDL committed as `schema.graphql` and printed by `plugs schema`.

@@ -361,3 +361,47 @@ async fn every_error_has_a_code_and_request_errors_are_400_for_the_new_media_typ
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
 }
+
+/// A document that passed validation runs later requests on a lighter validation (#14): each
+/// request's variables must still be checked exactly as before. Every bad value gets the same
+/// answer from the validated document as from a document the server has never seen.
+#[tokio::test]
+async fn a_validated_document_still_checks_every_requests_variables() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let doc = "query($n: Int, $id: ID!, $after: String, $flag: Boolean!) { \
+               contacts(first: $n, after: $after) { totalCount } \
+               contact(id: $id) @include(if: $flag) { id } }";
+    let id = uuid::Uuid::new_v4().to_string();
+    let good = json!({ "n": 2, "id": id, "after": null, "flag": true });
+    for _ in 0..2 {
+        let body = app.gql_as(&s.access, doc, good.clone()).await;
+        assert_eq!(body["data"]["contacts"]["totalCount"], 0, "{body}");
+    }
+    let bad = [
+        json!({ "n": "x", "id": id, "flag": true }),
+        json!({ "n": 2.5, "id": id, "flag": true }),
+        json!({ "n": -1, "id": id, "flag": true }),
+        json!({ "n": 1_099_511_627_776_i64, "id": id, "flag": true }),
+        json!({ "n": 2, "id": null, "flag": true }),
+        json!({ "n": 2, "id": { "a": 1 }, "flag": true }),
+        json!({ "n": 2, "id": [id], "flag": true }),
+        json!({ "n": 2, "id": id, "after": 7, "flag": true }),
+        json!({ "n": 2, "id": id, "flag": "yes" }),
+        json!({ "n": 2, "id": id, "flag": null }),
+        json!({ "n": null, "id": id, "flag": false }),
+    ];
+    for (i, variables) in bad.into_iter().enumerate() {
+        let validated = app.gql_as(&s.access, doc, variables.clone()).await;
+        let unseen = format!("{doc} # {i}");
+        let first_time = app.gql_as(&s.access, &unseen, variables.clone()).await;
+        assert_eq!(validated, first_time, "{variables}");
+        assert!(
+            validated["errors"].is_array() || i == 10,
+            "{variables}: {validated}"
+        );
+    }
+    // The good variables still run on the validated document.
+    let body = app.gql_as(&s.access, doc, good).await;
+    assert_eq!(body["data"]["contacts"]["totalCount"], 0, "{body}");
+}

@@ -448,6 +448,8 @@ async fn an_expired_token_is_refused_and_a_token_expiring_mid_subscription_ends_
     .await;
     let issued = std::time::Instant::now();
     let admin = app.register().await;
+    let body = app.gql_as(&admin.access, "{ me { id } }", json!({})).await;
+    assert_eq!(body["data"]["me"]["id"], admin.user_id, "{body}");
     let mut ws = connect_as(&app, &admin.access).await;
     subscribed(&mut ws, "n", NOTIFICATION_RECEIVED, json!({})).await;
     let (code, reason) = expect_close(&mut ws).await;
@@ -470,6 +472,14 @@ async fn an_expired_token_is_refused_and_a_token_expiring_mid_subscription_ends_
     };
     assert_eq!(u16::from(frame.code), 4403);
     assert!(frame.reason.contains("expired"), "{}", frame.reason);
+    // And over HTTP, where it was accepted before it expired (verified tokens are remembered).
+    let body = app.gql_as(&admin.access, "{ me { id } }", json!({})).await;
+    assert_eq!(
+        crate::helpers::error_code(&body),
+        Some("UNAUTHENTICATED"),
+        "{body}"
+    );
+    assert!(body.to_string().contains("expired"), "{body}");
 }
 
 #[tokio::test]
