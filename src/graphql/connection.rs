@@ -5,27 +5,49 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, ObjectType, OutputType, SimpleObject, TypeName};
+use async_graphql::{Context, Object, ObjectType, OutputType, TypeName};
 use uuid::Uuid;
 
 use crate::db::children::Children;
-use crate::db::pagination::{CountFn, DEFAULT_PAGE, Page, PageArgs, page_size, paginate};
+use crate::db::pagination::{
+    CountFn, DEFAULT_PAGE, Page, PageArgs, RowCursor, page_size, paginate,
+};
 use crate::db::scoped::{Scoped, TenantEntity};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::fast::Fast;
 use crate::graphql::loaders::{ChildKey, CountKey, Loaders};
 
-#[derive(SimpleObject, Clone, Debug)]
+/// Where a page sits in the list. Its cursors are encoded only when asked for.
+#[derive(Clone, Debug)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+    pub start_cursor: Option<RowCursor>,
+    pub end_cursor: Option<RowCursor>,
+}
+
+#[Object]
+impl PageInfo {
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+
+    async fn start_cursor(&self) -> Option<String> {
+        self.start_cursor.as_ref().map(RowCursor::encode)
+    }
+
+    async fn end_cursor(&self) -> Option<String> {
+        self.end_cursor.as_ref().map(RowCursor::encode)
+    }
 }
 
 pub struct Edge<N> {
-    cursor: String,
+    cursor: RowCursor,
     node: N,
 }
 
@@ -38,8 +60,8 @@ impl<N: OutputType> TypeName for Edge<N> {
 #[Object(name_type)]
 impl<N: ObjectType + Clone> Edge<N> {
     /// Opaque; pass it as `after`/`before` to continue from this row.
-    async fn cursor(&self) -> &str {
-        &self.cursor
+    async fn cursor(&self) -> String {
+        self.cursor.encode()
     }
 
     async fn node(&self) -> Fast<&N> {
@@ -89,7 +111,7 @@ impl<N> Connection<N> {
     }
 
     /// A connection from already-built edges (batched nested pages).
-    pub fn from_parts(edges: Vec<(String, N)>, has_next_page: bool, count: CountFn) -> Self {
+    pub fn from_parts(edges: Vec<(RowCursor, N)>, has_next_page: bool, count: CountFn) -> Self {
         let edges: Vec<Edge<N>> = edges
             .into_iter()
             .map(|(cursor, node)| Edge { cursor, node })

@@ -148,9 +148,13 @@ fn insert_value(
     name: Name,
     value: Value,
 ) {
-    let Some(prev) = target.get_mut(&name) else {
-        target.insert(name, value);
-        return;
+    // One hash per field: the entry, not a lookup and then an insert.
+    let prev = match target.entry(name) {
+        async_graphql::indexmap::map::Entry::Vacant(slot) => {
+            slot.insert(value);
+            return;
+        }
+        async_graphql::indexmap::map::Entry::Occupied(slot) => slot.into_mut(),
     };
     match (prev, value) {
         (Value::Object(into), Value::Object(from)) => {

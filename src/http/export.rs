@@ -248,7 +248,7 @@ async fn stream_csv<M: Send + 'static>(
             };
             let rows: Vec<Vec<String>> = page.items.iter().map(|(_, m)| row(m)).collect();
             let following = match (page.has_next_page, page.items.last()) {
-                (true, Some((cursor, _))) => Some(Err(cursor.clone())),
+                (true, Some((cursor, _))) => Some(Err(cursor.encode())),
                 _ => None,
             };
             Ok::<_, AppError>(Some((csv_bytes(&rows)?, following)))

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Actor, now};
 use crate::db::analytics::{self as q, Bucket, EventFilter, EventRow, Interval, NewEvent};
 use crate::db::pagination::{
-    CountFn, DEFAULT_PAGE, Page, PageArgs, SortValue, decode_time_cursor, encode_cursor, page_size,
+    CountFn, DEFAULT_PAGE, Page, PageArgs, RowCursor, SortValue, decode_time_cursor, page_size,
 };
 use crate::error::AppError;
 
@@ -210,7 +210,7 @@ pub async fn list(
         items: rows
             .into_iter()
             .map(|r| {
-                let c = encode_cursor(ORDERING, SortValue::Time(r.event_timestamp.to_utc()), r.id);
+                let c = RowCursor::new(ORDERING, SortValue::Time(r.event_timestamp.to_utc()), r.id);
                 (c, r)
             })
             .collect(),
