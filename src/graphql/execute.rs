@@ -5,10 +5,11 @@
 //! 2. one parse per distinct document, kept by its text (a client sends the same few documents
 //!    over and over);
 //! 3. depth, complexity, aliases and required variables, with this request's variables;
-//! 4. async-graphql's validation and execution. A document that passed validation once is not
-//!    walked by every rule again: only its variables change between requests, and when they
-//!    are plainly valid (`plain_variables`) it runs on a twin schema in async-graphql's `Fast`
-//!    mode. Any other request takes the full validation, with its errors unchanged;
+//! 4. async-graphql's validation and execution. A one-operation document that passed
+//!    validation once is not walked by every rule again: only its variables change between
+//!    requests, and when they are plainly valid (`plain_variables`) it runs on a twin schema in
+//!    async-graphql's `Fast` mode. Any other request takes the full validation, with its errors
+//!    unchanged;
 //! 5. every error gets an `extensions.code` (async-graphql's own parse and validation errors
 //!    carry none, and they are the client's mistakes), and the operation is counted.
 //!
@@ -202,7 +203,9 @@ impl Executor {
             }
             // Validation depends on the variables only where they are substituted into
             // arguments, and it checks only those given: a run with all of them tells.
-            Some(d) if all_variables_given(&d.doc, &request.variables) => (&self.0.schema, Some(d)),
+            Some(d) if single(&d.doc) && all_variables_given(&d.doc, &request.variables) => {
+                (&self.0.schema, Some(d))
+            }
             _ => (&self.0.schema, None),
         };
         let mut response = schema.execute(request).await;
@@ -354,6 +357,14 @@ impl Documents {
     }
 }
 
+/// Whether the document holds one operation. Validation checks the operations a request does
+/// not select only in part (an argument holding a variable is skipped there, literals and
+/// all), so what one request's validation proves covers its own operation only; the lighter
+/// path is for documents with one.
+fn single(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().count() == 1
+}
+
 /// Whether every variable of every operation in the document is given a value.
 fn all_variables_given(doc: &ExecutableDocument, variables: &Variables) -> bool {
     doc.operations.iter().all(|(_, op)| {
@@ -373,6 +384,9 @@ fn all_variables_given(doc: &ExecutableDocument, variables: &Variables) -> bool 
 /// position (allowed there when it has a default) is the one case that differs, and nulls
 /// take the full validation. Erring towards `false` only costs the full walk.
 fn plain_variables(doc: &ExecutableDocument, name: Option<&str>, variables: &Variables) -> bool {
+    if !single(doc) {
+        return false;
+    }
     let Some((_, op)) = doc
         .operations
         .iter()

@@ -405,3 +405,54 @@ async fn a_validated_document_still_checks_every_requests_variables() {
     let body = app.gql_as(&s.access, doc, good).await;
     assert_eq!(body["data"]["contacts"]["totalCount"], 0, "{body}");
 }
+
+/// Validation checks an operation the request does not select only in part: a document with
+/// several operations takes the full validation every time, whichever operation ran before.
+#[tokio::test]
+async fn a_document_with_several_operations_is_validated_whole_every_time() {
+    let app = spawn_app().await;
+    let s = app.register().await;
+    let doc = "query A($s: String) { contacts(filter: { search: $s }) { totalCount } } \
+               query B($s: String) { contacts(filter: { search: $s, leadScoreMin: \"high\" }) { totalCount } }";
+    let ask = |name: Option<&str>| {
+        let mut body = json!({ "query": doc, "variables": { "s": "x" } });
+        if let Some(name) = name {
+            body["operationName"] = json!(name);
+        }
+        body
+    };
+    let post = |body: Value| {
+        let app = &app;
+        let token = s.access.clone();
+        async move {
+            let resp = app
+                .client
+                .post(app.url("/graphql"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    for _ in 0..2 {
+        let body = post(ask(Some("A"))).await;
+        assert_eq!(body["data"]["contacts"]["totalCount"], 0, "{body}");
+    }
+    // B's literal was never checked while A ran; it is now, as a request error.
+    let body = post(ask(Some("B"))).await;
+    assert!(body.get("data").is_none(), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid value for argument"),
+        "{body}"
+    );
+    // Without an operation name: the same answer as a document never seen before.
+    let seen = post(ask(None)).await;
+    let mut fresh = ask(None);
+    fresh["query"] = json!(format!("{doc} # fresh"));
+    assert_eq!(seen, post(fresh).await);
+}
