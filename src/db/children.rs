@@ -20,6 +20,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::pagination::Keyset;
+use super::rows::Rows;
 use super::scoped::{Scoped, TenantEntity};
 
 /// One kind of child connection: which column points at the parent, the order of the
@@ -94,9 +95,7 @@ impl<E: TenantEntity> Children<E> {
             .join_lateral(JoinType::InnerJoin, inner, page.clone(), Expr::cust("TRUE"))
             .order_by((page.clone(), self.parent), Order::Asc);
         let outer = order_statement(outer, k, page);
-        let rows = E::Model::find_by_statement(DbBackend::Postgres.build(&outer))
-            .all(db)
-            .await?;
+        let rows = super::rows::all_of::<E>(db, DbBackend::Postgres.build(&outer)).await?;
         Ok(group::<E>(rows, self.parent, parents, limit))
     }
 
@@ -128,7 +127,7 @@ impl<E: TenantEntity> Children<E> {
 /// The first `limit` rows of `inner` for each parent (`parent` names the column pointing at
 /// it), in `keyset` order, and whether more follow: ONE statement, whose window function
 /// numbers each parent's rows and keeps `limit + 1` of them.
-pub async fn first_pages<E: EntityTrait>(
+pub async fn first_pages<E: Rows>(
     db: &impl ConnectionTrait,
     mut inner: Select<E>,
     parent: E::Column,
@@ -157,9 +156,7 @@ where
         .order_by((paged, rn), Order::Asc)
         .to_owned();
     let backend = db.get_database_backend();
-    let rows = E::Model::find_by_statement(backend.build(&outer))
-        .all(db)
-        .await?;
+    let rows = super::rows::all_of::<E>(db, backend.build(&outer)).await?;
     Ok(group::<E>(rows, parent, parents, limit))
 }
 

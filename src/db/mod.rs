@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod pagination;
 pub mod purge;
+pub mod rows;
 pub mod scoped;
 pub mod search;
 pub mod views;

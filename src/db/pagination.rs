@@ -281,7 +281,7 @@ pub async fn paginate<E>(
     args: &PageArgs,
 ) -> Result<Page<E::Model>, AppError>
 where
-    E: EntityTrait,
+    E: super::rows::Rows,
     E::Model: Send + Sync,
 {
     if args.first.is_some() && args.last.is_some() {
@@ -320,11 +320,8 @@ where
         q = q.filter(beyond(keyset, c, false));
     }
     // Backward pages read the canonical order in reverse, then flip back.
-    let mut rows = keyset
-        .ordered(q, backward)
-        .limit(limit as u64 + 1)
-        .all(db)
-        .await?;
+    let mut rows =
+        super::rows::all(db, keyset.ordered(q, backward).limit(limit as u64 + 1)).await?;
     let more = rows.len() > limit;
     rows.truncate(limit);
     if backward {

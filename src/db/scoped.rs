@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::entities::*;
 
 /// A table whose rows belong to one organization.
-pub trait TenantEntity: EntityTrait {
+pub trait TenantEntity: super::rows::Rows {
     /// What one row is called in messages ("no such contact").
     const NOUN: &'static str;
     fn organization_column() -> Self::Column;
@@ -117,11 +117,7 @@ impl Scoped {
         db: &impl ConnectionTrait,
         ids: Vec<Uuid>,
     ) -> Result<HashMap<Uuid, E::Model>, DbErr> {
-        let rows = self
-            .find::<E>()
-            .filter(E::id_column().is_in(ids))
-            .all(db)
-            .await?;
+        let rows = super::rows::all(db, self.find::<E>().filter(E::id_column().is_in(ids))).await?;
         Ok(rows.into_iter().map(|r| (id_of::<E>(&r), r)).collect())
     }
 
