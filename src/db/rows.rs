@@ -37,15 +37,16 @@ pub trait Rows: EntityTrait {
     }
 }
 
-/// The row starts with exactly these columns (a page's own extra columns, such as its row
-/// number, may follow).
+/// The row starts with exactly these columns; a page's own extra columns (its row number) may
+/// follow, but none named like a field: SeaORM reads the last of two same-named columns.
 fn same_columns(row: &PgRow, names: &[&str]) -> bool {
+    use sea_orm::sqlx::Column as _;
     let columns = row.columns();
     columns.len() >= names.len()
-        && columns
+        && columns.iter().zip(names).all(|(c, n)| c.name() == *n)
+        && columns[names.len()..]
             .iter()
-            .zip(names)
-            .all(|(c, n)| sea_orm::sqlx::Column::name(c) == *n)
+            .all(|c| !names.contains(&c.name()))
 }
 
 /// Every row of `select`, decoded as above.
