@@ -25,15 +25,25 @@ pub trait Rows: EntityTrait {
         None
     }
 
-    fn decode(row: &QueryResult) -> Result<Self::Model, DbErr> {
-        if !Self::POSITIONAL.is_empty()
-            && let Some(pg) = row.try_as_pg_row()
-            && same_columns(pg, Self::POSITIONAL)
-            && let Some(model) = Self::positional(pg)
-        {
-            return Ok(model);
-        }
-        <Self::Model as FromQueryResult>::from_query_result(row, "")
+    /// The rows of one statement. They share one column list, so it is checked once.
+    fn decode_all(rows: &[QueryResult]) -> Result<Vec<Self::Model>, DbErr> {
+        let by_position = !Self::POSITIONAL.is_empty()
+            && rows
+                .first()
+                .and_then(QueryResult::try_as_pg_row)
+                .is_some_and(|pg| same_columns(pg, Self::POSITIONAL));
+        rows.iter()
+            .map(|row| {
+                let fast = row
+                    .try_as_pg_row()
+                    .filter(|_| by_position)
+                    .and_then(Self::positional);
+                match fast {
+                    Some(model) => Ok(model),
+                    None => <Self::Model as FromQueryResult>::from_query_result(row, ""),
+                }
+            })
+            .collect()
     }
 }
 
@@ -54,11 +64,8 @@ pub async fn all<E: Rows>(
     db: &impl ConnectionTrait,
     select: Select<E>,
 ) -> Result<Vec<E::Model>, DbErr> {
-    db.query_all(select.as_query())
-        .await?
-        .iter()
-        .map(E::decode)
-        .collect()
+    let statement = db.get_database_backend().build(select.as_query());
+    all_of::<E>(db, statement).await
 }
 
 /// Every row of a statement that selects `E`'s columns first, decoded as above.
@@ -66,11 +73,7 @@ pub async fn all_of<E: Rows>(
     db: &impl ConnectionTrait,
     statement: Statement,
 ) -> Result<Vec<E::Model>, DbErr> {
-    db.query_all_raw(statement)
-        .await?
-        .iter()
-        .map(E::decode)
-        .collect()
+    E::decode_all(&db.query_all_raw(statement).await?)
 }
 
 /// Decodes by position: each field in turn from the next column; `None` on the first error
