@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, ObjectType, OutputType, TypeName};
+use async_graphql::{Context, Object, OutputType, TypeName};
 use uuid::Uuid;
 
 use crate::db::children::Children;
@@ -15,7 +15,7 @@ use crate::db::pagination::{
 use crate::db::scoped::{Scoped, TenantEntity};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
-use crate::graphql::fast::Fast;
+use crate::graphql::fast::{Fast, FastObject};
 use crate::graphql::loaders::{ChildKey, CountKey, Loaders};
 
 /// Where a page sits in the list. Its cursors are encoded only when asked for.
@@ -58,7 +58,7 @@ impl<N: OutputType> TypeName for Edge<N> {
 }
 
 #[Object(name_type)]
-impl<N: ObjectType + Clone> Edge<N> {
+impl<N: FastObject + Clone> Edge<N> {
     /// Opaque; pass it as `after`/`before` to continue from this row.
     async fn cursor(&self) -> String {
         self.cursor.encode()
@@ -86,7 +86,7 @@ impl<N: OutputType> TypeName for Fields<N> {
     }
 }
 
-impl<N: ObjectType + Clone> OutputType for Connection<N> {
+impl<N: FastObject + Clone> OutputType for Connection<N> {
     fn type_name() -> Cow<'static, str> {
         <Fields<N> as OutputType>::type_name()
     }
@@ -157,7 +157,7 @@ impl<N> Connection<N> {
 }
 
 #[Object(name_type)]
-impl<N: ObjectType + Clone> Fields<N> {
+impl<N: FastObject + Clone> Fields<N> {
     async fn edges(&self) -> Vec<Fast<&Edge<N>>> {
         self.edges.iter().map(Fast).collect()
     }
@@ -260,3 +260,7 @@ where
         .collect();
     Ok(Connection::from_parts(edges, *more, count))
 }
+
+impl<N: FastObject + Clone> FastObject for Edge<N> {}
+
+impl<N: FastObject + Clone> FastObject for Fields<N> {}

@@ -5,9 +5,12 @@
 //! of a page's rows are plain columns that are ready on their first poll, so on a page of 100
 //! contacts with their interactions that machinery was a large share of the server's CPU.
 //!
-//! [`Fast`] wraps an object type (not an interface or union: their fragments name other types)
-//! and resolves its selection with `join_all`: up to 30 field futures of one object share one
-//! allocation and are polled in place (more take `join_all`'s task-per-future path). It is the same object in the
+//! [`Fast`] wraps an object type (not an interface or union: their fragments name other types).
+//! Its columns ([`FastObject::column`]: the row's own values, such as `firstName` or
+//! `createdAt`) are answered in place, with no future at all; the other fields (relations,
+//! connections, anything that awaits) are resolved with `join_all`: up to 30 field futures of
+//! one object share one allocation and are polled in place (more take `join_all`'s
+//! task-per-future path). It is the same object in the
 //! schema (its name and type information are the wrapped type's) and resolves the same fields
 //! with the same errors; it writes them in the order they were selected, as GraphQL asks
 //! (async-graphql writes them as they finish). Fragments on the object's own type are read in
@@ -28,7 +31,7 @@ use async_graphql::{
 /// An object type resolved field by field without a heap future per field (see the module).
 pub struct Fast<T>(pub T);
 
-impl<T: ObjectType> OutputType for Fast<T> {
+impl<T: FastObject> OutputType for Fast<T> {
     fn type_name() -> Cow<'static, str> {
         T::type_name()
     }
@@ -57,7 +60,7 @@ impl<T: ObjectType> OutputType for Fast<T> {
 /// [`resolve_fields`] as a boxed future. Objects lead back to themselves (an event's agenda
 /// items point at the event, a connection's rows hold connections): the box gives that
 /// recursion a size, as async-graphql's boxed field futures do, at one box per object.
-pub fn resolve_fields_boxed<'a, T: ObjectType>(
+pub fn resolve_fields_boxed<'a, T: FastObject>(
     ctx: &'a ContextSelectionSet<'a>,
     root: &'a T,
 ) -> futures_util::future::BoxFuture<'a, ServerResult<Value>> {
@@ -65,7 +68,7 @@ pub fn resolve_fields_boxed<'a, T: ObjectType>(
 }
 
 /// `root`'s selected fields, as async-graphql's `resolve_container` would resolve them.
-pub async fn resolve_fields<T: ObjectType>(
+pub async fn resolve_fields<T: FastObject>(
     ctx: &ContextSelectionSet<'_>,
     root: &T,
 ) -> ServerResult<Value> {
@@ -74,25 +77,56 @@ pub async fn resolve_fields<T: ObjectType>(
     if !plain_fields(ctx, &ctx.item.node, &own, &mut fields) {
         return resolve_container(ctx, root).await;
     }
-    let futures = fields.iter().map(|&field| {
-        let ctx = ctx.clone();
-        async move {
-            let ctx_field = ctx.with_field(field);
-            let key = field.node.response_key().node.clone();
-            if field.node.name.node == "__typename" {
-                let name = root.introspection_type_name().into_owned();
-                return Ok((key, Value::String(name)));
-            }
-            let value = root.resolve_field(&ctx_field).await?;
-            Ok::<_, async_graphql::ServerError>((key, value.unwrap_or_default()))
-        }
-    });
+    // Columns and `__typename` are answered here; only the other fields become futures.
+    let mut values: Vec<Option<Value>> = Vec::with_capacity(fields.len());
+    let mut pending = 0;
+    for field in &fields {
+        let name = field.node.name.node.as_str();
+        let value = if name == "__typename" {
+            Some(Value::String(own.to_string()))
+        } else {
+            root.column(name)
+        };
+        pending += usize::from(value.is_none());
+        values.push(value);
+    }
+    let mut resolved = Vec::new();
+    if pending > 0 {
+        let futures = fields
+            .iter()
+            .zip(&values)
+            .filter(|(_, value)| value.is_none())
+            .map(|(&field, _)| {
+                let ctx = ctx.clone();
+                async move {
+                    let ctx_field = ctx.with_field(field);
+                    // An error raised while resolving the field's value (not by its
+                    // resolver, which sets it) gets the field's path.
+                    root.resolve_field(&ctx_field)
+                        .await
+                        .map_err(|e| match e.path.is_empty() {
+                            true => ctx_field.set_error_path(e),
+                            false => e,
+                        })
+                }
+            });
+        resolved = futures_util::future::join_all(futures).await;
+    }
+    let mut resolved = resolved.into_iter();
     let mut results = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
-    for result in futures_util::future::join_all(futures).await {
-        match result {
-            Ok((key, value)) => insert_value(&mut results, key, value),
-            Err(e) => ctx.add_error(e),
-        }
+    for (field, value) in fields.iter().zip(values) {
+        let value = match value {
+            Some(value) => value,
+            None => match resolved.next() {
+                Some(Ok(value)) => value.unwrap_or_default(),
+                Some(Err(e)) => {
+                    ctx.add_error(e);
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        insert_value(&mut results, field.node.response_key().node.clone(), value);
     }
     Ok(if results.is_empty() {
         Value::Null
@@ -100,6 +134,120 @@ pub async fn resolve_fields<T: ObjectType>(
         Value::Object(results)
     })
 }
+
+/// An object type [`Fast`] resolves. Its columns (fields that are the object's own data: no
+/// arguments, no guard, no loader, no error) are answered in place, without a future; every
+/// other field goes through async-graphql's resolver.
+pub trait FastObject: ObjectType {
+    /// The value of the field `name` when it is one of this type's columns, exactly as
+    /// async-graphql would resolve it; `None` for any other field.
+    fn column(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    /// The Rust names of the fields [`FastObject::column`] answers (for the tests).
+    fn column_names() -> &'static [&'static str]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
+}
+
+impl<T: FastObject> FastObject for &T {
+    fn column(&self, name: &str) -> Option<Value> {
+        (**self).column(name)
+    }
+}
+
+/// A column's value as async-graphql's `OutputType::resolve` gives it; `None` when that would
+/// be an error (an enum value the database should never have held), which the resolver words.
+pub trait ColumnValue {
+    fn column_value(&self) -> Option<Value>;
+}
+
+macro_rules! scalar_columns {
+    ($($ty:ty),+) => {$(
+        impl ColumnValue for $ty {
+            fn column_value(&self) -> Option<Value> {
+                Some(async_graphql::ScalarType::to_value(self))
+            }
+        }
+    )+};
+}
+scalar_columns!(
+    String,
+    async_graphql::ID,
+    i32,
+    bool,
+    chrono::DateTime<chrono::Utc>,
+    rust_decimal::Decimal
+);
+
+impl<T: serde::Serialize> ColumnValue for async_graphql::Json<T> {
+    fn column_value(&self) -> Option<Value> {
+        Some(async_graphql::to_value(&self.0).ok().unwrap_or_default())
+    }
+}
+
+impl<T: ColumnValue> ColumnValue for Option<T> {
+    fn column_value(&self) -> Option<Value> {
+        match self {
+            Some(v) => v.column_value(),
+            None => Some(Value::Null),
+        }
+    }
+}
+
+impl<T> ColumnValue for crate::domain::enums::Stored<T>
+where
+    T: crate::domain::enums::DbEnum + async_graphql::resolver_utils::EnumType,
+{
+    fn column_value(&self) -> Option<Value> {
+        self.get().map(async_graphql::resolver_utils::enum_value)
+    }
+}
+
+/// Whether the GraphQL field `name` is the camelCase of the Rust field `rust` (async-graphql's
+/// default naming: `first_name` is `firstName`), without building the camelCase string.
+pub fn is_field(rust: &str, name: &str) -> bool {
+    let mut name = name.bytes();
+    let mut upper = false;
+    for b in rust.bytes() {
+        if b == b'_' {
+            upper = true;
+            continue;
+        }
+        let want = if upper { b.to_ascii_uppercase() } else { b };
+        upper = false;
+        if name.next() != Some(want) {
+            return false;
+        }
+    }
+    name.next().is_none()
+}
+
+/// [`FastObject`] for a `SimpleObject` whose listed fields are columns (none may carry a guard,
+/// a rename or a `#[graphql(...)]` attribute that changes its value).
+macro_rules! columns {
+    ($ty:ty { $($field:ident),+ $(,)? }) => {
+        impl $crate::graphql::fast::FastObject for $ty {
+            fn column(&self, name: &str) -> Option<async_graphql::Value> {
+                $(
+                    if $crate::graphql::fast::is_field(stringify!($field), name) {
+                        return $crate::graphql::fast::ColumnValue::column_value(&self.$field);
+                    }
+                )+
+                None
+            }
+
+            fn column_names() -> &'static [&'static str] {
+                &[$(stringify!($field)),+]
+            }
+        }
+    };
+}
+pub(crate) use columns;
 
 /// The selection's fields in order, with the fields of fragments on the object's own type in
 /// their place (`...ContactFields`, `... on Contact { }`, `... { }`); `false` for anything
@@ -172,5 +320,287 @@ fn insert_value(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every column answered in place equals what async-graphql's own resolver gives for it,
+    //! for rows with every optional column set and with none set; an enum value the database
+    //! should never hold is that one field's error. A column given a guard or a resolver that
+    //! needs request data would fail here: the resolver path runs without any.
+
+    use super::*;
+    use crate::entities::{
+        contact_interactions, contacts, event_agenda_items, event_attendees, events, users,
+    };
+    use crate::graphql::types::{
+        AgendaItem, Contact, ContactInteraction, Event, EventAttendee, User,
+    };
+    use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+    use chrono::{DateTime, FixedOffset};
+    use serde_json::json;
+    use uuid::Uuid;
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    fn text(full: bool, s: &str) -> Option<String> {
+        full.then(|| s.to_owned())
+    }
+
+    fn time(full: bool) -> Option<DateTime<FixedOffset>> {
+        full.then(|| at("2026-03-04T05:06:07.123456+02:00"))
+    }
+
+    fn camel(rust: &str) -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in rust.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Runs `{ fast { columns } slow { columns } }` and compares the two answers; with
+    /// `bogus`, the row holds an enum value the database should never hold, and the fast path
+    /// must answer that one field with an error and render the rest of the row.
+    macro_rules! same_answers {
+        ($ty:ty, $value:expr, $bogus:expr) => {{
+            struct Query($ty);
+            #[async_graphql::Object]
+            impl Query {
+                async fn fast(&self) -> Fast<&$ty> {
+                    Fast(&self.0)
+                }
+                async fn slow(&self) -> &$ty {
+                    &self.0
+                }
+            }
+            let ty = stringify!($ty);
+            let names = <$ty as FastObject>::column_names();
+            assert!(!names.is_empty(), "{ty} lists no columns");
+            let value: $ty = $value;
+            let fields: Vec<String> = names.iter().map(|n| camel(n)).collect();
+            let answered = fields.iter().filter(|f| value.column(f).is_some()).count();
+            assert_eq!(answered + usize::from($bogus), fields.len(), "{ty}");
+            let selection = fields.join(" ");
+            let schema = Schema::new(Query(value), EmptyMutation, EmptySubscription);
+            if $bogus {
+                let response = schema
+                    .execute(format!("{{ fast {{ {selection} }} }}"))
+                    .await;
+                assert_eq!(response.errors.len(), 1, "{ty}: {:?}", response.errors);
+                let error = &response.errors[0];
+                let code = error.extensions.as_ref().and_then(|x| x.get("code"));
+                let code = code.map(|c| c.clone().into_json().unwrap());
+                assert_eq!(code, Some(json!("INTERNAL_SERVER_ERROR")), "{ty}");
+                let path: Vec<String> = error.path.iter().map(|s| format!("{s:?}")).collect();
+                assert_eq!(
+                    path.first().map(String::as_str),
+                    Some("Field(\"fast\")"),
+                    "{ty}"
+                );
+                assert_eq!(path.len(), 2, "{ty}: {path:?}");
+                let data = response.data.into_json().unwrap();
+                assert_eq!(data["fast"].as_object().unwrap().len(), fields.len() - 1);
+            } else {
+                let query = format!("{{ fast {{ {selection} }} slow {{ {selection} }} }}");
+                let response = schema.execute(query).await;
+                assert!(response.errors.is_empty(), "{ty}: {:?}", response.errors);
+                let data = response.data.into_json().unwrap();
+                assert_eq!(data["fast"], data["slow"], "{ty}");
+                assert_eq!(
+                    data["fast"].as_object().unwrap().len(),
+                    fields.len(),
+                    "{ty}"
+                );
+            }
+        }};
+    }
+
+    fn contact(full: bool, kind: &str) -> Contact {
+        Contact::from(contacts::Model {
+            id: Uuid::from_u128(1),
+            organization_id: Uuid::from_u128(2),
+            created_by: Uuid::from_u128(3),
+            first_name: "Ada \"A\" \u{e9}".into(),
+            last_name: "Lovelace".into(),
+            email: text(full, "ada@example.com"),
+            phone: text(full, "+44 20"),
+            company: text(full, "Engines"),
+            job_title: text(full, "Analyst"),
+            linkedin_url: text(full, "https://linkedin.example/ada"),
+            bio: text(full, "line\nbreak"),
+            avatar_url: text(full, "https://cdn.example/a.png"),
+            contact_type: kind.into(),
+            status: "hot_lead".into(),
+            priority: "high".into(),
+            business_type: text(full, "b2b"),
+            network_type: text(full, "alumni"),
+            industry: text(full, "computing"),
+            notes: text(full, "notes"),
+            metadata: json!({"a": [1, 2.5, null, "x"], "b": {"c": true}}),
+            lead_score: 87,
+            last_interaction: time(full),
+            created_at: at("2025-01-02T03:04:05Z"),
+            updated_at: at("2025-01-02T03:04:05.5-07:00"),
+            is_deleted: full,
+            deleted_at: time(full),
+            updated_by: None,
+        })
+    }
+
+    fn interaction(full: bool, kind: &str) -> ContactInteraction {
+        ContactInteraction::from(contact_interactions::Model {
+            id: Uuid::from_u128(4),
+            organization_id: Uuid::from_u128(2),
+            contact_id: Uuid::from_u128(1),
+            user_id: Uuid::from_u128(3),
+            interaction_type: kind.into(),
+            subject: text(full, "Intro"),
+            description: text(full, "desc"),
+            outcome: text(full, "good"),
+            interaction_date: at("2026-01-01T00:00:00Z"),
+            status: "completed".into(),
+            metadata: json!({}),
+            created_at: at("2025-01-02T03:04:05Z"),
+            updated_at: at("2025-01-02T03:04:05Z"),
+            is_deleted: false,
+            deleted_at: time(full),
+        })
+    }
+
+    fn event(full: bool, kind: &str) -> Event {
+        Event::from(events::Model {
+            id: Uuid::from_u128(5),
+            organization_id: Uuid::from_u128(2),
+            created_by: Uuid::from_u128(3),
+            title: "Summit".into(),
+            description: text(full, "desc"),
+            event_type: kind.into(),
+            status: "published".into(),
+            start_date: at("2026-05-01T09:00:00+02:00"),
+            end_date: at("2026-05-01T18:00:00+02:00"),
+            timezone: "Europe/Paris".into(),
+            location: text(full, "Paris"),
+            venue: text(full, "Hall"),
+            venue_details: json!({"floor": 2}),
+            budget: "12345.60".parse().unwrap(),
+            currency: "EUR".into(),
+            max_attendees: full.then_some(120),
+            current_attendees: 7,
+            registration_url: text(full, "https://example.com/r"),
+            settings: json!([]),
+            metadata: json!(null),
+            created_at: at("2025-01-02T03:04:05Z"),
+            updated_at: at("2025-01-02T03:04:05Z"),
+            is_deleted: false,
+            deleted_at: time(full),
+            updated_by: None,
+        })
+    }
+
+    fn attendee(full: bool, kind: &str) -> EventAttendee {
+        EventAttendee::from(event_attendees::Model {
+            id: Uuid::from_u128(6),
+            organization_id: Uuid::from_u128(2),
+            event_id: Uuid::from_u128(5),
+            user_id: Uuid::from_u128(3),
+            status: kind.into(),
+            registration_date: at("2026-02-01T10:00:00Z"),
+            check_in_time: time(full),
+            check_out_time: time(full),
+            notes: text(full, "vip"),
+            metadata: json!({"k": "v"}),
+            created_at: at("2025-01-02T03:04:05Z"),
+            updated_at: at("2025-01-02T03:04:05Z"),
+            is_deleted: false,
+            deleted_at: time(full),
+            reminded_at: time(full),
+        })
+    }
+
+    fn agenda(full: bool, kind: &str) -> AgendaItem {
+        AgendaItem::from(event_agenda_items::Model {
+            id: Uuid::from_u128(7),
+            organization_id: Uuid::from_u128(2),
+            event_id: Uuid::from_u128(5),
+            created_by: Uuid::from_u128(3),
+            title: "Keynote".into(),
+            description: text(full, "desc"),
+            start_time: at("2026-05-01T09:00:00Z"),
+            end_time: at("2026-05-01T10:00:00Z"),
+            agenda_type: kind.into(),
+            location: text(full, "Room 1"),
+            speaker_id: None,
+            sort_order: -3,
+            status: "scheduled".into(),
+            metadata: json!({}),
+            created_at: at("2025-01-02T03:04:05Z"),
+            updated_at: at("2025-01-02T03:04:05Z"),
+            is_deleted: false,
+            deleted_at: time(full),
+        })
+    }
+
+    fn user(full: bool, hash: &str) -> User {
+        User::from(users::Model {
+            id: Uuid::from_u128(3),
+            organization_id: Uuid::from_u128(2),
+            email: "u@example.com".into(),
+            password_hash: hash.into(),
+            first_name: "Grace".into(),
+            last_name: "Hopper".into(),
+            phone: text(full, "1"),
+            bio: text(full, "b"),
+            avatar_url: text(full, "a"),
+            job_title: text(full, "j"),
+            company: text(full, "c"),
+            linkedin_url: text(full, "l"),
+            is_active: full,
+            is_verified: !full,
+            is_admin: full,
+            verified_at: time(full),
+            last_login: time(full),
+            created_at: at("2025-01-02T03:04:05Z"),
+            updated_at: at("2025-01-02T03:04:05Z"),
+            is_deleted: false,
+            deleted_at: time(full),
+            created_by: None,
+            updated_by: None,
+            settings: json!({}),
+        })
+    }
+
+    #[tokio::test]
+    async fn columns_answer_what_the_resolvers_answer() {
+        for full in [true, false] {
+            same_answers!(Contact, contact(full, "plug"), false);
+            same_answers!(ContactInteraction, interaction(full, "call"), false);
+            same_answers!(Event, event(full, "conference"), false);
+            same_answers!(EventAttendee, attendee(full, "no_show"), false);
+            same_answers!(AgendaItem, agenda(full, "break"), false);
+            same_answers!(User, user(full, "x"), false);
+            same_answers!(
+                User,
+                user(full, crate::services::account_mail::NO_PASSWORD),
+                false
+            );
+        }
+        // A value the database should never hold: the field's error, on both paths.
+        same_answers!(Contact, contact(true, "bogus"), true);
+        same_answers!(ContactInteraction, interaction(true, "bogus"), true);
+        same_answers!(Event, event(true, "bogus"), true);
+        same_answers!(EventAttendee, attendee(true, "bogus"), true);
+        same_answers!(AgendaItem, agenda(true, "bogus"), true);
     }
 }

@@ -177,3 +177,5 @@ impl ImportsMutation {
         Ok(run.into())
     }
 }
+
+impl crate::graphql::fast::FastObject for ImportRun {}

@@ -291,3 +291,5 @@ impl WebhooksMutation {
         Ok(svc::redeliver(ctx.store(), ctx.actor()?, id).await?.into())
     }
 }
+
+impl crate::graphql::fast::FastObject for WebhookDelivery {}

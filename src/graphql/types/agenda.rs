@@ -36,6 +36,22 @@ pub struct AgendaItem {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+crate::graphql::fast::columns!(AgendaItem {
+    id,
+    title,
+    start_time,
+    end_time,
+    agenda_type,
+    location,
+    sort_order,
+    status,
+    description,
+    metadata,
+    created_at,
+    updated_at,
+    deleted_at,
+});
+
 impl From<event_agenda_items::Model> for AgendaItem {
     fn from(m: event_agenda_items::Model) -> Self {
         Self {

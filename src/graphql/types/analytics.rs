@@ -76,3 +76,5 @@ pub struct AnalyticsEvent {
     pub event_timestamp: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
+
+impl crate::graphql::fast::FastObject for AnalyticsEvent {}

@@ -56,3 +56,5 @@ impl AuditLog {
         super::related_opt(&loaders.users, self.scope, self.user_id).await
     }
 }
+
+impl crate::graphql::fast::FastObject for AuditLog {}

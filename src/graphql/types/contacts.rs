@@ -51,6 +51,32 @@ pub struct Contact {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+crate::graphql::fast::columns!(Contact {
+    id,
+    first_name,
+    last_name,
+    company,
+    lead_score,
+    email,
+    phone,
+    job_title,
+    linkedin_url,
+    bio,
+    avatar_url,
+    contact_type,
+    status,
+    priority,
+    business_type,
+    network_type,
+    industry,
+    notes,
+    metadata,
+    last_interaction,
+    created_at,
+    updated_at,
+    deleted_at,
+});
+
 impl From<contacts::Model> for Contact {
     fn from(m: contacts::Model) -> Self {
         Self {

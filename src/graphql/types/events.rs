@@ -50,6 +50,30 @@ pub struct Event {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+crate::graphql::fast::columns!(Event {
+    id,
+    title,
+    start_date,
+    status,
+    end_date,
+    description,
+    event_type,
+    timezone,
+    location,
+    venue,
+    venue_details,
+    budget,
+    currency,
+    max_attendees,
+    current_attendees,
+    registration_url,
+    settings,
+    metadata,
+    created_at,
+    updated_at,
+    deleted_at,
+});
+
 impl From<events::Model> for Event {
     fn from(m: events::Model) -> Self {
         Self {

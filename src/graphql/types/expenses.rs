@@ -322,3 +322,7 @@ impl From<Summary> for ExpenseSummary {
         }
     }
 }
+
+impl crate::graphql::fast::FastObject for ExpenseApproval {}
+
+impl crate::graphql::fast::FastObject for Expense {}

@@ -111,3 +111,5 @@ impl Integration {
         Ok(crate::graphql::connection::Connection::from_page(p))
     }
 }
+
+impl crate::graphql::fast::FastObject for IntegrationLog {}

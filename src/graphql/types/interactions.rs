@@ -35,6 +35,20 @@ pub struct ContactInteraction {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+crate::graphql::fast::columns!(ContactInteraction {
+    id,
+    interaction_type,
+    subject,
+    interaction_date,
+    description,
+    outcome,
+    status,
+    metadata,
+    created_at,
+    updated_at,
+    deleted_at,
+});
+
 impl From<contact_interactions::Model> for ContactInteraction {
     fn from(m: contact_interactions::Model) -> Self {
         Self {

@@ -42,3 +42,5 @@ impl From<jobs::Model> for Job {
         }
     }
 }
+
+impl crate::graphql::fast::FastObject for Job {}

@@ -239,3 +239,7 @@ impl MediaCollection {
         }))
     }
 }
+
+impl crate::graphql::fast::FastObject for Media {}
+
+impl crate::graphql::fast::FastObject for MediaCollection {}

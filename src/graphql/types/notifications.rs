@@ -40,3 +40,5 @@ impl From<notifications::Model> for Notification {
         }
     }
 }
+
+impl crate::graphql::fast::FastObject for Notification {}

@@ -33,6 +33,19 @@ pub struct EventAttendee {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+crate::graphql::fast::columns!(EventAttendee {
+    id,
+    status,
+    registration_date,
+    check_in_time,
+    check_out_time,
+    notes,
+    metadata,
+    created_at,
+    updated_at,
+    deleted_at,
+});
+
 impl From<event_attendees::Model> for EventAttendee {
     fn from(m: event_attendees::Model) -> Self {
         Self {
