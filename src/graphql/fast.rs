@@ -351,21 +351,7 @@ mod tests {
         full.then(|| at("2026-03-04T05:06:07.123456+02:00"))
     }
 
-    fn camel(rust: &str) -> String {
-        let mut out = String::new();
-        let mut upper = false;
-        for c in rust.chars() {
-            if c == '_' {
-                upper = true;
-            } else if upper {
-                out.extend(c.to_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
+    use crate::error::camel_case as camel;
 
     /// Runs `{ fast { columns } slow { columns } }` and compares the two answers; with
     /// `bogus`, the row holds an enum value the database should never hold, and the fast path
