@@ -331,6 +331,7 @@ mod tests {
     use crate::entities::{
         contact_interactions, contacts, event_agenda_items, event_attendees, events, users,
     };
+    use crate::error::camel_case as camel;
     use crate::graphql::types::{
         AgendaItem, Contact, ContactInteraction, Event, EventAttendee, User,
     };
@@ -350,8 +351,6 @@ mod tests {
     fn time(full: bool) -> Option<DateTime<FixedOffset>> {
         full.then(|| at("2026-03-04T05:06:07.123456+02:00"))
     }
-
-    use crate::error::camel_case as camel;
 
     /// Runs `{ fast { columns } slow { columns } }` and compares the two answers; with
     /// `bogus`, the row holds an enum value the database should never hold, and the fast path
@@ -381,6 +380,24 @@ mod tests {
                 "{ty}"
             );
             let selection = fields.join(" ");
+            // A field answered in place but not listed would escape this comparison.
+            let others: Vec<String> = {
+                let probe = Schema::new(Query(value.clone()), EmptyMutation, EmptySubscription);
+                let query = format!("{{ __type(name: \"{ty}\") {{ fields {{ name }} }} }}");
+                let data = probe.execute(query).await.data.into_json().unwrap();
+                let all = data["__type"]["fields"].as_array().unwrap().clone();
+                all.iter()
+                    .map(|f| f["name"].as_str().unwrap().to_owned())
+                    .filter(|f| !fields.contains(f))
+                    .collect()
+            };
+            assert!(!others.is_empty(), "{ty}: every field is a column?");
+            for other in &others {
+                assert!(
+                    value.column(other).is_none(),
+                    "{ty}.{other} is answered but not listed"
+                );
+            }
             let schema = Schema::new(Query(value), EmptyMutation, EmptySubscription);
             if let Some(bogus) = bogus {
                 let query = format!("{{ fast {{ {selection} }} }}");
