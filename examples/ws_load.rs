@@ -110,6 +110,17 @@ fn rss_kib(pid: Option<u32>) -> Option<f64> {
         })
 }
 
+/// CPU time a process has used so far (user + system, from /proc), in milliseconds.
+fn cpu_ms(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks * 10.0)
+}
+
 fn rss_mib(pid: Option<u32>) -> String {
     match (pid, rss_kib(pid)) {
         (None, _) => "n/a (pass the server pid)".into(),
@@ -314,6 +325,9 @@ async fn main() {
     let mut all = Vec::new();
     let mut lasts = Vec::new();
     let changes = if subscriptions == 0 { 0 } else { changes };
+    // CPU spent by the server and by this client over the changes (each change's fan-out).
+    let server_pid = pid.map(|p| p.to_string());
+    let cpu_before = (server_pid.as_deref().and_then(cpu_ms), cpu_ms("self"));
     for n in 1..=changes {
         gql(
             &client,
@@ -342,21 +356,23 @@ async fn main() {
         lasts.push(last);
         println!("change {n}: all {subscriptions} delivered, last after {last:.1?}");
     }
+    let cpu_after = (server_pid.as_deref().and_then(cpu_ms), cpu_ms("self"));
     all.sort();
     lasts.sort();
     if changes == 0 {
         return;
     }
-    println!(
-        "from the mutation's response to a delivery, over {} deliveries: p50 {:.1?}, p99 {:.1?}",
-        all.len(),
-        pct(&all, 0.5),
-        pct(&all, 0.99)
+    let per_change = |before: Option<f64>, after: Option<f64>| match (before, after) {
+        (Some(b), Some(a)) => format!("{:.1}", (a - b) / changes as f64),
+        _ => "n/a".into(),
+    };
+    let (server_cpu, client_cpu) = (
+        per_change(cpu_before.0, cpu_after.0),
+        per_change(cpu_before.1, cpu_after.1),
     );
     println!(
-        "to the last subscriber's delivery, over {changes} changes: p50 {:.1?}, p99 {:.1?}",
-        pct(&lasts, 0.5),
-        pct(&lasts, 0.99)
+        "CPU per change (its {subscriptions} deliveries, with the mutation; from /proc in 10 ms \
+         ticks over all changes): server {server_cpu} ms, this client {client_cpu} ms"
     );
     println!("server RSS after: {}", rss_mib(pid));
     // One line for scripts (bench/realtime): per-subscription memory and the tail latencies.
@@ -366,7 +382,8 @@ async fn main() {
     };
     println!(
         "RESULT subscriptions={subscriptions} kib_per_subscription={per_sub} \
-         p99_delivery_ms={:.1} p50_last_ms={:.1} p99_last_ms={:.1}",
+         p99_delivery_ms={:.1} p50_last_ms={:.1} p99_last_ms={:.1} \
+         server_cpu_ms_per_change={server_cpu} client_cpu_ms_per_change={client_cpu}",
         pct(&all, 0.99).as_secs_f64() * 1e3,
         pct(&lasts, 0.5).as_secs_f64() * 1e3,
         pct(&lasts, 0.99).as_secs_f64() * 1e3,

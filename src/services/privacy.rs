@@ -442,7 +442,7 @@ struct Scrub<'a> {
 
 impl Scrub<'_> {
     fn set(&self, map: &mut Map<String, Value>, key: &str, v: Value) {
-        for k in [key.to_owned(), super::webhooks::camel(key)] {
+        for k in [key.to_owned(), crate::error::camel_case(key)] {
             if let Some(slot) = map.get_mut(&k) {
                 *slot = v.clone();
             }

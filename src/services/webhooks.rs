@@ -499,23 +499,6 @@ pub async fn redeliver(
     Ok(row)
 }
 
-/// `snake_case` -> `camelCase`.
-pub fn camel(k: &str) -> String {
-    let mut out = String::with_capacity(k.len());
-    let mut up = false;
-    for c in k.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.extend(c.to_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// A row as the API shows it: keys in camelCase; secrets and storage internals left out.
 pub fn api_json(row: &impl serde::Serialize) -> Value {
     match serde_json::to_value(row) {
@@ -527,7 +510,7 @@ pub fn api_json(row: &impl serde::Serialize) -> Value {
                         "password_hash" | "secret_encrypted" | "file_path" | "upload_expires_at"
                     )
                 })
-                .map(|(k, v)| (camel(&k), v))
+                .map(|(k, v)| (crate::error::camel_case(&k), v))
                 .collect(),
         ),
         Ok(other) => other,
