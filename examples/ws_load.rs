@@ -371,11 +371,23 @@ async fn main() {
         per_change(cpu_before.1, cpu_after.1),
     );
     println!(
+        "from the mutation's response to a delivery, over {} deliveries: p50 {:.1?}, p99 {:.1?}",
+        all.len(),
+        pct(&all, 0.5),
+        pct(&all, 0.99)
+    );
+    println!(
+        "to the last subscriber's delivery, over {changes} changes: p50 {:.1?}, p99 {:.1?}",
+        pct(&lasts, 0.5),
+        pct(&lasts, 0.99)
+    );
+    println!(
         "CPU per change (its {subscriptions} deliveries, with the mutation; from /proc in 10 ms \
          ticks over all changes): server {server_cpu} ms, this client {client_cpu} ms"
     );
     println!("server RSS after: {}", rss_mib(pid));
-    // One line for scripts (bench/realtime): per-subscription memory and the tail latencies.
+    // One line for scripts (bench/realtime): per-subscription memory, the tail latencies and the
+    // CPU per change.
     let per_sub = match (rss_before, rss_idle) {
         (Some(b), Some(i)) => format!("{:.1}", (i - b) / subscriptions as f64),
         _ => "n/a".into(),
